@@ -1,0 +1,662 @@
+// Package session recognises user sessions from request keys, in memory only.
+//
+// A Table maps 64-bit session keys to the live session they belong to. It is
+// pure: it knows nothing of SPOP, HAProxy or storage, and every method that
+// depends on time takes the time from its caller, so tests, benchmarks and log
+// replay drive it with any clock.
+//
+// Layout. The table is split into shards by the key's top bits. Each shard is
+// an open-addressing array of 16-byte slots (key word, state word) probed
+// linearly. Requests touch slots only with atomic loads and compare-and-swap;
+// no lock is taken and nothing is allocated on the request path. A shard grows
+// or compacts by migration: the migrating goroutine freezes every slot of the
+// old array (a frozen slot refuses further CAS), copies the live sessions into
+// a new array and publishes it; a request that meets a frozen slot waits for
+// the new array and retries there.
+//
+// Exactly once. A session is started by the CAS that installs a live state and
+// ended by the CAS that replaces that state; each CAS succeeds for exactly one
+// goroutine, so each session is started once and completed once, whether it
+// ends by a request, a logout, the sweeper or shutdown.
+package session
+
+import (
+	"fmt"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Reason says why a session ended.
+type Reason uint8
+
+const (
+	// ReasonIdle: no request with the session's key for the idle timeout.
+	ReasonIdle Reason = iota
+	// ReasonMax: the session reached the maximum duration.
+	ReasonMax
+	// ReasonLogout: HAProxy reported an explicit logout.
+	ReasonLogout
+	// ReasonShutdown: the agent stopped while the session was live.
+	ReasonShutdown
+	numReasons
+)
+
+// Reasons lists every Reason, in order.
+var Reasons = [...]Reason{ReasonIdle, ReasonMax, ReasonLogout, ReasonShutdown}
+
+// String returns the reason as it appears in metrics and the database.
+func (r Reason) String() string {
+	switch r {
+	case ReasonIdle:
+		return "idle"
+	case ReasonMax:
+		return "max"
+	case ReasonLogout:
+		return "logout"
+	case ReasonShutdown:
+		return "shutdown"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Tick is the table's time resolution. Session times are stored as ticks
+// since the table's base time, so that a session fits in one 64-bit word.
+const Tick = 10 * time.Millisecond
+
+// MaxDuration is the longest idle timeout or maximum session a Table accepts
+// (the width of the state word's age field).
+const MaxDuration = 24 * time.Hour
+
+// Config sets a Table's session rules and size.
+type Config struct {
+	// IdleTimeout ends a session when no request with its key came for this
+	// long. Default 30m.
+	IdleTimeout time.Duration
+	// MaxSession ends a session this long after its start; the next request
+	// starts a new one. Default 4h.
+	MaxSession time.Duration
+	// Shards is the number of shards, a power of two. More shards spread
+	// growth pauses thinner and contention wider at a fixed cost of 128 bytes
+	// each plus MinShardSlots slots. Default 256.
+	Shards int
+	// MinShardSlots is the smallest slot array of a shard, a power of two.
+	// Default 16.
+	MinShardSlots int
+}
+
+func (c *Config) setDefaults() error {
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.MaxSession == 0 {
+		c.MaxSession = 4 * time.Hour
+	}
+	if c.Shards == 0 {
+		c.Shards = 256
+	}
+	if c.MinShardSlots == 0 {
+		c.MinShardSlots = 16
+	}
+	switch {
+	case c.IdleTimeout < Tick || c.IdleTimeout > MaxDuration:
+		return fmt.Errorf("idle timeout %s is outside %s..%s", c.IdleTimeout, Tick, MaxDuration)
+	case c.MaxSession < Tick || c.MaxSession > MaxDuration:
+		return fmt.Errorf("maximum session %s is outside %s..%s", c.MaxSession, Tick, MaxDuration)
+	case c.Shards < 1 || c.Shards&(c.Shards-1) != 0:
+		return fmt.Errorf("shards %d is not a power of two", c.Shards)
+	case c.MinShardSlots < 4 || c.MinShardSlots&(c.MinShardSlots-1) != 0:
+		return fmt.Errorf("minimum shard slots %d is not a power of two of at least 4", c.MinShardSlots)
+	}
+	return nil
+}
+
+// Key words: 0 marks an empty slot, 1 an empty slot frozen by a migration.
+// Hashes that collide with them are moved to 2.
+const (
+	emptyKey  uint64 = 0
+	frozenKey uint64 = 1
+)
+
+// State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
+// A state with the live flag clear holds no session (a fresh or ended slot).
+const (
+	lastBits  = 38
+	ageBits   = 24
+	lastMask  = 1<<lastBits - 1
+	ageMask   = 1<<ageBits - 1
+	frozenBit = 1 << 62
+	liveBit   = 1 << 63
+)
+
+func packLive(last, start int64) uint64 {
+	return liveBit | uint64(last-start)<<lastBits | uint64(last)
+}
+
+func unpack(st uint64) (last, start int64) {
+	last = int64(st & lastMask)
+	return last, last - int64(st>>lastBits&ageMask)
+}
+
+type slot struct {
+	key   atomic.Uint64
+	state atomic.Uint64
+}
+
+type slots struct {
+	s    []slot
+	mask uint64
+}
+
+// shard is padded to two cache lines so that shards do not share them.
+type shard struct {
+	tab       atomic.Pointer[slots]
+	used      atomic.Int64 // slots with a key, live or not
+	live      atomic.Int64
+	started   atomic.Uint64
+	completed [numReasons]atomic.Uint64
+	migrating atomic.Bool
+	_         [128 - 8*(4+int(numReasons)) - 4]byte
+}
+
+// Table holds the live sessions. Its methods are safe for concurrent use.
+type Table struct {
+	idle, max   int64 // ticks
+	base        time.Time
+	baseNanos   int64 // base as Unix nanoseconds, for day arithmetic
+	shardShift  uint
+	minSlots    int
+	shards      []shard
+	completions completions
+
+	hourMu     sync.Mutex
+	hours      map[int64]*HourStat // by Unix hour
+	lastSample int64               // ticks of the previous Sweep, 0 before the first
+	collected  uint64              // started total at the previous Collect
+}
+
+// HourStat is the number of live sessions in one UTC hour, sampled by Sweep.
+type HourStat struct {
+	Hour          time.Time // UTC start of the hour
+	Peak          uint64    // most live sessions seen at one sweep
+	LiveMillis    uint64    // integral of live sessions over the sampled time, in session-milliseconds
+	SampledMillis uint64    // sampled time in the hour, in milliseconds
+}
+
+// baseSlack lets callers pass times somewhat earlier than the time given to
+// New (clocks of concurrent callers are never perfectly ordered).
+const baseSlack = 24 * time.Hour
+
+// New returns an empty table whose clock starts at now.
+func New(cfg Config, now time.Time) (*Table, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	t := &Table{
+		idle:       int64(cfg.IdleTimeout / Tick),
+		max:        int64(cfg.MaxSession / Tick),
+		base:       now.Add(-baseSlack),
+		shardShift: uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
+		minSlots:   cfg.MinShardSlots,
+		shards:     make([]shard, cfg.Shards),
+		hours:      make(map[int64]*HourStat),
+	}
+	t.baseNanos = t.base.UnixNano()
+	if cfg.Shards == 1 {
+		t.shardShift = 64
+	}
+	for i := range t.shards {
+		t.shards[i].tab.Store(newSlots(t.minSlots))
+	}
+	t.completions.overflow = make(map[completionKey]uint64)
+	return t, nil
+}
+
+func newSlots(n int) *slots {
+	return &slots{s: make([]slot, n), mask: uint64(n - 1)}
+}
+
+func (t *Table) ticks(now time.Time) int64 {
+	d := now.Sub(t.base)
+	if d < 0 {
+		return 0
+	}
+	tk := int64(d / Tick)
+	if tk > lastMask {
+		tk = lastMask
+	}
+	return tk
+}
+
+// day returns the UTC day (days since the Unix epoch) of a time in ticks.
+func (t *Table) day(tk int64) int64 {
+	ns := t.baseNanos + tk*int64(Tick)
+	d := ns / int64(24*time.Hour)
+	if ns < 0 && ns%int64(24*time.Hour) != 0 {
+		d--
+	}
+	return d
+}
+
+func (t *Table) shardOf(key uint64) *shard {
+	if t.shardShift == 64 {
+		return &t.shards[0]
+	}
+	return &t.shards[key>>t.shardShift]
+}
+
+func normalize(key uint64) uint64 {
+	if key <= frozenKey {
+		return 2
+	}
+	return key
+}
+
+// result of an attempt on one slot array.
+type result uint8
+
+const (
+	resNone    result = iota // the request joined a live session, or (logout) found none
+	resStarted               // the request started a session / (logout) ended one
+	resRetry                 // the array is being migrated: retry on the new one
+	resFull                  // (insert) the array needs to grow first
+)
+
+// Observe records a request with key at now and reports whether it started a
+// session. A request after its session's idle timeout or maximum duration
+// completes that session and starts a new one.
+func (t *Table) Observe(key uint64, now time.Time) bool {
+	key = normalize(key)
+	sh := t.shardOf(key)
+	tk := t.ticks(now)
+	for {
+		tab := sh.tab.Load()
+		switch t.observe(sh, tab, key, tk) {
+		case resStarted:
+			return true
+		case resNone:
+			return false
+		case resFull:
+			t.migrate(sh, tab)
+		case resRetry:
+			t.awaitMigration(sh, tab)
+		}
+	}
+}
+
+func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64) result {
+	i := key & tab.mask
+	for n := uint64(0); n <= tab.mask; n++ {
+		s := &tab.s[i]
+		k := s.key.Load()
+		if k == emptyKey {
+			if uint64(sh.used.Load()+1)*4 > (tab.mask+1)*3 {
+				return resFull
+			}
+			if s.key.CompareAndSwap(emptyKey, key) {
+				sh.used.Add(1)
+				return t.touch(sh, s, tk)
+			}
+			k = s.key.Load()
+		}
+		switch k {
+		case key:
+			return t.touch(sh, s, tk)
+		case frozenKey:
+			return resRetry
+		}
+		i = (i + 1) & tab.mask
+	}
+	return resFull
+}
+
+// touch applies a request at tk to the slot holding the request's key.
+func (t *Table) touch(sh *shard, s *slot, tk int64) result {
+	for {
+		st := s.state.Load()
+		if st&frozenBit != 0 {
+			return resRetry
+		}
+		if st&liveBit == 0 {
+			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+				sh.live.Add(1)
+				sh.started.Add(1)
+				return resStarted
+			}
+			continue
+		}
+		last, start := unpack(st)
+		if reason, ended := t.ended(last, start, tk); ended {
+			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+				t.complete(sh, reason, last)
+				sh.started.Add(1)
+				return resStarted
+			}
+			continue
+		}
+		if tk <= last {
+			return resNone // already up to date (same tick, or a caller with an older clock)
+		}
+		if s.state.CompareAndSwap(st, packLive(tk, start)) {
+			return resNone
+		}
+	}
+}
+
+// ended reports whether a session with the given last request and start is
+// over at tk, and why: the reason is whichever end came first.
+func (t *Table) ended(last, start, tk int64) (Reason, bool) {
+	idleEnd, maxEnd := last+t.idle, start+t.max
+	switch {
+	case tk < idleEnd && tk < maxEnd:
+		return 0, false
+	case idleEnd <= maxEnd:
+		return ReasonIdle, true
+	default:
+		return ReasonMax, true
+	}
+}
+
+// Logout ends the live session of key at now, as an explicit logout counted
+// on now's day, and reports whether there was one. A session already over by
+// idle time or maximum duration is completed with that reason instead, and
+// Logout reports false. A logout never starts a session.
+func (t *Table) Logout(key uint64, now time.Time) bool {
+	key = normalize(key)
+	sh := t.shardOf(key)
+	tk := t.ticks(now)
+	for {
+		tab := sh.tab.Load()
+		switch t.logout(sh, tab, key, tk) {
+		case resStarted:
+			return true
+		case resRetry:
+			t.awaitMigration(sh, tab)
+		default:
+			return false
+		}
+	}
+}
+
+func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
+	i := key & tab.mask
+	for n := uint64(0); n <= tab.mask; n++ {
+		s := &tab.s[i]
+		switch s.key.Load() {
+		case emptyKey:
+			return resNone
+		case frozenKey:
+			return resRetry
+		case key:
+			for {
+				st := s.state.Load()
+				if st&frozenBit != 0 {
+					return resRetry
+				}
+				if st&liveBit == 0 {
+					return resNone
+				}
+				last, start := unpack(st)
+				if s.state.CompareAndSwap(st, 0) {
+					sh.live.Add(-1)
+					if reason, ended := t.ended(last, start, tk); ended {
+						t.complete(sh, reason, last)
+						return resNone
+					}
+					t.complete(sh, ReasonLogout, max(tk, last))
+					return resStarted
+				}
+			}
+		}
+		i = (i + 1) & tab.mask
+	}
+	return resNone
+}
+
+// complete counts one session ended for reason, on the UTC day of lastTick.
+func (t *Table) complete(sh *shard, reason Reason, lastTick int64) {
+	sh.completed[reason].Add(1)
+	t.completions.add(reason, t.day(lastTick))
+}
+
+// Sweep completes every session that is over at now (idle or past its
+// maximum), samples the number of live sessions for the hour statistics and
+// compacts shards that have grown sparse. It returns the number of sessions
+// it completed. Sweep runs concurrently with requests.
+func (t *Table) Sweep(now time.Time) int {
+	tk := t.ticks(now)
+	n := 0
+	for i := range t.shards {
+		n += t.sweepShard(&t.shards[i], tk, false)
+	}
+	t.sample(now, tk)
+	return n
+}
+
+// EndAll completes every live session at now: those already over by idle
+// time or maximum duration with that reason, the others with ReasonShutdown.
+// Requests that arrive during or after EndAll start new sessions.
+func (t *Table) EndAll(now time.Time) int {
+	tk := t.ticks(now)
+	n := 0
+	for i := range t.shards {
+		n += t.sweepShard(&t.shards[i], tk, true)
+	}
+	return n
+}
+
+func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
+	for {
+		tab := sh.tab.Load()
+		n, frozen := t.sweepSlots(sh, tab, tk, all)
+		if frozen {
+			t.awaitMigration(sh, tab)
+			if all {
+				continue // the sessions copied over must end too
+			}
+			return n
+		}
+		size := int64(tab.mask + 1)
+		used, live := sh.used.Load(), sh.live.Load()
+		grow := used*16 >= size*11                          // grow here rather than on a request
+		compact := (used-live)*4 >= size                    // many ended slots lengthen probes
+		shrink := size > int64(t.minSlots) && live*8 < size // give memory back
+		if grow || compact || shrink {
+			t.migrate(sh, tab)
+		}
+		return n
+	}
+}
+
+func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n int, frozen bool) {
+	for i := range tab.s {
+		s := &tab.s[i]
+		switch s.key.Load() {
+		case emptyKey:
+			continue
+		case frozenKey:
+			return n, true
+		}
+		for {
+			st := s.state.Load()
+			if st&frozenBit != 0 {
+				return n, true
+			}
+			if st&liveBit == 0 {
+				break
+			}
+			last, start := unpack(st)
+			reason, ended := t.ended(last, start, tk)
+			if !ended {
+				if !all {
+					break
+				}
+				reason = ReasonShutdown
+			}
+			if s.state.CompareAndSwap(st, 0) {
+				sh.live.Add(-1)
+				t.complete(sh, reason, last)
+				n++
+				break
+			}
+		}
+	}
+	return n, false
+}
+
+// migrate moves the live sessions of sh from tab to a new array sized for
+// them, dropping ended slots. Only one goroutine migrates a shard at a time;
+// others wait for it.
+func (t *Table) migrate(sh *shard, tab *slots) {
+	if !sh.migrating.CompareAndSwap(false, true) {
+		t.awaitMigration(sh, tab)
+		return
+	}
+	defer sh.migrating.Store(false)
+	if sh.tab.Load() != tab {
+		return
+	}
+	live := 0
+	for i := range tab.s {
+		s := &tab.s[i]
+		if s.key.CompareAndSwap(emptyKey, frozenKey) {
+			continue
+		}
+		for {
+			st := s.state.Load()
+			if s.state.CompareAndSwap(st, st|frozenBit) {
+				if st&liveBit != 0 {
+					live++
+				}
+				break
+			}
+		}
+	}
+	size := t.minSlots
+	for live*8 >= size*5 { // leave the new array at most 5/8 full
+		size *= 2
+	}
+	next := newSlots(size)
+	for i := range tab.s {
+		s := &tab.s[i]
+		st := s.state.Load() &^ frozenBit
+		if st&liveBit == 0 {
+			continue
+		}
+		k := s.key.Load()
+		j := k & next.mask
+		for next.s[j].key.Load() != emptyKey {
+			j = (j + 1) & next.mask
+		}
+		next.s[j].key.Store(k)
+		next.s[j].state.Store(st)
+	}
+	sh.used.Store(int64(live))
+	sh.tab.Store(next)
+}
+
+// awaitMigration waits until sh no longer uses tab.
+func (t *Table) awaitMigration(sh *shard, tab *slots) {
+	for sh.tab.Load() == tab {
+		runtime.Gosched()
+	}
+}
+
+// sample records the live count at now into the hour statistics.
+func (t *Table) sample(now time.Time, tk int64) {
+	live := uint64(t.Live())
+	t.hourMu.Lock()
+	defer t.hourMu.Unlock()
+	var dt int64
+	if t.lastSample != 0 && tk > t.lastSample {
+		dt = (tk - t.lastSample) * int64(Tick/time.Millisecond)
+	}
+	t.lastSample = tk
+	hour := (t.baseNanos + tk*int64(Tick)) / int64(time.Hour)
+	h := t.hours[hour]
+	if h == nil {
+		h = &HourStat{Hour: time.Unix(hour*3600, 0).UTC()}
+		t.hours[hour] = h
+	}
+	h.Peak = max(h.Peak, live)
+	h.LiveMillis += live * uint64(dt)
+	h.SampledMillis += uint64(dt)
+}
+
+// Live returns the number of live sessions (ended sessions not yet swept
+// included).
+func (t *Table) Live() int64 {
+	var n int64
+	for i := range t.shards {
+		n += t.shards[i].live.Load()
+	}
+	return n
+}
+
+// Stats are the table's running totals since New.
+type Stats struct {
+	Live      int64
+	Started   uint64
+	Completed [numReasons]uint64
+}
+
+// Stats returns the table's running totals. They are read shard by shard,
+// not as one snapshot.
+func (t *Table) Stats() Stats {
+	var s Stats
+	for i := range t.shards {
+		sh := &t.shards[i]
+		s.Live += sh.live.Load()
+		s.Started += sh.started.Load()
+		for r := range s.Completed {
+			s.Completed[r] += sh.completed[r].Load()
+		}
+	}
+	return s
+}
+
+// Completion is a number of sessions completed on one UTC day for one reason.
+type Completion struct {
+	Day      time.Time // UTC midnight
+	Reason   Reason
+	Sessions uint64
+}
+
+// Delta is what the table recorded since the previous Collect.
+type Delta struct {
+	Completions []Completion
+	Hours       []HourStat
+	// Started is the number of sessions started since the previous Collect.
+	// It is read after the completions, so every session completed in this
+	// Delta was started in it or an earlier one.
+	Started uint64
+}
+
+// Collect returns and forgets the completions and hour statistics recorded
+// since the previous Collect. Call it from one goroutine.
+func (t *Table) Collect() Delta {
+	var d Delta
+	for key, n := range t.completions.drain() {
+		d.Completions = append(d.Completions, Completion{
+			Day:      time.Unix(key.day*86400, 0).UTC(),
+			Reason:   key.reason,
+			Sessions: n,
+		})
+	}
+	var started uint64
+	for i := range t.shards {
+		started += t.shards[i].started.Load()
+	}
+	d.Started = started - t.collected
+	t.collected = started
+
+	t.hourMu.Lock()
+	for k, h := range t.hours {
+		d.Hours = append(d.Hours, *h)
+		delete(t.hours, k)
+	}
+	t.hourMu.Unlock()
+	return d
+}
