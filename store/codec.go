@@ -1,0 +1,128 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Bucket names, meta keys and key layouts of schema 1 (see the package comment).
+var (
+	bucketMeta     = []byte("meta")
+	bucketDays     = []byte("days")
+	bucketHours    = []byte("hours")
+	bucketCoverage = []byte("coverage")
+	buckets        = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
+
+	keyMagic       = []byte("magic")
+	keySchema      = []byte("schema")
+	keyEnvironment = []byte("environment")
+	keyLastFlush   = []byte("last_flush")
+	keyFlushCount  = []byte("flush_count")
+	keyStarted     = []byte("started_total")
+	keyCompleted   = []byte("completed_total")
+)
+
+const (
+	magic             = "headcount"
+	completedPrefix   = "completed_total_"
+	reasonRecovered   = "recovered"
+	dayLayout         = "2006-01-02"
+	hourLayout        = "2006-01-02T15"
+	hourValueSize     = 24
+	uintValueSize     = 8
+	firstStorableYear = 1970
+	lastStorableYear  = 9999
+)
+
+// dayKey returns the days key of the UTC day containing t.
+func dayKey(t time.Time) []byte { return []byte(t.UTC().Format(dayLayout)) }
+
+// hourKey returns the hours key of the UTC hour containing t.
+func hourKey(t time.Time) []byte { return []byte(t.UTC().Format(hourLayout)) }
+
+// secondsKey returns t's Unix seconds as an 8-byte big-endian value; t must not precede 1970.
+func secondsKey(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
+
+// reasonKey returns the meta key counting sessions completed for reason.
+func reasonKey(reason string) []byte { return []byte(completedPrefix + reason) }
+
+// checkStorable reports an error unless t can be stored with keys that sort chronologically.
+func checkStorable(what string, t time.Time) error {
+	if y := t.UTC().Year(); y < firstStorableYear || y > lastStorableYear {
+		return fmt.Errorf("%s %s is outside the years %d-%d", what, t.UTC().Format(time.RFC3339),
+			firstStorableYear, lastStorableYear)
+	}
+	return nil
+}
+
+func encodeUint(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// decodeUint decodes an 8-byte value; what names it in the error.
+func decodeUint(what string, v []byte) (uint64, error) {
+	if len(v) != uintValueSize {
+		return 0, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrCorrupt, what, len(v), uintValueSize)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// decodeSeconds decodes an 8-byte Unix-seconds value; what names it in the error.
+func decodeSeconds(what string, v []byte) (time.Time, error) {
+	s, err := decodeUint(what, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(int64(s), 0).UTC(), nil
+}
+
+func encodeHour(h HourStat) []byte {
+	v := make([]byte, 0, hourValueSize)
+	v = binary.BigEndian.AppendUint64(v, h.Peak)
+	v = binary.BigEndian.AppendUint64(v, h.LiveMillis)
+	return binary.BigEndian.AppendUint64(v, h.SampledMillis)
+}
+
+// decodeHour decodes the hours value v stored under key.
+func decodeHour(key, v []byte) (HourStat, error) {
+	hour, err := time.Parse(hourLayout, string(key))
+	if err != nil {
+		return HourStat{}, fmt.Errorf("%w: hours key %q", ErrCorrupt, key)
+	}
+	h := HourStat{Hour: hour}
+	if len(v) != hourValueSize {
+		return h, fmt.Errorf("%w: hours %q holds %d bytes, want %d", ErrCorrupt, key, len(v), hourValueSize)
+	}
+	h.Peak = binary.BigEndian.Uint64(v[0:8])
+	h.LiveMillis = binary.BigEndian.Uint64(v[8:16])
+	h.SampledMillis = binary.BigEndian.Uint64(v[16:24])
+	return h, nil
+}
+
+// getUint returns the number stored under key in b, 0 if there is none.
+func getUint(b *bbolt.Bucket, key []byte) (uint64, error) {
+	v := b.Get(key)
+	if v == nil {
+		return 0, nil
+	}
+	return decodeUint(fmt.Sprintf("key %q", key), v)
+}
+
+// getTime returns the time stored under key in b, the zero time if there is none.
+func getTime(b *bbolt.Bucket, key []byte) (time.Time, error) {
+	v := b.Get(key)
+	if v == nil {
+		return time.Time{}, nil
+	}
+	return decodeSeconds(fmt.Sprintf("key %q", key), v)
+}
+
+// addUint adds n to the number stored under key in b.
+func addUint(b *bbolt.Bucket, key []byte, n uint64) error {
+	old, err := getUint(b, key)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, encodeUint(old+n))
+}

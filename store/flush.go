@@ -1,0 +1,237 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Flush is one flush's worth of changes. DB.Flush applies all of it or none of it.
+type Flush struct {
+	// Days holds the completed sessions to add per UTC day.
+	Days []DayCount
+	// Hours holds per-hour statistics: Peak is max-merged with the stored peak, LiveMillis and
+	// SampledMillis are added.
+	Hours []HourStat
+	// Coverage holds intervals in which metering was on. One that starts in the same second as a stored
+	// interval extends it (its End becomes the later of the two); any other is inserted.
+	Coverage []Interval
+	// Started is the number of sessions started since the previous flush.
+	Started uint64
+	// Completed is the number of sessions completed since the previous flush, by reason ("idle",
+	// "max", "logout", "shutdown"). Its sum must equal the sum of Days.
+	Completed map[string]uint64
+	// Now is the wall-clock time of this flush, stored as the last flush time.
+	Now time.Time
+}
+
+// DayCount is the number of sessions completed on the UTC day that contains Day. Reads return Day as
+// UTC midnight.
+type DayCount struct {
+	Day      time.Time
+	Sessions uint64
+}
+
+// HourStat is the activity of the UTC hour that contains Hour: the peak number of live sessions, the
+// live session time in milliseconds and the time sampled in milliseconds. Reads return Hour as the UTC
+// start of the hour.
+type HourStat struct {
+	Hour          time.Time
+	Peak          uint64
+	LiveMillis    uint64
+	SampledMillis uint64
+}
+
+// Interval is a span of wall-clock time, stored to the second, with End not before Start.
+type Interval struct {
+	Start, End time.Time
+}
+
+// Flush applies f in one write transaction. An invalid f — Completed not summing to the sessions in
+// Days, an empty reason, an interval ending before it starts, a time outside the years 1970-9999 — is
+// rejected and nothing is written. A flush with no days, hours or coverage still updates the counters
+// and the last flush time.
+func (db *DB) Flush(f Flush) error {
+	completed, err := f.check()
+	if err != nil {
+		return fmt.Errorf("%s: flush rejected: %w", db.path, err)
+	}
+	return db.update(func(tx *bbolt.Tx) error {
+		days := tx.Bucket(bucketDays)
+		for _, d := range f.Days {
+			if err := addUint(days, dayKey(d.Day), d.Sessions); err != nil {
+				return err
+			}
+		}
+		hours := tx.Bucket(bucketHours)
+		for _, h := range f.Hours {
+			if err := mergeHour(hours, h); err != nil {
+				return err
+			}
+		}
+		coverage := tx.Bucket(bucketCoverage)
+		for _, iv := range f.Coverage {
+			if err := mergeInterval(coverage, iv); err != nil {
+				return err
+			}
+		}
+
+		meta := tx.Bucket(bucketMeta)
+		if err := addUint(meta, keyStarted, f.Started); err != nil {
+			return err
+		}
+		if err := addUint(meta, keyCompleted, completed); err != nil {
+			return err
+		}
+		for reason, n := range f.Completed {
+			if n == 0 {
+				continue
+			}
+			if err := addUint(meta, reasonKey(reason), n); err != nil {
+				return err
+			}
+		}
+		if err := addUint(meta, keyFlushCount, 1); err != nil {
+			return err
+		}
+		return meta.Put(keyLastFlush, secondsKey(f.Now))
+	})
+}
+
+// check validates f and returns the number of sessions it completes.
+func (f Flush) check() (uint64, error) {
+	var byDay, byReason uint64
+	for _, d := range f.Days {
+		if err := checkStorable("day", d.Day); err != nil {
+			return 0, err
+		}
+		byDay += d.Sessions
+	}
+	for reason, n := range f.Completed {
+		if reason == "" {
+			return 0, errors.New("completed sessions with an empty reason")
+		}
+		byReason += n
+	}
+	if byReason != byDay {
+		return 0, fmt.Errorf("%d sessions completed by reason but %d by day", byReason, byDay)
+	}
+	for _, h := range f.Hours {
+		if err := checkStorable("hour", h.Hour); err != nil {
+			return 0, err
+		}
+	}
+	for _, iv := range f.Coverage {
+		if err := checkStorable("coverage start", iv.Start); err != nil {
+			return 0, err
+		}
+		if err := checkStorable("coverage end", iv.End); err != nil {
+			return 0, err
+		}
+		if iv.End.Before(iv.Start) {
+			return 0, fmt.Errorf("coverage ends at %s before it starts at %s",
+				iv.End.UTC().Format(time.RFC3339), iv.Start.UTC().Format(time.RFC3339))
+		}
+	}
+	if err := checkStorable("flush time", f.Now); err != nil {
+		return 0, err
+	}
+	return byDay, nil
+}
+
+// mergeHour adds h to the hours bucket: peaks are max-merged, milliseconds are added.
+func mergeHour(hours *bbolt.Bucket, h HourStat) error {
+	key := hourKey(h.Hour)
+	if v := hours.Get(key); v != nil {
+		old, err := decodeHour(key, v)
+		if err != nil {
+			return err
+		}
+		h.Peak = max(h.Peak, old.Peak)
+		h.LiveMillis += old.LiveMillis
+		h.SampledMillis += old.SampledMillis
+	}
+	return hours.Put(key, encodeHour(h))
+}
+
+// mergeInterval adds iv to the coverage bucket, extending a stored interval with the same start.
+func mergeInterval(coverage *bbolt.Bucket, iv Interval) error {
+	key := secondsKey(iv.Start)
+	end := uint64(iv.End.Unix())
+	if v := coverage.Get(key); v != nil {
+		old, err := decodeUint(fmt.Sprintf("coverage %d", iv.Start.Unix()), v)
+		if err != nil {
+			return err
+		}
+		end = max(end, old)
+	}
+	return coverage.Put(key, encodeUint(end))
+}
+
+// Recover accounts, once at start-up after a crash, for the sessions that were live when the previous
+// process stopped without completing them: started minus completed. It counts them as completed on the
+// day of the last flush (of now if there never was one), under the reason "recovered", and returns how
+// many there were. A second call finds none.
+func (db *DB) Recover(now time.Time) (uint64, error) {
+	var live uint64
+	err := db.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		started, err := getUint(meta, keyStarted)
+		if err != nil {
+			return err
+		}
+		completed, err := getUint(meta, keyCompleted)
+		if err != nil {
+			return err
+		}
+		if started <= completed {
+			return nil
+		}
+		live = started - completed
+
+		day, err := getTime(meta, keyLastFlush)
+		if err != nil {
+			return err
+		}
+		if day.IsZero() {
+			day = now
+		}
+		if err := checkStorable("recovery day", day); err != nil {
+			return err
+		}
+		if err := addUint(tx.Bucket(bucketDays), dayKey(day), live); err != nil {
+			return err
+		}
+		if err := addUint(meta, keyCompleted, live); err != nil {
+			return err
+		}
+		return addUint(meta, reasonKey(reasonRecovered), live)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return live, nil
+}
+
+// SetEnvironment stores env as the environment id unless one is stored already, and returns the id
+// stored now: the first start's value wins. An empty env stores nothing.
+func (db *DB) SetEnvironment(env string) (string, error) {
+	stored := env
+	err := db.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyEnvironment); len(v) > 0 {
+			stored = string(v)
+			return nil
+		}
+		if env == "" {
+			return nil
+		}
+		return meta.Put(keyEnvironment, []byte(env))
+	})
+	if err != nil {
+		return "", err
+	}
+	return stored, nil
+}

@@ -1,0 +1,148 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Counters are the running totals kept across flushes.
+type Counters struct {
+	Started   uint64
+	Completed uint64
+	// CompletedByReason splits Completed by reason, "recovered" included; it is never nil.
+	CompletedByReason map[string]uint64
+	// LastFlush is the time of the last flush, the zero time if there never was one.
+	LastFlush  time.Time
+	FlushCount uint64
+}
+
+// Environment returns the stored environment id, "" if none is stored.
+func (db *DB) Environment() (string, error) {
+	var env string
+	err := db.view(func(tx *bbolt.Tx) error {
+		env = string(tx.Bucket(bucketMeta).Get(keyEnvironment))
+		return nil
+	})
+	return env, err
+}
+
+// Days returns the stored counts of the UTC days d with from <= d < to, in ascending order. Days without
+// a stored count are absent.
+func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
+	var days []DayCount
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketDays).Cursor()
+		for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
+			day, err := time.Parse(dayLayout, string(k))
+			if err != nil {
+				return fmt.Errorf("%w: days key %q", ErrCorrupt, k)
+			}
+			if !day.Before(to) {
+				break
+			}
+			if day.Before(from) {
+				continue
+			}
+			n, err := decodeUint(fmt.Sprintf("days %q", k), v)
+			if err != nil {
+				return err
+			}
+			days = append(days, DayCount{Day: day, Sessions: n})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return days, nil
+}
+
+// Hours returns the stored statistics of the UTC hours h with from <= h < to, in ascending order. Hours
+// without stored statistics are absent.
+func (db *DB) Hours(from, to time.Time) ([]HourStat, error) {
+	var hours []HourStat
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketHours).Cursor()
+		for k, v := c.Seek(hourKey(from)); k != nil; k, v = c.Next() {
+			h, err := decodeHour(k, v)
+			if err != nil {
+				return err
+			}
+			if !h.Hour.Before(to) {
+				break
+			}
+			if h.Hour.Before(from) {
+				continue
+			}
+			hours = append(hours, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hours, nil
+}
+
+// Coverage returns every stored coverage interval in ascending order of Start.
+func (db *DB) Coverage() ([]Interval, error) {
+	var coverage []Interval
+	err := db.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
+			if len(k) != uintValueSize {
+				return fmt.Errorf("%w: coverage key of %d bytes, want %d", ErrCorrupt, len(k), uintValueSize)
+			}
+			start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
+			end, err := decodeSeconds(fmt.Sprintf("coverage %d", start.Unix()), v)
+			if err != nil {
+				return err
+			}
+			coverage = append(coverage, Interval{Start: start, End: end})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return coverage, nil
+}
+
+// Counters returns the running totals.
+func (db *DB) Counters() (Counters, error) {
+	counters := Counters{CompletedByReason: map[string]uint64{}}
+	err := db.view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		var err error
+		if counters.Started, err = getUint(meta, keyStarted); err != nil {
+			return err
+		}
+		if counters.Completed, err = getUint(meta, keyCompleted); err != nil {
+			return err
+		}
+		if counters.FlushCount, err = getUint(meta, keyFlushCount); err != nil {
+			return err
+		}
+		if counters.LastFlush, err = getTime(meta, keyLastFlush); err != nil {
+			return err
+		}
+		c := meta.Cursor()
+		prefix := []byte(completedPrefix)
+		for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			n, err := decodeUint(fmt.Sprintf("key %q", k), v)
+			if err != nil {
+				return err
+			}
+			counters.CompletedByReason[strings.TrimPrefix(string(k), completedPrefix)] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return Counters{}, err
+	}
+	return counters, nil
+}

@@ -1,0 +1,261 @@
+// Package store persists headcount's metering results in an embedded bbolt file: completed sessions per
+// UTC day and hour, coverage intervals and running counters. It holds numbers and timestamps only — never
+// an address, a header or a session key — and knows nothing of HAProxy.
+//
+// # Schema, version 1
+//
+// Every integer is an unsigned 64-bit big-endian value; every time is in Unix seconds, UTC.
+//
+//	bucket    key                        value
+//	meta      magic                      "headcount"
+//	          schema                     1
+//	          environment                environment id; the first start's value is kept
+//	          last_flush                 time of the last Flush
+//	          flush_count                number of flushes
+//	          started_total              sessions started
+//	          completed_total            sessions completed, all reasons
+//	          completed_total_<reason>   sessions completed for reason: idle, max, logout, shutdown, recovered
+//	days      "YYYY-MM-DD"               sessions completed that UTC day
+//	hours     "YYYY-MM-DDTHH"            24 bytes: peak, live_millis, sampled_millis for that UTC hour
+//	coverage  start (8 bytes)            end: metering was on from start to end
+//
+// Keys sort chronologically, so range reads are cursor seeks. A file is only ever written after it has
+// been proven to be a consistent headcount database of a schema this package understands.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by Open and, for ErrCorrupt, by any operation. They are wrapped with the database path
+// and a detail, so test them with errors.Is.
+var (
+	ErrNotHeadcount = errors.New("not a headcount database")
+	ErrCorrupt      = errors.New("database is corrupt")
+	ErrNewerSchema  = errors.New("database has a newer schema")
+	ErrMissing      = errors.New("database file does not exist")
+	ErrLocked       = errors.New("database is in use by another process")
+)
+
+// SchemaVersion is the schema this package writes and the newest it reads.
+const SchemaVersion = 1
+
+// defaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
+const defaultTimeout = time.Second
+
+// Options configures Open.
+type Options struct {
+	// ReadOnly opens the file with a shared lock and never creates or writes it. Several read-only
+	// openers can share a file, but none can while a writer holds it.
+	ReadOnly bool
+
+	// Timeout is how long Open waits for the file lock before failing with ErrLocked. 0 means 1s: long
+	// enough to ride out a restart of the other holder, short enough to report a running agent promptly.
+	Timeout time.Duration
+}
+
+// DB is an open headcount database. It is safe for concurrent use.
+type DB struct {
+	bolt *bbolt.DB
+	path string
+}
+
+// Open opens the headcount database at path. When path does not exist and opts.ReadOnly is false, Open
+// creates it with mode 0600 and an empty schema-1 database. An existing file is validated under a shared
+// lock before it is opened for writing, and a file that fails validation — empty, not bbolt, inconsistent,
+// not headcount's, or of a newer schema — is left byte for byte as it was. An existing file's mode is
+// never changed.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultTimeout
+	}
+	db, err := openExisting(path, opts)
+	if errors.Is(err, ErrMissing) && !opts.ReadOnly {
+		return create(path, opts)
+	}
+	return db, err
+}
+
+// Close releases the file lock. The DB cannot be used afterwards.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("%s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string {
+	return db.path
+}
+
+// openExisting validates the file at path read-only and, unless opts.ReadOnly, reopens it for writing.
+func openExisting(path string, opts Options) (*DB, error) {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: %w", path, ErrMissing)
+	case err != nil:
+		return nil, err
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrNotHeadcount)
+	case info.Size() == 0:
+		return nil, fmt.Errorf("%s: %w: file is empty", path, ErrNotHeadcount)
+	}
+
+	b, err := openBolt(path, true, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	err = guard(path, func() error {
+		return b.View(func(tx *bbolt.Tx) error { return validate(tx, info.Size()) })
+	})
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		return &DB{bolt: b, path: path}, nil
+	}
+	if err := b.Close(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	b, err = openBolt(path, false, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{bolt: b, path: path}, nil
+}
+
+// create makes a new database at path with mode 0600. It never touches a file it did not create: if
+// path appeared in the meantime, that file is opened as an existing one.
+func create(path string, opts Options) (*DB, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return openExisting(path, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return nil, err
+	}
+
+	b, err := openBolt(path, false, opts.Timeout)
+	if err == nil {
+		err = guard(path, func() error { return b.Update(initSchema) })
+		if err != nil {
+			_ = b.Close()
+		}
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, err
+	}
+	return &DB{bolt: b, path: path}, nil
+}
+
+// openBolt opens path with bbolt and translates its open errors into this package's.
+func openBolt(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, error) {
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: readOnly, Timeout: timeout})
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrNotHeadcount, err)
+	case errors.As(err, &pathErr):
+		return nil, err
+	default:
+		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrCorrupt, err)
+	}
+}
+
+// initSchema writes the buckets and meta values of an empty schema-1 database.
+func initSchema(tx *bbolt.Tx) error {
+	for _, name := range buckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyMagic, []byte(magic)); err != nil {
+		return err
+	}
+	return meta.Put(keySchema, encodeUint(SchemaVersion))
+}
+
+// validate reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
+func validate(tx *bbolt.Tx, fileSize int64) error {
+	// Pages past the end of the file would fault when read, so check the size before anything else.
+	if fileSize < tx.Size() {
+		return fmt.Errorf("%w: file is truncated (%d of %d bytes)", ErrCorrupt, fileSize, tx.Size())
+	}
+	var problems []error
+	for err := range tx.Check() {
+		problems = append(problems, err)
+	}
+	switch len(problems) {
+	case 0:
+	case 1:
+		return fmt.Errorf("%w: %v", ErrCorrupt, problems[0])
+	default:
+		return fmt.Errorf("%w: %v (and %d more problems)", ErrCorrupt, problems[0], len(problems)-1)
+	}
+
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || string(meta.Get(keyMagic)) != magic {
+		return fmt.Errorf("%w: no headcount meta bucket", ErrNotHeadcount)
+	}
+	schema, err := getUint(meta, keySchema)
+	switch {
+	case err != nil:
+		return err
+	case schema > SchemaVersion:
+		return fmt.Errorf("%w: schema %d, this headcount reads up to %d", ErrNewerSchema, schema, SchemaVersion)
+	case schema == 0:
+		return fmt.Errorf("%w: no schema version", ErrCorrupt)
+	}
+	for _, name := range buckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
+		}
+	}
+	return nil
+}
+
+// view runs fn in a read transaction; see guard.
+func (db *DB) view(fn func(*bbolt.Tx) error) error {
+	return guard(db.path, func() error { return db.bolt.View(fn) })
+}
+
+// update runs fn in a write transaction, committed only if fn returns nil; see guard.
+func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	return guard(db.path, func() error { return db.bolt.Update(fn) })
+}
+
+// guard runs fn, turns a panic or memory fault (how bbolt reacts to pages it cannot decode) into
+// ErrCorrupt, and prefixes any error with path. bbolt rolls the transaction back on the way out.
+func guard(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+		if err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}()
+	return fn()
+}
