@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"headcount/agent/session"
+)
+
+// Admin serves the admin endpoint: /metrics, /healthz and /readyz. Its
+// metrics are read from the server, table and meter at scrape time, so the
+// request path pays nothing for them.
+type Admin struct {
+	server   *Server
+	table    *session.Table
+	meter    *Meter
+	coverage *Coverage
+	registry *prometheus.Registry
+	started  time.Time
+}
+
+// NewAdmin returns the admin endpoint of a running agent.
+func NewAdmin(server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
+	a := &Admin{server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
+	r := a.registry
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	counter := func(name, help string, f func() float64) {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	c := &server.counters
+	counter("headcount_spoe_messages_total", "SPOE messages received from HAProxy.", func() float64 { return float64(c.messages.Load()) })
+	gauge("headcount_spoe_connections", "Open SPOP connections from HAProxy.", func() float64 { return float64(c.connections.Load()) })
+	counter("headcount_spoe_refused_connections_total", "SPOP connections refused because the peer is outside --allow.", func() float64 { return float64(c.refused.Load()) })
+	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (zero, too short or over the negotiated size); each closes its connection.", func() float64 { return float64(c.badFrames.Load()) })
+	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", func() float64 { return float64(c.panics.Load()) })
+	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(table.Live()) })
+	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(table.Stats().Started) })
+	for _, reason := range session.Reasons {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "headcount_sessions_completed_total",
+			Help:        "Sessions completed since the agent started, by reason.",
+			ConstLabels: prometheus.Labels{"reason": reason.String()},
+		}, func() float64 { return float64(table.Stats().Completed[reason]) }))
+	}
+	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "headcount_sessions_completed_total",
+		Help:        "Sessions completed since the agent started, by reason.",
+		ConstLabels: prometheus.Labels{"reason": "recovered"},
+	}, func() float64 { return float64(meter.Recovered()) }))
+	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(meter.FlushErrors()) })
+	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(meter.LastFlush()) })
+	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(coverage.LastContact()) })
+	prod := 0.0
+	if production {
+		prod = 1
+	}
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "headcount_info",
+		Help:        "The agent's version, environment and whether it counts sessions (production).",
+		ConstLabels: prometheus.Labels{"version": version, "environment": environment},
+	}, func() float64 { return prod }))
+	return a
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+// Handler returns the admin endpoint's routes.
+func (a *Admin) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	return mux
+}
+
+// Readiness is /readyz's body. The agent is ready once it accepts SPOP
+// connections with its database open, which is before the endpoint listens.
+type Readiness struct {
+	Ready            bool       `json:"ready"`
+	SPOPConnections  int64      `json:"spop_connections"`
+	LiveSessions     int64      `json:"live_sessions"`
+	LastFlush        *time.Time `json:"last_flush,omitempty"`
+	LastContact      *time.Time `json:"last_haproxy_contact,omitempty"`
+	HAProxyConnected bool       `json:"haproxy_connected"`
+	FlushErrors      uint64     `json:"flush_errors"`
+}
+
+func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
+	now := time.Now()
+	body := Readiness{
+		Ready:           true,
+		SPOPConnections: a.server.Connections(),
+		LiveSessions:    a.table.Live(),
+		FlushErrors:     a.meter.FlushErrors(),
+	}
+	if t := a.meter.LastFlush(); !t.IsZero() {
+		body.LastFlush = &t
+	}
+	if t := a.coverage.LastContact(); !t.IsZero() {
+		body.LastContact = &t
+		body.HAProxyConnected = now.Sub(t) <= ContactWindow
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(body)
+}

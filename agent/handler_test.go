@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"regexp"
+	"testing"
+	"time"
+
+	spoemsg "github.com/negasus/haproxy-spoe-go/message"
+	"github.com/negasus/haproxy-spoe-go/payload/kv"
+	"github.com/negasus/haproxy-spoe-go/request"
+
+	"headcount/store"
+)
+
+// recordingSessions records the keys the handler passes on.
+type recordingSessions struct {
+	observed, logouts []uint64
+}
+
+func (r *recordingSessions) Observe(key uint64, _ time.Time) bool {
+	r.observed = append(r.observed, key)
+	return true
+}
+
+func (r *recordingSessions) Logout(key uint64, _ time.Time) bool {
+	r.logouts = append(r.logouts, key)
+	return true
+}
+
+// mustRequest builds a library request with the given messages.
+func mustRequest(msgs ...message) *request.Request {
+	req := request.AcquireRequest()
+	for _, m := range msgs {
+		k := kv.NewKV()
+		for _, a := range m.args {
+			v := a.value
+			if addr, ok := v.(netip.Addr); ok {
+				v = net.IP(addr.AsSlice())
+			}
+			k.Add(a.name, v)
+		}
+		*req.Messages = append(*req.Messages, &spoemsg.Message{Name: m.name, KV: k})
+	}
+	return req
+}
+
+func keyOf(t *testing.T, h *Handler, m message) (uint64, bool) {
+	t.Helper()
+	rec := &recordingSessions{}
+	h.sessions = rec
+	h.Handle(mustRequest(m))
+	if len(rec.observed) == 0 {
+		return 0, false
+	}
+	return rec.observed[0], true
+}
+
+func TestHandler_Key(t *testing.T) {
+	h := NewHandler(HandlerConfig{Production: true}, nil, time.Now)
+	base := requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")
+	same := []struct {
+		name string
+		m    message
+	}{
+		{"IPv4 sent as text", requestMsg("198.51.100.7", "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
+		{"IPv4 sent IPv4-mapped", requestMsg(netip.MustParseAddr("::ffff:198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
+		{"User-Agent sent as binary", requestMsg(netip.MustParseAddr("198.51.100.7"), []byte("Mozilla/5.0 (X11; Linux x86_64)"), "203.0.113.1, 10.0.0.1")},
+	}
+	different := []struct {
+		name string
+		m    message
+	}{
+		{"other IP", requestMsg(netip.MustParseAddr("198.51.100.8"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
+		{"IPv6 IP", requestMsg(netip.MustParseAddr("2001:db8::7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
+		{"other User-Agent", requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64) ", "203.0.113.1, 10.0.0.1")},
+		{"other X-Forwarded-For", requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1")},
+		{"missing X-Forwarded-For", requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", nil)},
+		{"bytes moved between fields", requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)2", "03.0.113.1, 10.0.0.1")},
+	}
+	want, ok := keyOf(t, h, base)
+	if !ok {
+		t.Fatal("the base request was not metered")
+	}
+	for _, tc := range same {
+		if got, _ := keyOf(t, h, tc.m); got != want {
+			t.Errorf("%s: key differs from the same client's", tc.name)
+		}
+	}
+	for _, tc := range different {
+		if got, _ := keyOf(t, h, tc.m); got == want {
+			t.Errorf("%s: key equals another client's", tc.name)
+		}
+	}
+	// A missing header is the value "-" (SPEC §1).
+	nullUA, _ := keyOf(t, h, requestMsg(ip4, nil, nil))
+	dashUA, _ := keyOf(t, h, requestMsg(ip4, "-", "-"))
+	absent, _ := keyOf(t, h, message{MessageRequest, []arg{{"ip", ip4}}})
+	if nullUA != dashUA || absent != dashUA {
+		t.Errorf("NULL, absent and \"-\" headers give different keys")
+	}
+	// A new process has a new seed.
+	other := NewHandler(HandlerConfig{Production: true}, nil, time.Now)
+	if got, _ := keyOf(t, other, base); got == want {
+		t.Errorf("two handlers hash the same client to the same key: the seed is not random")
+	}
+}
+
+func TestHandler_Exclusions(t *testing.T) {
+	h := NewHandler(HandlerConfig{
+		Production: true,
+		ExcludeIP:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:dead::/48")},
+		ExcludeUA:  []*regexp.Regexp{regexp.MustCompile(`^kube-probe/`), regexp.MustCompile(`(?i)healthcheck`)},
+	}, nil, time.Now)
+	cases := []struct {
+		name    string
+		m       message
+		metered bool
+	}{
+		{"ordinary client", requestMsg(ip4, "Mozilla/5.0", nil), true},
+		{"excluded network", requestMsg(netip.MustParseAddr("10.1.2.3"), "Mozilla/5.0", nil), false},
+		{"excluded network as text", requestMsg("10.1.2.3", "Mozilla/5.0", nil), false},
+		{"excluded IPv6 network", requestMsg(netip.MustParseAddr("2001:db8:dead::1"), "Mozilla/5.0", nil), false},
+		{"excluded network IPv4-mapped", requestMsg(netip.MustParseAddr("::ffff:10.1.2.3"), "Mozilla/5.0", nil), false},
+		{"excluded User-Agent", requestMsg(ip4, "kube-probe/1.29", nil), false},
+		{"excluded User-Agent as binary", requestMsg(ip4, []byte("ELB-HealthCheck/2.0"), nil), false},
+		{"pattern not anchored where not asked", requestMsg(ip4, "Mozilla kube-probe/1", nil), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, metered := keyOf(t, h, tc.m); metered != tc.metered {
+				t.Errorf("metered = %v, want %v", metered, tc.metered)
+			}
+		})
+	}
+}
+
+func TestHandler_LogoutAndProduction(t *testing.T) {
+	rec := &recordingSessions{}
+	h := NewHandler(HandlerConfig{Production: true}, rec, time.Now)
+	h.Handle(mustRequest(logoutMsg(ip4, "ua", nil)))
+	h.Handle(mustRequest(requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
+	if len(rec.logouts) != 2 || len(rec.observed) != 0 {
+		t.Errorf("logouts=%d observed=%d; want 2 logouts and no request counted alongside a logout", len(rec.logouts), len(rec.observed))
+	}
+	h.Handle(mustRequest(message{"some-other-message", []arg{{"ip", ip4}}}))
+	if len(rec.observed) != 0 {
+		t.Errorf("an unknown message was metered")
+	}
+
+	rec = &recordingSessions{}
+	h = NewHandler(HandlerConfig{Production: false}, rec, time.Now)
+	h.Handle(mustRequest(requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
+	if len(rec.observed)+len(rec.logouts) != 0 {
+		t.Errorf("non-production mode counted a session")
+	}
+}
+
+func TestCoverage_Advance(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 1, 1, 0, 0, s, 0, time.UTC) }
+	iv := func(a, b int) store.Interval { return store.Interval{Start: at(a), End: at(b)} }
+	var c Coverage
+	if _, ok := c.Advance(at(5)); ok {
+		t.Fatal("coverage before any contact")
+	}
+	steps := []struct {
+		contact int // -1: none
+		advance int
+		want    store.Interval
+	}{
+		{10, 12, iv(10, 12)},     // first contact opens an interval, ending at now
+		{20, 25, iv(10, 25)},     // contacts within the window extend it
+		{-1, 50, iv(10, 50)},     // no contact: still covered until the window after the last one
+		{-1, 100, iv(10, 80)},    // ... and no longer
+		{-1, 130, iv(10, 80)},    // stays closed
+		{140, 145, iv(140, 145)}, // a contact after a gap longer than the window opens a new interval
+	}
+	for i, s := range steps {
+		if s.contact >= 0 {
+			c.Contact(at(s.contact))
+		}
+		got, ok := c.Advance(at(s.advance))
+		if !ok || !got.Start.Equal(s.want.Start) || !got.End.Equal(s.want.End) {
+			t.Errorf("step %d: Advance = %v..%v (%v), want %v..%v", i, got.Start, got.End, ok, s.want.Start, s.want.End)
+		}
+	}
+}

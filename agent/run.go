@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"headcount/agent/session"
+	"headcount/store"
+)
+
+// Config is everything `headcount serve` runs with.
+type Config struct {
+	SPOEAddr      string // SPOP listen address
+	AdminAddr     string // admin endpoint listen address; "" disables it
+	Environment   string
+	IdleTimeout   time.Duration
+	MaxSession    time.Duration
+	FlushInterval time.Duration
+	Allow         []netip.Prefix
+	ExcludeIP     []netip.Prefix
+	ExcludeUA     []*regexp.Regexp
+	Production    bool
+	Version       string
+	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Validate checks the durations against the session table's limits and the
+// coverage sampling.
+func (c *Config) Validate() error {
+	switch {
+	case c.IdleTimeout < time.Second || c.IdleTimeout > session.MaxDuration:
+		return fmt.Errorf("--idle-timeout %s must be between 1s and %s", c.IdleTimeout, session.MaxDuration)
+	case c.MaxSession < time.Second || c.MaxSession > session.MaxDuration:
+		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
+	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
+		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
+	}
+	return nil
+}
+
+// Run meters sessions until ctx is done, then shuts down in order: stop
+// accepting, let in-flight frames finish, close the connections, end the live
+// sessions and flush. db must be open read-write; Run does not close it.
+func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	now := time.Now()
+	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout, MaxSession: cfg.MaxSession}, now)
+	if err != nil {
+		return err
+	}
+	coverage := &Coverage{}
+	meter := NewMeter(table, coverage, db, cfg.FlushInterval, log)
+	if _, err := meter.Recover(now); err != nil {
+		return err
+	}
+	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production}, table, time.Now)
+	server := NewServer(ServerConfig{Allow: cfg.Allow}, handler.Handle, coverage, log)
+
+	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
+	if err != nil {
+		return fmt.Errorf("listen for SPOP on %s: %w", cfg.SPOEAddr, err)
+	}
+	var adminSrv *http.Server
+	var admin net.Listener
+	if cfg.AdminAddr != "" {
+		admin, err = net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			_ = spoe.Close()
+			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
+		}
+		a := NewAdmin(server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
+		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+
+	log.Info().
+		Str("spoe_addr", spoe.Addr().String()).
+		Str("admin_addr", addrString(admin)).
+		Str("db", db.Path()).
+		Str("environment", cfg.Environment).
+		Bool("production", cfg.Production).
+		Dur("idle_timeout", cfg.IdleTimeout).
+		Dur("max_session", cfg.MaxSession).
+		Dur("flush_interval", cfg.FlushInterval).
+		Str("version", cfg.Version).
+		Msg("headcount is metering")
+
+	meterCtx, stopMeter := context.WithCancel(context.Background())
+	meterDone := make(chan struct{})
+	go func() {
+		meter.Run(meterCtx)
+		close(meterDone)
+	}()
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- server.Serve(spoe) }()
+	if adminSrv != nil {
+		go func() {
+			if err := adminSrv.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("admin endpoint: %w", err)
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("stopping: draining SPOP connections")
+	case runErr = <-serveErr:
+		log.Error().Err(runErr).Msg("stopping after a listener failed")
+	}
+
+	timeout := cfg.ShutdownTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := server.Shutdown(drainCtx); err != nil {
+		log.Warn().Err(err).Msg("closed SPOP connections that had not drained")
+	}
+	stopMeter()
+	<-meterDone
+	if err := meter.Shutdown(time.Now()); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("final flush: %w", err))
+	} else {
+		log.Info().Msg("flushed; stopped")
+	}
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(drainCtx)
+	}
+	return runErr
+}
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}

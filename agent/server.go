@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/negasus/haproxy-spoe-go/request"
+	"github.com/negasus/haproxy-spoe-go/worker"
+	"github.com/rs/zerolog"
+)
+
+// Server accepts SPOP connections from HAProxy and hands each one to the
+// library's per-connection worker behind a guardConn.
+type Server struct {
+	allow    []netip.Prefix
+	handle   func(*request.Request)
+	coverage *Coverage
+	log      zerolog.Logger
+
+	mu       sync.Mutex
+	conns    map[*guardConn]struct{}
+	listener net.Listener
+	draining bool
+	wg       sync.WaitGroup
+
+	counters serverCounters
+}
+
+// serverCounters are the server's running totals, read by the metrics.
+type serverCounters struct {
+	messages    stripedCounter
+	connections atomic.Int64
+	refused     atomic.Uint64 // connections refused by --allow
+	badFrames   atomic.Uint64 // frames refused by the guard
+	panics      atomic.Uint64
+}
+
+// ServerConfig sets the SPOP server up.
+type ServerConfig struct {
+	// Allow lists the networks HAProxy may connect from; other peers are
+	// refused. Default: loopback only.
+	Allow []netip.Prefix
+}
+
+// NewServer returns a server that passes NOTIFY frames to handle and records
+// HAProxy's contacts (hellos, health checks, notifies) in coverage.
+func NewServer(cfg ServerConfig, handle func(*request.Request), coverage *Coverage, log zerolog.Logger) *Server {
+	allow := cfg.Allow
+	if len(allow) == 0 {
+		allow = LoopbackOnly()
+	}
+	return &Server{allow: allow, handle: handle, coverage: coverage, log: log, conns: make(map[*guardConn]struct{})}
+}
+
+// LoopbackOnly is the default --allow: 127.0.0.0/8 and ::1.
+func LoopbackOnly() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// Serve accepts connections on l until Shutdown. It returns nil after
+// Shutdown and the accept error otherwise.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return nil
+	}
+	s.listener = l
+	s.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			draining := s.draining
+			s.mu.Unlock()
+			if draining {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if !s.allowed(c.RemoteAddr()) {
+			s.counters.refused.Add(1)
+			s.log.Warn().Str("peer", c.RemoteAddr().String()).Msg("refused an SPOP connection from a peer outside --allow")
+			_ = c.Close()
+			continue
+		}
+		g := newGuardConn(c, s.onFrame, s.onRefuse)
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		s.conns[g] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(g)
+	}
+}
+
+func (s *Server) allowed(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) onFrame(typ byte) {
+	s.coverage.Contact(time.Now())
+}
+
+func (s *Server) onRefuse(reason string) {
+	s.counters.badFrames.Add(1)
+	s.log.Warn().Str("reason", reason).Msg("refused an SPOP frame and closed the connection")
+}
+
+// serveConn runs the library's worker on one connection. A panic in it, or
+// in the handler, closes this connection only.
+func (s *Server) serveConn(g *guardConn) {
+	s.counters.connections.Add(1)
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r)
+		}
+		_ = g.Close()
+		s.counters.connections.Add(-1)
+		s.mu.Lock()
+		delete(s.conns, g)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	stripe := s.counters.messages.stripe()
+	handle := func(req *request.Request) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.recovered(r)
+				_ = g.Close()
+			}
+		}()
+		stripe.Add(uint64(len(*req.Messages)))
+		s.handle(req)
+	}
+	worker.Handle(g, handle, libraryLogger{s.log})
+}
+
+func (s *Server) recovered(r any) {
+	s.counters.panics.Add(1)
+	// The panic value and stack come from parsing code, never from request
+	// values: no argument is formatted into a panic message.
+	s.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("recovered a panic on an SPOP connection; closed that connection")
+}
+
+// Shutdown stops accepting, lets the frames already received finish (their
+// ACKs are sent), then closes every connection with a DISCONNECT. It waits
+// until ctx is done at most, then closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	for g := range s.conns {
+		g.drain()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for g := range s.conns {
+			_ = g.Conn.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return fmt.Errorf("SPOP connections did not drain in time: %w", ctx.Err())
+	}
+}
+
+// Connections returns the number of open SPOP connections.
+func (s *Server) Connections() int64 { return s.counters.connections.Load() }
+
+// libraryLogger sends the SPOP library's messages to zerolog at debug level:
+// they are about connections ending, which HAProxy does routinely.
+type libraryLogger struct{ log zerolog.Logger }
+
+func (l libraryLogger) Errorf(format string, args ...any) {
+	l.log.Debug().Msgf("spop: "+format, args...)
+}
+
+// stripedCounter is a counter written from many goroutines without sharing a
+// cache line: each connection adds to one stripe.
+type stripedCounter struct {
+	next    atomic.Uint32
+	stripes [16]struct {
+		atomic.Uint64
+		_ [56]byte
+	}
+}
+
+func (c *stripedCounter) stripe() *atomic.Uint64 {
+	return &c.stripes[c.next.Add(1)%uint32(len(c.stripes))].Uint64
+}
+
+func (c *stripedCounter) Load() uint64 {
+	var n uint64
+	for i := range c.stripes {
+		n += c.stripes[i].Load()
+	}
+	return n
+}

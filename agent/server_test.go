@@ -1,0 +1,285 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/negasus/haproxy-spoe-go/request"
+	"github.com/rs/zerolog"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testServer struct {
+	*Server
+	addr     string
+	coverage *Coverage
+	logs     *syncBuffer
+}
+
+// startServer runs a Server on a free loopback port until the test ends.
+func startServer(t *testing.T, cfg ServerConfig, handle func(*request.Request)) *testServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cov := &Coverage{}
+	s := NewServer(cfg, handle, cov, zerolog.New(logs))
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &testServer{Server: s, addr: l.Addr().String(), coverage: cov, logs: logs}
+}
+
+// countingHandler counts the messages it sees by name.
+type countingHandler struct {
+	mu    sync.Mutex
+	names map[string]int
+}
+
+func (h *countingHandler) handle(req *request.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.names == nil {
+		h.names = map[string]int{}
+	}
+	for _, m := range *req.Messages {
+		h.names[m.Name]++
+	}
+}
+
+func (h *countingHandler) count(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.names[name]
+}
+
+var ip4 = netip.MustParseAddr("203.0.113.9")
+
+func TestServer_HealthCheckHello(t *testing.T) {
+	s := startServer(t, ServerConfig{}, (&countingHandler{}).handle)
+	c := dialSPOP(t, s.addr)
+	payload := c.hello(true)
+	if !bytes.Contains(payload, []byte("max-frame-size")) || !bytes.Contains(payload, []byte("version")) {
+		t.Errorf("AGENT-HELLO payload %q lacks version or max-frame-size", payload)
+	}
+	if _, closed := c.closed(); !closed {
+		t.Errorf("the agent kept a health-check connection open")
+	}
+	if s.coverage.LastContact().IsZero() {
+		t.Errorf("a health check did not count as a contact for coverage")
+	}
+}
+
+func TestServer_Notify(t *testing.T) {
+	h := &countingHandler{}
+	s := startServer(t, ServerConfig{}, h.handle)
+	c := dialSPOP(t, s.addr)
+	c.hello(false)
+	for i := 0; i < 3; i++ {
+		c.notify(requestMsg(ip4, "Mozilla/5.0", nil))
+	}
+	c.notify(logoutMsg(ip4, "Mozilla/5.0", nil))
+	if got := h.count(MessageRequest); got != 3 {
+		t.Errorf("handler saw %d request messages, want 3", got)
+	}
+	if got := s.counters.messages.Load(); got != 4 {
+		t.Errorf("messages counter = %d, want 4", got)
+	}
+	if got := s.Connections(); got != 1 {
+		t.Errorf("connections = %d, want 1", got)
+	}
+}
+
+func TestServer_RefusesPeerOutsideAllow(t *testing.T) {
+	h := &countingHandler{}
+	s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, h.handle)
+	c := dialSPOP(t, s.addr)
+	c.write(notifyFrame(1, requestMsg(ip4, "x", "y"))) // may fail silently: the agent closes first
+	frames, closed := c.closed()
+	if !closed || len(frames) != 0 {
+		t.Fatalf("peer outside --allow: closed=%v, frames=%x; want closed without an answer", closed, frames)
+	}
+	if got := s.counters.refused.Load(); got != 1 {
+		t.Errorf("refused counter = %d, want 1", got)
+	}
+	if !strings.Contains(s.logs.String(), "refused an SPOP connection from a peer outside --allow") {
+		t.Errorf("no log line for the refused peer; logs: %s", s.logs.String())
+	}
+	if h.count(MessageRequest) != 0 {
+		t.Errorf("a refused peer's message reached the handler")
+	}
+}
+
+// frameWithLength is a frame header claiming length n, followed by a few bytes.
+func frameWithLength(n uint32) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, n), 0x03, 0, 0, 0, 1, 1, 1)
+}
+
+func TestServer_RefusesBadFrameLengths(t *testing.T) {
+	cases := []struct {
+		name       string
+		afterHello bool
+		frame      []byte
+		wantLog    string
+	}{
+		{"zero length before hello", false, frameWithLength(0), "frame of 0 bytes is too short"},
+		{"zero length", true, frameWithLength(0), "frame of 0 bytes is too short"},
+		{"too short for a header", true, frameWithLength(3), "frame of 3 bytes is too short"},
+		{"over the negotiated maximum", true, frameWithLength(16381), "frame of 16381 bytes is larger than the negotiated 16380"},
+		{"4 GiB", true, frameWithLength(0xFFFFFFFF), "frame of 4294967295 bytes is larger than the negotiated 16380"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &countingHandler{}
+			s := startServer(t, ServerConfig{}, h.handle)
+			bad := dialSPOP(t, s.addr)
+			if tc.afterHello {
+				bad.hello(false)
+			}
+			good := dialSPOP(t, s.addr)
+			good.hello(false)
+
+			bad.write(tc.frame)
+			frames, closed := bad.closed()
+			if !closed || len(frames) != 1 || frames[0] != 0x66 {
+				t.Fatalf("closed=%v frames=%x; want one AGENT-DISCONNECT (0x66) then close", closed, frames)
+			}
+			if got := s.counters.badFrames.Load(); got != 1 {
+				t.Errorf("refused frames counter = %d, want 1", got)
+			}
+			if !strings.Contains(s.logs.String(), tc.wantLog) {
+				t.Errorf("logs lack %q: %s", tc.wantLog, s.logs.String())
+			}
+			good.notify(requestMsg(ip4, "ua", "xff"))
+			if h.count(MessageRequest) != 1 {
+				t.Errorf("the other connection's message was not handled")
+			}
+		})
+	}
+}
+
+func TestServer_PanicClosesOnlyItsConnection(t *testing.T) {
+	cases := []struct {
+		name  string
+		frame []byte
+	}{
+		{"panic in the handler", notifyFrame(1, requestMsg(ip4, "boom", nil))},
+		// A message name longer than the frame: the library slices past the end.
+		{"malformed NOTIFY", func() []byte {
+			f := notifyFrame(1, requestMsg(ip4, "x", nil))
+			f[11] = 200 // the message name's length (after length, type, flags, stream-id, frame-id)
+			return f
+		}()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &countingHandler{}
+			handle := func(req *request.Request) {
+				for _, m := range *req.Messages {
+					if v, _ := m.KV.Get("ua"); v == "boom" {
+						panic("handler failure")
+					}
+				}
+				h.handle(req)
+			}
+			s := startServer(t, ServerConfig{}, handle)
+			bad, good := dialSPOP(t, s.addr), dialSPOP(t, s.addr)
+			bad.hello(false)
+			good.hello(false)
+			bad.write(tc.frame)
+			if _, closed := bad.closed(); !closed {
+				t.Fatalf("the connection that panicked is still open")
+			}
+			if got := s.counters.panics.Load(); got != 1 {
+				t.Errorf("panics counter = %d, want 1", got)
+			}
+			if !strings.Contains(s.logs.String(), "recovered a panic") {
+				t.Errorf("no log line for the panic: %s", s.logs.String())
+			}
+			good.notify(requestMsg(ip4, "fine", nil))
+			if h.count(MessageRequest) != 1 {
+				t.Errorf("the other connection stopped counting after a panic")
+			}
+		})
+	}
+}
+
+func TestServer_ShutdownLetsInFlightFramesFinish(t *testing.T) {
+	var handled atomic.Int32
+	entered := make(chan struct{}, 1)
+	handle := func(req *request.Request) {
+		entered <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		handled.Add(1)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(ServerConfig{}, handle, &Coverage{}, zerolog.Nop())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	c := dialSPOP(t, l.Addr().String())
+	c.hello(false)
+	c.write(notifyFrame(7, requestMsg(ip4, "ua", nil)))
+	<-entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve returned %v after Shutdown, want nil", err)
+	}
+	if handled.Load() != 1 {
+		t.Fatalf("Shutdown returned before the in-flight frame was handled")
+	}
+	typ, _ := c.read()
+	if typ != 0x67 {
+		t.Fatalf("first frame after shutdown has type %#x, want the in-flight frame's ACK", typ)
+	}
+	frames, closed := c.closed()
+	if !closed || len(frames) != 1 || frames[0] != 0x66 {
+		t.Fatalf("after the ACK: frames=%x closed=%v; want one AGENT-DISCONNECT then close", frames, closed)
+	}
+	if _, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		t.Errorf("the listener still accepts after Shutdown")
+	}
+}

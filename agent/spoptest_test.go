@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/negasus/haproxy-spoe-go/frame"
+	"github.com/negasus/haproxy-spoe-go/varint"
+)
+
+// spopClient plays HAProxy's side of SPOP in tests.
+type spopClient struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+	id   uint64
+}
+
+func dialSPOP(t testing.TB, addr string) *spopClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &spopClient{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// hello sends HAPROXY-HELLO and returns the AGENT-HELLO's payload.
+func (c *spopClient) hello(healthcheck bool) []byte {
+	c.t.Helper()
+	f := frame.AcquireFrame()
+	defer frame.ReleaseFrame(f)
+	f.Type = frame.TypeHaproxyHello
+	f.KV.Add("supported-versions", "2.0")
+	f.KV.Add("max-frame-size", uint32(16380))
+	f.KV.Add("capabilities", "pipelining")
+	f.KV.Add("engine-id", "test-engine")
+	if healthcheck {
+		f.KV.Add("healthcheck", true)
+	}
+	var buf bytes.Buffer
+	if _, err := f.Encode(&buf); err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(buf.Bytes())
+	typ, payload := c.read()
+	if typ != 0x65 {
+		c.t.Fatalf("answer to HELLO has type %#x, want AGENT-HELLO (0x65)", typ)
+	}
+	return payload
+}
+
+type message struct {
+	name string
+	args []arg
+}
+
+type arg struct {
+	name  string
+	value any // string, []byte, nil, netip.Addr
+}
+
+func requestMsg(ip, ua, xff any) message {
+	return message{MessageRequest, []arg{{"ip", ip}, {"ua", ua}, {"xff", xff}}}
+}
+
+func logoutMsg(ip, ua, xff any) message {
+	return message{MessageLogout, []arg{{"ip", ip}, {"ua", ua}, {"xff", xff}}}
+}
+
+// notifyFrame encodes a NOTIFY frame (with its length prefix).
+func notifyFrame(id uint64, msgs ...message) []byte {
+	var p []byte
+	vb := make([]byte, 10)
+	putVarint := func(n uint64) { p = append(p, vb[:varint.PutUvarint(vb, n)]...) }
+	putString := func(s string) { putVarint(uint64(len(s))); p = append(p, s...) }
+	p = append(p, 0x03, 0, 0, 0, 1) // NOTIFY, FIN
+	putVarint(id)                  // stream-id
+	putVarint(id)                  // frame-id
+	for _, m := range msgs {
+		putString(m.name)
+		p = append(p, byte(len(m.args)))
+		for _, a := range m.args {
+			putString(a.name)
+			switch v := a.value.(type) {
+			case nil:
+				p = append(p, 0x00)
+			case string:
+				p = append(p, 0x08)
+				putString(v)
+			case []byte:
+				p = append(p, 0x09)
+				putString(string(v))
+			case netip.Addr:
+				if v.Is4() {
+					b := v.As4()
+					p = append(p, 0x06)
+					p = append(p, b[:]...)
+				} else {
+					b := v.As16()
+					p = append(p, 0x07)
+					p = append(p, b[:]...)
+				}
+			default:
+				panic(fmt.Sprintf("unsupported arg type %T", v))
+			}
+		}
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
+}
+
+// notify sends one NOTIFY and waits for its ACK.
+func (c *spopClient) notify(msgs ...message) {
+	c.t.Helper()
+	c.id++
+	c.write(notifyFrame(c.id, msgs...))
+	typ, payload := c.read()
+	if typ != 0x67 {
+		c.t.Fatalf("answer to NOTIFY has type %#x, want ACK (0x67)", typ)
+	}
+	_, n := varint.Uvarint(payload[4:])
+	if fid, _ := varint.Uvarint(payload[4+n:]); fid != c.id {
+		c.t.Fatalf("ACK for frame %d, want %d", fid, c.id)
+	}
+}
+
+func (c *spopClient) write(b []byte) {
+	c.t.Helper()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// read returns the next frame's type and the rest of it.
+func (c *spopClient) read() (byte, []byte) {
+	c.t.Helper()
+	typ, payload, err := c.tryRead(2 * time.Second)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return typ, payload
+}
+
+func (c *spopClient) tryRead(timeout time.Duration) (byte, []byte, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		return 0, nil, err
+	}
+	if len(body) == 0 {
+		return 0, nil, fmt.Errorf("empty frame")
+	}
+	return body[0], body[1:], nil
+}
+
+// closed reports whether the agent closed the connection (after reading any
+// frames it sent first, which are returned).
+func (c *spopClient) closed() (frames []byte, closed bool) {
+	for {
+		typ, _, err := c.tryRead(2 * time.Second)
+		if err != nil {
+			return frames, !errors.Is(err, os.ErrDeadlineExceeded) // EOF or reset
+		}
+		frames = append(frames, typ)
+	}
+}

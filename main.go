@@ -1,0 +1,265 @@
+// Command headcount meters user sessions behind HAProxy.
+//
+// main.go is wiring only: flags, environment variables and the --config file
+// become a config, which the packages run with. Errors are printed here, and
+// only here, as one line on stderr; bad input exits with status 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
+
+	"headcount/agent"
+	"headcount/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// usageError is bad input: exit status 2, nothing written.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "headcount: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, store.ErrNotHeadcount) || errors.Is(err, store.ErrCorrupt) ||
+		errors.Is(err, store.ErrNewerSchema) || errors.Is(err, store.ErrMissing) || errors.Is(err, store.ErrLocked) {
+		return 2
+	}
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	return &cli.App{
+		Name:  "headcount",
+		Usage: "meter user sessions behind HAProxy",
+		Description: "headcount receives each request's client IP, User-Agent and X-Forwarded-For from HAProxy over SPOP,\n" +
+			"recognises user sessions in memory (30 minutes idle, 4 hours at most, or an explicit logout), and\n" +
+			"counts completed sessions per UTC day in a local database, with the times metering was on.\n" +
+			"No IP address, User-Agent or header value is ever written anywhere.",
+		Version:         version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideVersion:     true,
+		OnUsageError:    onUsage,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		CommandNotFound: nil,
+		Commands: []*cli.Command{
+			serveCommand(onUsage),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintf(c.App.Writer, "headcount %s\n", version)
+					return err
+				},
+			},
+		},
+	}
+}
+
+func env(name string) []string { return []string{"HEADCOUNT_" + name} }
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", EnvVars: env("CONFIG"), Usage: "read flags from this YAML `FILE` (keys are flag names); flags and environment variables win over it"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "spoe-addr", Value: "127.0.0.1:12345", EnvVars: env("SPOE_ADDR"), Usage: "listen for HAProxy's SPOP connections on `ADDR`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
+	}
+}
+
+func serveCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	flags := serveFlags()
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the SPOE agent that meters sessions",
+		Description: "Listens for HAProxy's SPOE connections (see haproxy/ for the configuration to use) and counts\n" +
+			"completed sessions per UTC day into --db. Stop it with SIGTERM or SIGINT: it finishes the frames in\n" +
+			"flight, counts the live sessions as completed (reason shutdown) and flushes before exiting.\n" +
+			"Every flag can also be set with the environment variable HEADCOUNT_<FLAG> or in the --config file.",
+		Flags:        flags,
+		OnUsageError: onUsage,
+		Before: func(c *cli.Context) error {
+			if path := c.String("config"); path != "" {
+				if err := checkConfigKeys(path, flags); err != nil {
+					return usageError{err}
+				}
+			}
+			if err := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
+				return usagef("--config %s: %v", c.String("config"), err)
+			}
+			return nil
+		},
+		Action: serve,
+	}
+}
+
+// checkConfigKeys refuses a --config file with a key that is no flag, so a
+// typo does not silently leave a default in force.
+func checkConfigKeys(path string, flags []cli.Flag) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var keys map[string]any
+	if err := yaml.Unmarshal(data, &keys); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	for k := range keys {
+		if !known[k] || k == "config" {
+			return fmt.Errorf("--config %s: unknown key %q", path, k)
+		}
+	}
+	return nil
+}
+
+func serve(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", c.Args().First())
+	}
+	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{
+		SPOEAddr:      c.String("spoe-addr"),
+		AdminAddr:     c.String("admin-addr"),
+		IdleTimeout:   c.Duration("idle-timeout"),
+		MaxSession:    c.Duration("max-session"),
+		FlushInterval: c.Duration("flush-interval"),
+		Production:    c.Bool("production"),
+		Version:       version,
+	}
+	if cfg.Allow, err = parsePrefixes("--allow", c.StringSlice("allow")); err != nil {
+		return err
+	}
+	if cfg.ExcludeIP, err = parsePrefixes("--exclude-ip", c.StringSlice("exclude-ip")); err != nil {
+		return err
+	}
+	for _, s := range c.StringSlice("exclude-ua") {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return usagef("--exclude-ua %q: %v", s, err)
+		}
+		cfg.ExcludeUA = append(cfg.ExcludeUA, re)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	db, err := store.Open(c.String("db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Environment, err = db.SetEnvironment(environment(c.String("environment"))); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return agent.Run(ctx, cfg, db, log)
+}
+
+// environment returns the --environment value or SPEC §4's default.
+func environment(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	release := os.Getenv("HEADCOUNT_RELEASE")
+	namespace := os.Getenv("HEADCOUNT_NAMESPACE")
+	if namespace == "" {
+		namespace = os.Getenv("POD_NAMESPACE")
+	}
+	if release != "" && namespace != "" {
+		return release + "-" + namespace
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return host
+	}
+	return "unknown"
+}
+
+func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return nil, usagef("%s %q is not a CIDR (e.g. 10.0.0.0/8) or an address", flag, s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}
+
+func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Nop(), usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Nop(), usagef("--log-format %q: want json or console", format)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
