@@ -18,9 +18,9 @@ const ContactWindow = time.Minute
 type Coverage struct {
 	last atomic.Int64 // Unix seconds of the latest contact, 0 before the first
 
-	open       bool
-	start      int64 // Unix seconds
-	seenLast   int64 // latest contact seen by the previous Advance
+	open     bool
+	start    int64 // Unix seconds
+	seenLast int64 // latest contact seen by the previous Advance
 }
 
 // Contact records that HAProxy reached the agent at now.

@@ -85,8 +85,8 @@ func notifyFrame(id uint64, msgs ...message) []byte {
 	putVarint := func(n uint64) { p = append(p, vb[:varint.PutUvarint(vb, n)]...) }
 	putString := func(s string) { putVarint(uint64(len(s))); p = append(p, s...) }
 	p = append(p, 0x03, 0, 0, 0, 1) // NOTIFY, FIN
-	putVarint(id)                  // stream-id
-	putVarint(id)                  // frame-id
+	putVarint(id)                   // stream-id
+	putVarint(id)                   // frame-id
 	for _, m := range msgs {
 		putString(m.name)
 		p = append(p, byte(len(m.args)))
