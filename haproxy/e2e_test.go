@@ -306,8 +306,8 @@ func TestEndToEnd(t *testing.T) {
 			agent.stop(t, syscall.SIGTERM)
 		}
 		haystacks := map[string][]byte{
-			"database": mustRead(t, db),
-			"agent log": mustRead(t, logPath),
+			"database":              mustRead(t, db),
+			"agent log":             mustRead(t, logPath),
 			"metrics and readiness": []byte(strings.Join(served, "\n")),
 		}
 		if len(haystacks["agent log"]) == 0 {
