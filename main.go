@@ -66,13 +66,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"recognises user sessions in memory (30 minutes idle, 4 hours at most, or an explicit logout), and\n" +
 			"counts completed sessions per UTC day in a local database, with the times metering was on.\n" +
 			"No IP address, User-Agent or header value is ever written anywhere.",
-		Version:         version,
-		Writer:          stdout,
-		ErrWriter:       stderr,
-		HideVersion:     true,
-		OnUsageError:    onUsage,
-		ExitErrHandler:  func(*cli.Context, error) {},
-		CommandNotFound: nil,
+		Version:        version,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		HideVersion:    true,
+		OnUsageError:   onUsage,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q; see headcount --help", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			serveCommand(onUsage),
 			{

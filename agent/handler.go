@@ -125,7 +125,7 @@ func (h *Handler) key(a *args) (uint64, bool) {
 		}
 	}
 	for _, re := range h.cfg.ExcludeUA {
-		if matchValue(re, a.ua, scratch[:0]) {
+		if matchValue(re, a.ua) {
 			return 0, false
 		}
 	}
@@ -158,8 +158,8 @@ func clientAddr(v any) netip.Addr {
 		addr, _ = netip.AddrFromSlice(x)
 	case string:
 		addr, _ = netip.ParseAddr(x)
-	case []byte:
-		addr, _ = netip.ParseAddr(string(x)) // the conversion does not escape: no allocation
+	case []byte: // not what HAProxy sends for src; costs an allocation
+		addr, _ = netip.ParseAddr(string(x))
 	}
 	return addr.Unmap().WithZone("")
 }
@@ -182,14 +182,18 @@ func writeValue(h *maphash.Hash, v any, scratch []byte) {
 }
 
 // matchValue reports whether re matches a header value of any SPOP type.
-func matchValue(re *regexp.Regexp, v any, scratch []byte) bool {
+// Only the types HAProxy never sends for a header (numbers, booleans,
+// addresses) cost an allocation.
+func matchValue(re *regexp.Regexp, v any) bool {
 	switch x := v.(type) {
 	case string:
 		return re.MatchString(x)
 	case []byte:
 		return re.Match(x)
+	case nil:
+		return re.MatchString(missing)
 	}
-	return re.Match(textValue(v, scratch))
+	return re.Match(textValue(v, nil))
 }
 
 // textValue formats the SPOP types that are neither strings nor binary.

@@ -11,6 +11,7 @@ import (
 	"github.com/negasus/haproxy-spoe-go/payload/kv"
 	"github.com/negasus/haproxy-spoe-go/request"
 
+	"headcount/agent/session"
 	"headcount/store"
 )
 
@@ -185,4 +186,56 @@ func TestCoverage_Advance(t *testing.T) {
 			t.Errorf("step %d: Advance = %v..%v (%v), want %v..%v", i, got.Start, got.End, ok, s.want.Start, s.want.End)
 		}
 	}
+}
+
+// TestHandler_NoAllocations holds the handler to its promise: nothing is
+// allocated per request in the steady state, whatever the argument types,
+// with exclusions configured.
+func TestHandler_NoAllocations(t *testing.T) {
+	table := mustTable(t)
+	h := NewHandler(HandlerConfig{
+		Production: true,
+		ExcludeIP:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		ExcludeUA:  []*regexp.Regexp{regexp.MustCompile(`^kube-probe/`)},
+	}, table, time.Now)
+	reqs := []*request.Request{
+		mustRequest(requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1")),
+		mustRequest(requestMsg(netip.MustParseAddr("2001:db8::1"), []byte("curl/8.5.0"), nil)),
+		mustRequest(requestMsg("198.51.100.7", nil, "2001:db8::5")),
+		mustRequest(logoutMsg(ip4, "Mozilla/5.0", nil)),
+	}
+	for _, req := range reqs {
+		h.Handle(req) // first sight: the session starts
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, req := range reqs {
+			h.Handle(req)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Handle allocates %.1f times per 4 requests, want 0", allocs)
+	}
+}
+
+func mustTable(t testing.TB) *session.Table {
+	t.Helper()
+	tab, err := session.New(session.Config{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+// BenchmarkHandler measures Handle for a known client: hashing the three
+// values and the table lookup.
+func BenchmarkHandler(b *testing.B) {
+	h := NewHandler(HandlerConfig{Production: true}, mustTable(b), time.Now)
+	req := mustRequest(requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1"))
+	h.Handle(req)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.Handle(req)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
