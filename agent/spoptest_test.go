@@ -38,6 +38,18 @@ func dialSPOP(t testing.TB, addr string) *spopClient {
 // hello sends HAPROXY-HELLO and returns the AGENT-HELLO's payload.
 func (c *spopClient) hello(healthcheck bool) []byte {
 	c.t.Helper()
+	c.write(encodeHello(healthcheck))
+	typ, payload := c.read()
+	if typ != 0x65 {
+		c.t.Fatalf("answer to HELLO has type %#x, want AGENT-HELLO (0x65)", typ)
+	}
+	return payload
+}
+
+// helloFrame is an ordinary HAPROXY-HELLO.
+func helloFrame() []byte { return encodeHello(false) }
+
+func encodeHello(healthcheck bool) []byte {
 	f := frame.AcquireFrame()
 	defer frame.ReleaseFrame(f)
 	f.Type = frame.TypeHaproxyHello
@@ -50,14 +62,9 @@ func (c *spopClient) hello(healthcheck bool) []byte {
 	}
 	var buf bytes.Buffer
 	if _, err := f.Encode(&buf); err != nil {
-		c.t.Fatal(err)
+		panic(err)
 	}
-	c.write(buf.Bytes())
-	typ, payload := c.read()
-	if typ != 0x65 {
-		c.t.Fatalf("answer to HELLO has type %#x, want AGENT-HELLO (0x65)", typ)
-	}
-	return payload
+	return buf.Bytes()
 }
 
 type message struct {

@@ -1,0 +1,59 @@
+package agent
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"headcount/agent/session"
+)
+
+// FuzzServeConn feeds arbitrary bytes after a valid HELLO to a connection of
+// a real server, handler and session table. Whatever arrives, the agent must
+// not crash (an unrecovered panic in any goroutine fails the fuzzer), must
+// end the connection, and must keep its table consistent.
+func FuzzServeConn(f *testing.F) {
+	f.Add(notifyFrame(1, requestMsg(ip4, "Mozilla/5.0", "203.0.113.1")))
+	f.Add(append(notifyFrame(1, requestMsg(ip4, nil, nil)), notifyFrame(2, logoutMsg(ip4, nil, nil))...))
+	f.Add(frameWithLength(0))
+	f.Add(frameWithLength(0xFFFFFFFF))
+	f.Add(func() []byte { b := notifyFrame(1, requestMsg(ip4, "x", nil)); b[11] = 200; return b }())
+	f.Add(func() []byte { b := notifyFrame(1, requestMsg(ip4, "x", nil)); return b[:len(b)-3] }())
+	f.Add([]byte{0, 0, 0, 9, 0x02, 0, 0, 0, 1, 0, 0, 0, 0}) // HAPROXY-DISCONNECT, empty KV
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		table, err := session.New(session.Config{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := NewHandler(HandlerConfig{Production: true}, table, time.Now)
+		s := NewServer(ServerConfig{}, h.Handle, &Coverage{}, zerolog.Nop())
+		client, server := net.Pipe()
+		g := newGuardConn(server, s.onFrame, s.onRefuse)
+		s.wg.Add(1)
+		done := make(chan struct{})
+		go func() {
+			s.serveConn(g)
+			close(done)
+		}()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		c := &spopClient{t: t, conn: client}
+		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := client.Write(helloFrame()); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = client.Write(stream) // the agent may close before reading it all
+		_ = c.conn.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection did not end after its peer closed")
+		}
+		st := table.Stats()
+		if st.Live < 0 || uint64(st.Live) > st.Started {
+			t.Fatalf("table inconsistent: live %d, started %d", st.Live, st.Started)
+		}
+	})
+}
