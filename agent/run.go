@@ -89,9 +89,9 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		Str("db", db.Path()).
 		Str("environment", cfg.Environment).
 		Bool("production", cfg.Production).
-		Dur("idle_timeout", cfg.IdleTimeout).
-		Dur("max_session", cfg.MaxSession).
-		Dur("flush_interval", cfg.FlushInterval).
+		Stringer("idle_timeout", cfg.IdleTimeout).
+		Stringer("max_session", cfg.MaxSession).
+		Stringer("flush_interval", cfg.FlushInterval).
 		Str("version", cfg.Version).
 		Msg("headcount is metering")
 
