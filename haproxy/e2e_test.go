@@ -140,6 +140,9 @@ func TestEndToEnd(t *testing.T) {
 		if got := metric(t, m, "headcount_spoe_messages_total"); got < float64(3*len(users)) {
 			t.Errorf("messages = %v, want at least %d", got, 3*len(users))
 		}
+		t.Logf("%d distinct clients, %d requests: %v sessions started, %v completed (idle), %v live",
+			len(users), 3*len(users), metric(t, m, "headcount_sessions_started_total"),
+			metric(t, m, `headcount_sessions_completed_total{reason="idle"}`), metric(t, m, "headcount_sessions_active"))
 	})
 
 	t.Run("a logout request ends its session", func(t *testing.T) {
@@ -278,6 +281,8 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("kill -9 with %d live sessions: %d recovered after restart; database: %d started, %d completed %v",
+			len(victims), c.CompletedByReason["recovered"], c.Started, c.Completed, c.CompletedByReason)
 		if c.CompletedByReason["recovered"] != uint64(len(victims)) || c.Started != c.Completed {
 			t.Errorf("database: recovered %d (want %d), started %d, completed %d (want equal)",
 				c.CompletedByReason["recovered"], len(victims), c.Started, c.Completed)
