@@ -30,9 +30,11 @@ func (r *recordingSessions) Logout(key uint64, _ time.Time) bool {
 	return true
 }
 
-// mustRequest builds a library request with the given messages.
+// mustRequest builds a library request with the given messages. It does not
+// take one from the library's pool: a pooled request's Messages can alias a
+// frame that a connection still uses.
 func mustRequest(msgs ...message) *request.Request {
-	req := request.AcquireRequest()
+	req := &request.Request{Messages: spoemsg.NewMessages()}
 	for _, m := range msgs {
 		k := kv.NewKV()
 		for _, a := range m.args {

@@ -166,10 +166,10 @@ func (s *Server) serveConn(g *guardConn) {
 }
 
 func (s *Server) recovered(r any) {
-	s.counters.panics.Add(1)
 	// The panic value and stack come from parsing code, never from request
 	// values: no argument is formatted into a panic message.
 	s.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("recovered a panic on an SPOP connection; closed that connection")
+	s.counters.panics.Add(1)
 }
 
 // Shutdown stops accepting, lets the frames already received finish (their
