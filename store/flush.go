@@ -30,23 +30,24 @@ type Flush struct {
 // DayCount is the number of sessions completed on the UTC day that contains Day. Reads return Day as
 // UTC midnight.
 type DayCount struct {
-	Day      time.Time
-	Sessions uint64
+	Day      time.Time `json:"day"`
+	Sessions uint64    `json:"sessions"`
 }
 
 // HourStat is the activity of the UTC hour that contains Hour: the peak number of live sessions, the
 // live session time in milliseconds and the time sampled in milliseconds. Reads return Hour as the UTC
 // start of the hour.
 type HourStat struct {
-	Hour          time.Time
-	Peak          uint64
-	LiveMillis    uint64
-	SampledMillis uint64
+	Hour          time.Time `json:"hour"`
+	Peak          uint64    `json:"peak"`
+	LiveMillis    uint64    `json:"live_millis"`
+	SampledMillis uint64    `json:"sampled_millis"`
 }
 
 // Interval is a span of wall-clock time, stored to the second, with End not before Start.
 type Interval struct {
-	Start, End time.Time
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // Flush applies f in one write transaction. An invalid f — Completed not summing to the sessions in

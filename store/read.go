@@ -35,29 +35,35 @@ func (db *DB) Environment() (string, error) {
 // a stored count are absent.
 func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
 	var days []DayCount
-	err := db.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketDays).Cursor()
-		for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
-			day, err := time.Parse(dayLayout, string(k))
-			if err != nil {
-				return fmt.Errorf("%w: days key %q", ErrCorrupt, k)
-			}
-			if !day.Before(to) {
-				break
-			}
-			if day.Before(from) {
-				continue
-			}
-			n, err := decodeUint(fmt.Sprintf("days %q", k), v)
-			if err != nil {
-				return err
-			}
-			days = append(days, DayCount{Day: day, Sessions: n})
-		}
-		return nil
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		days, err = readDays(tx, from, to)
+		return err
 	})
-	if err != nil {
-		return nil, err
+	return days, err
+}
+
+func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
+	days := make([]DayCount, 0, min(max(to.Sub(from)/(24*time.Hour), 0), 1<<16))
+	c := tx.Bucket(bucketDays).Cursor()
+	for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
+		day, ok := parseKeyTime(k, false)
+		if !ok {
+			return nil, fmt.Errorf("%w: days key %q", ErrCorrupt, k)
+		}
+		if !day.Before(to) {
+			break
+		}
+		if day.Before(from) {
+			continue
+		}
+		n, err := decodeUint(fmt.Sprintf("days %q", k), v)
+		if err != nil {
+			return nil, err
+		}
+		days = append(days, DayCount{Day: day, Sessions: n})
+	}
+	if len(days) == 0 {
+		return nil, nil
 	}
 	return days, nil
 }
@@ -66,25 +72,31 @@ func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
 // without stored statistics are absent.
 func (db *DB) Hours(from, to time.Time) ([]HourStat, error) {
 	var hours []HourStat
-	err := db.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketHours).Cursor()
-		for k, v := c.Seek(hourKey(from)); k != nil; k, v = c.Next() {
-			h, err := decodeHour(k, v)
-			if err != nil {
-				return err
-			}
-			if !h.Hour.Before(to) {
-				break
-			}
-			if h.Hour.Before(from) {
-				continue
-			}
-			hours = append(hours, h)
-		}
-		return nil
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		hours, err = readHours(tx, from, to)
+		return err
 	})
-	if err != nil {
-		return nil, err
+	return hours, err
+}
+
+func readHours(tx *bbolt.Tx, from, to time.Time) ([]HourStat, error) {
+	hours := make([]HourStat, 0, min(max(to.Sub(from)/time.Hour, 0), 1<<20))
+	c := tx.Bucket(bucketHours).Cursor()
+	for k, v := c.Seek(hourKey(from)); k != nil; k, v = c.Next() {
+		h, err := decodeHour(k, v)
+		if err != nil {
+			return nil, err
+		}
+		if !h.Hour.Before(to) {
+			break
+		}
+		if h.Hour.Before(from) {
+			continue
+		}
+		hours = append(hours, h)
+	}
+	if len(hours) == 0 {
+		return nil, nil
 	}
 	return hours, nil
 }
@@ -92,24 +104,63 @@ func (db *DB) Hours(from, to time.Time) ([]HourStat, error) {
 // Coverage returns every stored coverage interval in ascending order of Start.
 func (db *DB) Coverage() ([]Interval, error) {
 	var coverage []Interval
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		coverage, err = readCoverage(tx)
+		return err
+	})
+	return coverage, err
+}
+
+func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
+	var coverage []Interval
+	err := tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
+		if len(k) != uintValueSize {
+			return fmt.Errorf("%w: coverage key of %d bytes, want %d", ErrCorrupt, len(k), uintValueSize)
+		}
+		start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
+		end, err := decodeSeconds(fmt.Sprintf("coverage %d", start.Unix()), v)
+		if err != nil {
+			return err
+		}
+		coverage = append(coverage, Interval{Start: start, End: end})
+		return nil
+	})
+	return coverage, err
+}
+
+// Snapshot is what a report of the days from <= d < to reads, taken in one
+// read transaction so that its parts agree.
+type Snapshot struct {
+	Environment string     `json:"environment"`
+	Days        []DayCount `json:"days"`
+	Hours       []HourStat `json:"hours"`    // only when asked for
+	Coverage    []Interval `json:"coverage"` // the intervals that reach into the range
+}
+
+// Snapshot reads the environment, the days and coverage of [from, to), and
+// with hours also the hour statistics.
+func (db *DB) Snapshot(from, to time.Time, hours bool) (Snapshot, error) {
+	var s Snapshot
 	err := db.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
-			if len(k) != uintValueSize {
-				return fmt.Errorf("%w: coverage key of %d bytes, want %d", ErrCorrupt, len(k), uintValueSize)
-			}
-			start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
-			end, err := decodeSeconds(fmt.Sprintf("coverage %d", start.Unix()), v)
-			if err != nil {
+		var err error
+		s.Environment = string(tx.Bucket(bucketMeta).Get(keyEnvironment))
+		if s.Days, err = readDays(tx, from, to); err != nil {
+			return err
+		}
+		if hours {
+			if s.Hours, err = readHours(tx, from, to); err != nil {
 				return err
 			}
-			coverage = append(coverage, Interval{Start: start, End: end})
-			return nil
-		})
+		}
+		all, err := readCoverage(tx)
+		for _, iv := range all {
+			if iv.Start.Before(to) && !iv.End.Before(from) {
+				s.Coverage = append(s.Coverage, iv)
+			}
+		}
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return coverage, nil
+	return s, err
 }
 
 // Counters returns the running totals.

@@ -29,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -258,4 +259,18 @@ func guard(path string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// FileID identifies the file at path (device and inode), so that two paths
+// can be recognised as the same database.
+func FileID(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", fmt.Errorf("%s: no device and inode on this system", path)
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino), nil
 }

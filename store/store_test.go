@@ -846,3 +846,61 @@ func TestDB_ReadOnlyRefusesWrites(t *testing.T) {
 		})
 	}
 }
+
+func TestDB_Import(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day := func(s string) time.Time { v, _ := time.Parse("2006-01-02", s); return v }
+	if err := db.Import([]DayCount{{day("2023-01-01"), 10}, {day("2023-01-02"), 0}, {day("2023-01-04"), 7}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Snapshot(day("2023-01-01"), day("2023-01-05"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Days) != 3 || s.Days[0].Sessions != 10 || s.Days[1].Sessions != 0 || s.Days[2].Sessions != 7 {
+		t.Errorf("days = %+v", s.Days)
+	}
+	wantCov := []Interval{{day("2023-01-01"), day("2023-01-02")}, {day("2023-01-02"), day("2023-01-03")}, {day("2023-01-04"), day("2023-01-05")}}
+	if len(s.Coverage) != len(wantCov) {
+		t.Fatalf("coverage = %+v, want %+v", s.Coverage, wantCov)
+	}
+	for i := range wantCov {
+		if !s.Coverage[i].Start.Equal(wantCov[i].Start) || !s.Coverage[i].End.Equal(wantCov[i].End) {
+			t.Errorf("coverage[%d] = %+v, want %+v", i, s.Coverage[i], wantCov[i])
+		}
+	}
+
+	for _, tc := range []struct {
+		rows []DayCount
+		want string
+	}{
+		{[]DayCount{{day("2023-01-03"), 1}, {day("2023-01-02"), 5}}, path + ": day already in the database: 2023-01-02 was imported before"},
+		{[]DayCount{{day("2023-01-04"), 5}}, path + ": day already in the database: 2023-01-04 was imported before"},
+	} {
+		err := db.Import(tc.rows)
+		if !errors.Is(err, ErrOverlap) || err.Error() != tc.want {
+			t.Errorf("Import(%v) error = %v, want %q", tc.rows, err, tc.want)
+		}
+	}
+	// A day the agent metered is refused too.
+	if err := db.Flush(Flush{Days: []DayCount{{day("2023-02-01"), 3}}, Completed: map[string]uint64{"idle": 3}, Started: 3, Now: day("2023-02-01")}); err != nil {
+		t.Fatal(err)
+	}
+	before := MustSum(t, path)
+	err = db.Import([]DayCount{{day("2023-02-02"), 1}, {day("2023-02-01"), 1}})
+	if want := path + ": day already in the database: 2023-02-01 already has 3 sessions"; err == nil || err.Error() != want {
+		t.Errorf("import over a metered day: %v, want %q", err, want)
+	}
+	if after := MustSum(t, path); after != before {
+		t.Errorf("a refused import changed the file")
+	}
+	s, _ = db.Snapshot(day("2023-02-02"), day("2023-02-03"), false)
+	if len(s.Days) != 0 {
+		t.Errorf("a refused import left days behind: %+v", s.Days)
+	}
+}

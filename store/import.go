@@ -1,0 +1,59 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// ErrOverlap is returned by Import for a day the database already counts.
+var ErrOverlap = errors.New("day already in the database")
+
+var (
+	bucketImported = []byte("imported") // day key → sessions imported; created by the first import
+	keyImported    = []byte("imported_total")
+)
+
+// Import adds history from another meter, in one transaction: each day's
+// sessions are added and the day is marked covered (a coverage interval over
+// the whole day). A day that already has sessions, or was imported before,
+// is refused with ErrOverlap and nothing is imported, so running the same
+// import twice cannot count a day twice. Days must be distinct.
+func (db *DB) Import(days []DayCount) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		imported, err := tx.CreateBucketIfNotExists(bucketImported)
+		if err != nil {
+			return err
+		}
+		dayBucket, coverage, meta := tx.Bucket(bucketDays), tx.Bucket(bucketCoverage), tx.Bucket(bucketMeta)
+		var total uint64
+		for _, d := range days {
+			day := d.Day.UTC().Truncate(24 * time.Hour)
+			if err := checkStorable("imported day", day); err != nil {
+				return err
+			}
+			key := dayKey(day)
+			if imported.Get(key) != nil {
+				return fmt.Errorf("%w: %s was imported before", ErrOverlap, key)
+			}
+			if n, err := getUint(dayBucket, key); err != nil {
+				return err
+			} else if n > 0 {
+				return fmt.Errorf("%w: %s already has %d sessions", ErrOverlap, key, n)
+			}
+			if err := imported.Put(key, encodeUint(d.Sessions)); err != nil {
+				return err
+			}
+			if err := addUint(dayBucket, key, d.Sessions); err != nil {
+				return err
+			}
+			if err := mergeInterval(coverage, Interval{Start: day, End: day.Add(24 * time.Hour)}); err != nil {
+				return err
+			}
+			total += d.Sessions
+		}
+		return addUint(meta, keyImported, total)
+	})
+}
