@@ -1,0 +1,468 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"html"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seedReport is the seed document's example (testdata/seed/history.csv):
+// 2023-01-01 to 2024-04-01 by month, six gaps, 34739664 sessions.
+func seedReport(t *testing.T, env string) Report {
+	t.Helper()
+	days, cov := readHistory(t, "testdata/seed/history.csv")
+	return Build(Input{From: d("2023-01-01"), To: d("2024-04-02"), By: Month, Environment: env, Days: days, Coverage: cov})
+}
+
+// dayReport is a short report by day with live-session detail and a gap.
+func dayReport() Report {
+	return Build(Input{
+		From: d("2023-03-25"), To: d("2023-03-31"), By: Day, Environment: "PROD-EU",
+		Days: []DaySessions{{d("2023-03-25"), 1200}, {d("2023-03-26"), 3050}, {d("2023-03-30"), 980}},
+		Hours: []HourStat{
+			{Hour: d("2023-03-25").Add(10 * time.Hour), Peak: 70, LiveMillis: 3600000 * 40, SampledMillis: 3600000},
+			{Hour: d("2023-03-26").Add(11 * time.Hour), Peak: 95, LiveMillis: 1800000 * 61, SampledMillis: 1800000},
+		},
+		Coverage: append(coveredDays("2023-03-25", "2023-03-27"), coveredDays("2023-03-30", "2023-03-30")...),
+	})
+}
+
+// MustWriteHTML renders r as HTML or fails the test.
+func MustWriteHTML(t *testing.T, r Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestWriteHTML_SelfContained(t *testing.T) {
+	const env = `<b>UAT & co</b>`
+	page := MustWriteHTML(t, seedReport(t, env))
+	lower := strings.ToLower(page)
+	for _, bad := range []string{"http://", "https://", "src=", "href=", "<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url("} {
+		if strings.Contains(lower, bad) {
+			t.Errorf("page contains %q: it must load nothing", bad)
+		}
+	}
+	if strings.Contains(page, env) || strings.Contains(page, "<b>") {
+		t.Errorf("environment %q is not escaped", env)
+	}
+	if escaped := "<h1>&lt;b&gt;UAT &amp; co&lt;/b&gt;</h1>"; !strings.Contains(page, escaped) {
+		t.Errorf("page lacks the escaped environment %s", escaped)
+	}
+	if !strings.HasPrefix(page, "<!DOCTYPE html>\n") {
+		t.Errorf("page does not start with the HTML5 doctype")
+	}
+	for _, want := range []string{"2023-01-01 to 2024-04-01", "UTC"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+// htmlPageData is what a test reads back from a page (as written, or as a
+// browser's DOM): the table rows, the total and the chart's rectangles.
+type htmlPageData struct {
+	rows      [][]string // period, sessions, gaps[, covered hours, peak live, average live]
+	total     string
+	bars      [][2]string // period, sessions
+	gapRects  int
+	gapLines  []string
+	xLabels   []htmlLabel
+	h1        string
+	chartSeen bool
+}
+
+type htmlLabel struct {
+	x    float64
+	text string
+}
+
+var (
+	reRow      = regexp.MustCompile(`(?s)<tr data-period="([^"]*)"[^>]*>(.*?)</tr>`)
+	reTotal    = regexp.MustCompile(`id="total"[^>]*>([^<]*)<`)
+	reChart    = regexp.MustCompile(`(?s)<svg id="chart"[^>]*>(.*?)</svg>`)
+	reBar      = regexp.MustCompile(`<rect class="bar"([^>]*)>`)
+	reGapRect  = regexp.MustCompile(`<rect class="gap"[^>]*>`)
+	reGapLine  = regexp.MustCompile(`<span class="pretty">([^<]*)</span>`)
+	reXLabel   = regexp.MustCompile(`<text class="xlabel" x="([^"]*)"[^>]*>([^<]*)</text>`)
+	reH1       = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+	reDataAttr = regexp.MustCompile(`data-(period|sessions)="([^"]*)"`)
+	reNegative = regexp.MustCompile(` (?:x|y|width|height|x1|x2|y1|y2)="-[^"]*"`)
+)
+
+// cell returns the text of the row's <td> of the given class.
+func cell(row, class string) (string, bool) {
+	re := regexp.MustCompile(`(?s)<td class="(?:[^"]* )?` + class + `(?: [^"]*)?"[^>]*>(.*?)</td>`)
+	m := re.FindStringSubmatch(row)
+	if m == nil {
+		return "", false
+	}
+	return html.UnescapeString(m[1]), true
+}
+
+func parseHTMLPage(t *testing.T, page string, dayColumns bool) htmlPageData {
+	t.Helper()
+	var p htmlPageData
+	for _, m := range reRow.FindAllStringSubmatch(page, -1) {
+		row := []string{html.UnescapeString(m[1])}
+		classes := []string{"sessions", "gaps"}
+		if dayColumns {
+			classes = append(classes, "covered-hours", "peak-live", "average-live")
+		}
+		for _, c := range classes {
+			v, ok := cell(m[2], c)
+			if !ok {
+				t.Errorf("row %s has no td.%s", m[1], c)
+			}
+			row = append(row, v)
+		}
+		p.rows = append(p.rows, row)
+	}
+	if m := reTotal.FindStringSubmatch(page); m != nil {
+		p.total = m[1]
+	}
+	if m := reH1.FindStringSubmatch(page); m != nil {
+		p.h1 = html.UnescapeString(m[1])
+	}
+	chart := reChart.FindStringSubmatch(page)
+	if chart == nil {
+		return p
+	}
+	p.chartSeen = true
+	for _, m := range reBar.FindAllStringSubmatch(chart[1], -1) {
+		var bar [2]string
+		for _, a := range reDataAttr.FindAllStringSubmatch(m[1], -1) {
+			if a[1] == "period" {
+				bar[0] = a[2]
+			} else {
+				bar[1] = a[2]
+			}
+		}
+		p.bars = append(p.bars, bar)
+	}
+	p.gapRects = len(reGapRect.FindAllString(chart[1], -1))
+	for _, m := range reXLabel.FindAllStringSubmatch(chart[1], -1) {
+		x, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Errorf("x label %q: %v", m[2], err)
+		}
+		p.xLabels = append(p.xLabels, htmlLabel{x, m[2]})
+	}
+	for _, m := range reGapLine.FindAllStringSubmatch(page, -1) {
+		p.gapLines = append(p.gapLines, html.UnescapeString(m[1]))
+	}
+	return p
+}
+
+// checkHTMLAgainstCSV checks that the page says what the CSV and the pretty
+// form of the same report say: every row's cells, the total, one bar per
+// covered period with its sessions, one shaded gap per gap, the gap lines.
+func checkHTMLAgainstCSV(t *testing.T, page string, r Report) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteCSV(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := parseHTMLPage(t, page, r.By == Day)
+	if !got.chartSeen {
+		t.Fatal(`page has no <svg id="chart">`)
+	}
+	if len(got.rows) != len(records)-1 {
+		t.Errorf("page has %d period rows, CSV %d", len(got.rows), len(records)-1)
+	}
+	var sum uint64
+	var wantBars [][2]string
+	for i, rec := range records[1:] {
+		want := []string{rec[0], rec[1], rec[2]}
+		if r.By == Day {
+			want = append(want, rec[4:7]...)
+		}
+		if i < len(got.rows) && strings.Join(got.rows[i], "|") != strings.Join(want, "|") {
+			t.Errorf("row %d: page %q, CSV %q", i+1, got.rows[i], want)
+		}
+		if rec[1] != "" {
+			n, err := strconv.ParseUint(rec[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += n
+			wantBars = append(wantBars, [2]string{rec[0], rec[1]})
+		}
+	}
+	if want := strconv.FormatUint(sum, 10); got.total != want {
+		t.Errorf("#total = %q, the CSV's sessions sum to %s", got.total, want)
+	}
+	if len(got.bars) != len(wantBars) {
+		t.Errorf("chart has %d bars, want one per covered period: %d", len(got.bars), len(wantBars))
+	}
+	for i := range min(len(got.bars), len(wantBars)) {
+		if got.bars[i] != wantBars[i] {
+			t.Errorf("bar %d: period, sessions = %q, want %q", i+1, got.bars[i], wantBars[i])
+		}
+	}
+	if got.gapRects != len(r.Gaps) {
+		t.Errorf("chart has %d gap rects, report %d gaps", got.gapRects, len(r.Gaps))
+	}
+	var pretty bytes.Buffer
+	if err := WritePretty(&pretty, r); err != nil {
+		t.Fatal(err)
+	}
+	var wantLines []string
+	for _, line := range strings.Split(pretty.String(), "\n") {
+		if strings.HasPrefix(line, "Gap between ") {
+			wantLines = append(wantLines, line)
+		}
+	}
+	if strings.Join(got.gapLines, "\n") != strings.Join(wantLines, "\n") {
+		t.Errorf("gap lines:\n%s\nwant the pretty form's:\n%s", strings.Join(got.gapLines, "\n"), strings.Join(wantLines, "\n"))
+	}
+	if got.h1 != r.Environment {
+		t.Errorf("<h1> = %q, want the environment %q", got.h1, r.Environment)
+	}
+}
+
+// TestWriteHTML_EdgeCases renders the shapes a chart can break on and reads
+// each page back against the CSV.
+func TestWriteHTML_EdgeCases(t *testing.T) {
+	days, cov := readHistory(t, "testdata/seed/history.csv")
+	cases := []struct {
+		name   string
+		in     Input
+		labels func(t *testing.T, got []htmlLabel, periods int)
+	}{
+		{name: "nothing covered", in: Input{From: d("2023-01-15"), To: d("2023-03-10"), By: Month}},
+		{name: "single day covered", in: Input{From: d("2023-05-05"), To: d("2023-05-06"), Days: []DaySessions{{d("2023-05-05"), 42}}, Coverage: coveredDays("2023-05-05", "2023-05-05")}},
+		{name: "single day uncovered", in: Input{From: d("2023-05-05"), To: d("2023-05-06"), By: Day}},
+		{name: "zero sessions everywhere", in: Input{From: d("2023-01-01"), To: d("2023-07-01"), Coverage: coveredDays("2023-01-01", "2023-06-30")}},
+		{name: "by week", in: Input{From: d("2023-03-01"), To: d("2023-06-01"), By: Week, Days: days, Coverage: cov}},
+		{name: "by year", in: Input{From: d("2022-06-01"), To: d("2024-04-02"), By: Year, Days: days, Coverage: cov}},
+		{
+			name: "by day over a year", in: Input{From: d("2023-01-01"), To: d("2024-01-01"), By: Day, Days: days, Coverage: cov},
+			labels: func(t *testing.T, got []htmlLabel, periods int) {
+				if len(got) < 6 || len(got) > periods/10 {
+					t.Errorf("%d x labels for %d days: want them thinned to between 6 and %d", len(got), periods, periods/10)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Environment = "EDGE"
+			r := Build(tc.in)
+			page := MustWriteHTML(t, r)
+			checkHTMLAgainstCSV(t, page, r)
+			for _, bad := range []string{"NaN", "Inf"} {
+				if strings.Contains(page, bad) {
+					t.Errorf("page contains %q", bad)
+				}
+			}
+			if m := reNegative.FindString(page); m != "" {
+				t.Errorf("chart has a negative coordinate or size: %s", m)
+			}
+			got := parseHTMLPage(t, page, r.By == Day).xLabels
+			if len(got) == 0 {
+				t.Errorf("chart has no x labels")
+			}
+			// Labels must not overlap: centred, about 0.62 em per character.
+			for i := 1; i < len(got); i++ {
+				half := func(l htmlLabel) float64 { return float64(len(l.text)) * 0.62 * 11 / 2 }
+				if got[i].x-half(got[i]) < got[i-1].x+half(got[i-1]) {
+					t.Errorf("x labels %s and %s overlap", got[i-1].text, got[i].text)
+				}
+			}
+			if tc.labels != nil {
+				tc.labels(t, got, len(r.Periods))
+			}
+		})
+	}
+}
+
+func TestWriteHTML_Golden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Report
+	}{
+		{"seed.html", seedReport(t, "UAT-ENV")},
+		{"days.html", dayReport()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := MustWriteHTML(t, tc.r)
+			if again := MustWriteHTML(t, tc.r); again != got {
+				t.Fatal("two renderings of the same report differ")
+			}
+			checkHTMLAgainstCSV(t, got, tc.r)
+			path := filepath.Join("testdata", "html", tc.name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./report/ -run Golden -update to create it)", err)
+			}
+			if got != string(want) {
+				gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+				for i := range max(len(gl), len(wl)) {
+					if i >= len(gl) || i >= len(wl) || gl[i] != wl[i] {
+						g, w := "<end>", "<end>"
+						if i < len(gl) {
+							g = gl[i]
+						}
+						if i < len(wl) {
+							w = wl[i]
+						}
+						t.Fatalf("%s differs from line %d:\ngot:  %s\nwant: %s\n(review, then -update)", path, i+1, g, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// chromiumBinary returns Debian's Chromium, or fails: the test is the proof
+// that a real browser renders the page, so it is never skipped.
+func chromiumBinary(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatal("chromium not found: install it: apt-get install chromium")
+	return ""
+}
+
+// runChromium runs headless Chromium with a fresh profile and no network
+// chatter, bounded by 60 s, and returns its stdout and stderr.
+func runChromium(t *testing.T, bin string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	profile, err := os.MkdirTemp("", "headcount-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chromium's helpers may still be writing the profile as it exits, so
+	// clean up best-effort rather than with t.TempDir's strict check.
+	defer os.RemoveAll(profile)
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0"}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second // helpers that outlive the browser must not hold the pipes forever
+	start := time.Now()
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("chromium %v: timed out after 60 s\nstderr:\n%s", args, errb.String())
+	}
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		t.Fatalf("chromium %v: %v\nstderr:\n%s", args, err, errb.String())
+	}
+	t.Logf("chromium %s: %v", args[0], time.Since(start).Round(time.Millisecond))
+	return out.String(), errb.String()
+}
+
+// consoleErrors returns Chromium's log lines that report a console message
+// or an uncaught exception; GPU and D-Bus warnings do not count.
+func consoleErrors(stderr string) []string {
+	var out []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// repoRoot returns the module's root, where artifacts/ lives.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// TestWriteHTML_Chromium opens the seed report in a real browser: the DOM
+// Chromium builds from the page must carry the CSV's rows, total, bars and
+// gaps, the page must log no console error, and a screenshot of it is kept
+// as artifacts/report-html.png.
+func TestWriteHTML_Chromium(t *testing.T) {
+	bin := chromiumBinary(t)
+	r := seedReport(t, "UAT-ENV")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(file, []byte(MustWriteHTML(t, r)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + file
+
+	t.Run("dom", func(t *testing.T) {
+		dom, stderr := runChromium(t, bin, "--dump-dom", url)
+		if !strings.Contains(dom, `<tr data-period=`) {
+			t.Fatalf("the dumped DOM has no report rows:\n%.2000s\nstderr:\n%s", dom, stderr)
+		}
+		checkHTMLAgainstCSV(t, dom, r)
+		if errs := consoleErrors(stderr); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		shot := filepath.Join(dir, "report.png")
+		_, stderr := runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1600", "--hide-scrollbars", url)
+		if errs := consoleErrors(stderr); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+		png, err := os.ReadFile(shot)
+		if err != nil {
+			t.Fatalf("no screenshot: %v\nstderr:\n%s", err, stderr)
+		}
+		if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) <= 10<<10 {
+			t.Fatalf("screenshot is %d bytes, want a PNG over 10 KB", len(png))
+		}
+		artifacts := filepath.Join(repoRoot(t), "artifacts")
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kept := filepath.Join(artifacts, "report-html.png")
+		if err := os.WriteFile(kept, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot (%d KB): %s", len(png)>>10, kept)
+	})
+}

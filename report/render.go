@@ -1,0 +1,305 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Format is a report's output form.
+type Format int
+
+const (
+	CSV Format = iota
+	Pretty
+	JSON
+	HTML
+)
+
+// ParseFormat reads csv, pretty, json or html.
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "csv":
+		return CSV, nil
+	case "pretty":
+		return Pretty, nil
+	case "json":
+		return JSON, nil
+	case "html":
+		return HTML, nil
+	}
+	return 0, fmt.Errorf("--format %q: want csv, pretty, json or html", s)
+}
+
+// Write renders r in format f to w.
+func Write(w io.Writer, r Report, f Format) error {
+	switch f {
+	case Pretty:
+		return WritePretty(w, r)
+	case JSON:
+		return WriteJSON(w, r)
+	case HTML:
+		return WriteHTML(w, r)
+	}
+	return WriteCSV(w, r)
+}
+
+// WriteCSV writes the report as CSV: a header `month,sessions,gaps,environment`
+// (the first column named after the granularity) and a row per period.
+// sessions is empty for a period with no covered day; gaps lists the gaps
+// meeting the period as START_END, joined with ";". With day granularity,
+// three columns follow: covered_hours, peak_live, average_live.
+func WriteCSV(w io.Writer, r Report) error {
+	cw := csv.NewWriter(w)
+	header := []string{r.By.String(), "sessions", "gaps", "environment"}
+	if r.By == Day {
+		header = append(header, "covered_hours", "peak_live", "average_live")
+	}
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for i, p := range r.Periods {
+		row := []string{p.Label, sessionsText(p), gapsText(p.Gaps), r.Environment}
+		if r.By == Day {
+			d := r.Days[dayIndex(r.From, maxTime(p.Start, r.From))]
+			row = append(row, strconv.Itoa(d.CoveredHours), strconv.FormatUint(d.Peak, 10), formatAverage(d.Average))
+		}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("row %d: %w", i+1, err)
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func sessionsText(p Period) string {
+	if !p.Covered() {
+		return ""
+	}
+	return strconv.FormatUint(p.Sessions, 10)
+}
+
+func gapsText(spans []Span) string {
+	parts := make([]string, len(spans))
+	for i, s := range spans {
+		parts[i] = s.Start.Format(DateLayout) + "_" + s.End.Format(DateLayout)
+	}
+	return strings.Join(parts, ";")
+}
+
+func formatAverage(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+const rule = "############################################################"
+
+// WritePretty writes the report in the original tool's text layout: a
+// banner, one line per period with a covered day, the gaps, and the total.
+func WritePretty(w io.Writer, r Report) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, rule)
+	fmt.Fprintf(bw, "Generating Session Usage Report from the Environment: %s\n", r.Environment)
+	fmt.Fprintln(bw, "This can take a few minutes...")
+	fmt.Fprintln(bw, "All dates are in the format YYYY-MM-DD")
+	fmt.Fprintln(bw, rule)
+	for _, p := range r.Periods {
+		if p.Covered() {
+			fmt.Fprintf(bw, "Session usage for %s: %d\n", p.Label, p.Sessions)
+		}
+	}
+	for _, g := range r.Gaps {
+		fmt.Fprintf(bw, "Gap between %s and %s: %d day(s)\n", g.Prev.Format(DateLayout), g.Next.Format(DateLayout), g.Days)
+	}
+	fmt.Fprintln(bw, rule)
+	fmt.Fprintf(bw, "Total session usage: %d\n", r.Total)
+	fmt.Fprintln(bw, rule)
+	return bw.Flush()
+}
+
+// The JSON form: dates are YYYY-MM-DD, times RFC 3339 in UTC, ranges
+// half-open (end excluded), numbers are numbers.
+type jsonReport struct {
+	Environment   string       `json:"environment"`
+	From          string       `json:"from"`
+	To            string       `json:"to"`
+	Granularity   string       `json:"granularity"`
+	TotalSessions uint64       `json:"total_sessions"`
+	Periods       []jsonPeriod `json:"periods"`
+	Gaps          []jsonGap    `json:"gaps"`
+	Coverage      []Interval   `json:"coverage"`
+	Days          []jsonDay    `json:"days"`
+}
+
+type jsonPeriod struct {
+	Period      string     `json:"period"`
+	Start       string     `json:"start"`
+	End         string     `json:"end"`
+	Sessions    *uint64    `json:"sessions"` // null: no covered day in the range
+	CoveredDays int        `json:"covered_days"`
+	Gaps        []jsonSpan `json:"gaps"`
+}
+
+type jsonSpan struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+type jsonGap struct {
+	Previous       string `json:"previous"`
+	Next           string `json:"next"`
+	FirstUncovered string `json:"first_uncovered"`
+	LastUncovered  string `json:"last_uncovered"`
+	Days           int    `json:"days"`
+}
+
+type jsonDay struct {
+	Date         string     `json:"date"`
+	Sessions     uint64     `json:"sessions"`
+	Covered      bool       `json:"covered"`
+	CoveredHours int        `json:"covered_hours"`
+	PeakLive     uint64     `json:"peak_live"`
+	AverageLive  float64    `json:"average_live"`
+	Hours        []jsonHour `json:"hours"`
+}
+
+type jsonHour struct {
+	Hour        int     `json:"hour"`
+	PeakLive    uint64  `json:"peak_live"`
+	AverageLive float64 `json:"average_live"`
+}
+
+func date(t time.Time) string { return t.Format(DateLayout) }
+
+// WriteJSON writes everything the other forms carry, plus the exact coverage
+// intervals and every day's detail, as indented JSON.
+func WriteJSON(w io.Writer, r Report) error {
+	out := jsonReport{
+		Environment:   r.Environment,
+		From:          date(r.From),
+		To:            date(r.To),
+		Granularity:   r.By.String(),
+		TotalSessions: r.Total,
+		Periods:       make([]jsonPeriod, 0, len(r.Periods)),
+		Gaps:          make([]jsonGap, 0, len(r.Gaps)),
+		Coverage:      make([]Interval, 0, len(r.Coverage)),
+		Days:          make([]jsonDay, 0, len(r.Days)),
+	}
+	for _, p := range r.Periods {
+		jp := jsonPeriod{Period: p.Label, Start: date(p.Start), End: date(p.End), CoveredDays: p.CoveredDays, Gaps: make([]jsonSpan, 0, len(p.Gaps))}
+		if p.Covered() {
+			s := p.Sessions
+			jp.Sessions = &s
+		}
+		for _, s := range p.Gaps {
+			jp.Gaps = append(jp.Gaps, jsonSpan{date(s.Start), date(s.End)})
+		}
+		out.Periods = append(out.Periods, jp)
+	}
+	for _, g := range r.Gaps {
+		out.Gaps = append(out.Gaps, jsonGap{date(g.Prev), date(g.Next), date(g.First), date(g.Last), g.Days})
+	}
+	for _, iv := range r.Coverage {
+		out.Coverage = append(out.Coverage, Interval{iv.Start.UTC(), iv.End.UTC()})
+	}
+	for _, d := range r.Days {
+		jd := jsonDay{Date: date(d.Date), Sessions: d.Sessions, Covered: d.Covered, CoveredHours: d.CoveredHours,
+			PeakLive: d.Peak, AverageLive: round2(d.Average), Hours: []jsonHour{}}
+		for h, hd := range d.Hours {
+			if hd.Sampled {
+				jd.Hours = append(jd.Hours, jsonHour{h, hd.Peak, round2(hd.Average)})
+			}
+		}
+		out.Days = append(out.Days, jd)
+	}
+	return writeJSONLines(w, out)
+}
+
+// writeJSONLines writes out as JSON with one list element per line: readable,
+// and ten years of days with their hours stay a few megabytes.
+func writeJSONLines(w io.Writer, out jsonReport) error {
+	bw := bufio.NewWriter(w)
+	field := func(name string, v any, last bool) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(bw, "  %q: %s", name, b)
+		if !last {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n")
+	}
+	bw.WriteString("{\n")
+	field("environment", out.Environment, false)
+	field("from", out.From, false)
+	field("to", out.To, false)
+	field("granularity", out.Granularity, false)
+	field("total_sessions", out.TotalSessions, false)
+	writeJSONList(bw, "periods", out.Periods, false)
+	writeJSONList(bw, "gaps", out.Gaps, false)
+	writeJSONList(bw, "coverage", out.Coverage, false)
+	writeJSONList(bw, "days", out.Days, true) // jsonDay marshals itself: ten years of days are most of the work
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+func writeJSONList[T any](bw *bufio.Writer, name string, items []T, last bool) {
+	fmt.Fprintf(bw, "  %q: [", name)
+	for i, it := range items {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		var b []byte
+		if m, ok := any(it).(json.Marshaler); ok {
+			b, _ = m.MarshalJSON() // trusted, already compact: skip encoding/json's re-validation
+		} else {
+			b, _ = json.Marshal(it)
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(items) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]")
+	if !last {
+		bw.WriteString(",")
+	}
+	bw.WriteString("\n")
+}
+
+// MarshalJSON writes a day as encoding/json would, without reflection.
+func (d jsonDay) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 160+len(d.Hours)*48)
+	b = append(b, `{"date":"`...)
+	b = append(b, d.Date...)
+	b = append(b, `","sessions":`...)
+	b = strconv.AppendUint(b, d.Sessions, 10)
+	b = append(b, `,"covered":`...)
+	b = strconv.AppendBool(b, d.Covered)
+	b = append(b, `,"covered_hours":`...)
+	b = strconv.AppendInt(b, int64(d.CoveredHours), 10)
+	b = append(b, `,"peak_live":`...)
+	b = strconv.AppendUint(b, d.PeakLive, 10)
+	b = append(b, `,"average_live":`...)
+	b = strconv.AppendFloat(b, d.AverageLive, 'f', -1, 64)
+	b = append(b, `,"hours":[`...)
+	for i, h := range d.Hours {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"hour":`...)
+		b = strconv.AppendInt(b, int64(h.Hour), 10)
+		b = append(b, `,"peak_live":`...)
+		b = strconv.AppendUint(b, h.PeakLive, 10)
+		b = append(b, `,"average_live":`...)
+		b = strconv.AppendFloat(b, h.AverageLive, 'f', -1, 64)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+func round2(v float64) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', 2, 64), 64)
+	return f
+}

@@ -1,0 +1,323 @@
+// Package report turns stored daily counts and coverage into usage reports:
+// rows per period with their sessions and gaps, and the renderers that print
+// them as CSV, pretty text, JSON and HTML.
+//
+// It works on plain values (Input) and knows nothing of the database. All
+// dates are UTC days; ranges are half-open: From ≤ day < To.
+package report
+
+import (
+	"fmt"
+	"time"
+)
+
+const day = 24 * time.Hour
+
+// Granularity is the length of a report's periods.
+type Granularity int
+
+const (
+	Month Granularity = iota
+	Week              // Sunday to Saturday, UTC
+	Day
+	Year
+)
+
+// ParseGranularity reads month, week, day or year.
+func ParseGranularity(s string) (Granularity, error) {
+	switch s {
+	case "month":
+		return Month, nil
+	case "week":
+		return Week, nil
+	case "day":
+		return Day, nil
+	case "year":
+		return Year, nil
+	}
+	return 0, fmt.Errorf("--by %q: want month, week, day or year", s)
+}
+
+// String returns the granularity's name, which is also the first CSV column's.
+func (g Granularity) String() string {
+	return [...]string{"month", "week", "day", "year"}[g]
+}
+
+// start returns the first day of the period containing d.
+func (g Granularity) start(d time.Time) time.Time {
+	switch g {
+	case Month:
+		return time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC)
+	case Week:
+		return d.AddDate(0, 0, -int(d.Weekday()))
+	case Year:
+		return time.Date(d.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return d
+}
+
+// next returns the first day of the period after the one starting at start.
+func (g Granularity) next(start time.Time) time.Time {
+	switch g {
+	case Month:
+		return start.AddDate(0, 1, 0)
+	case Week:
+		return start.AddDate(0, 0, 7)
+	case Year:
+		return start.AddDate(1, 0, 0)
+	}
+	return start.AddDate(0, 0, 1)
+}
+
+// label names the period starting at start: 2023-01, 2023, or its first day.
+func (g Granularity) label(start time.Time) string {
+	switch g {
+	case Month:
+		return start.Format("2006-01")
+	case Year:
+		return start.Format("2006")
+	}
+	return start.Format(DateLayout)
+}
+
+// DateLayout is how every date is written: YYYY-MM-DD.
+const DateLayout = "2006-01-02"
+
+// Input is what a report is built from.
+type Input struct {
+	From, To    time.Time // UTC days, From < To
+	By          Granularity
+	Environment string
+	Days        []DaySessions // sessions per day; days absent had none
+	Hours       []HourStat    // live-session statistics per hour, for the day detail
+	Coverage    []Interval    // when metering was on
+}
+
+// DaySessions is the number of sessions completed on one UTC day.
+type DaySessions struct {
+	Day      time.Time
+	Sessions uint64
+}
+
+// HourStat is the live sessions of one UTC hour: the peak, and the integral
+// over the sampled time from which the average comes.
+type HourStat struct {
+	Hour          time.Time
+	Peak          uint64
+	LiveMillis    uint64
+	SampledMillis uint64
+}
+
+// Interval is a span of time in which metering was on.
+type Interval struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Report is a built report: what every renderer prints.
+type Report struct {
+	Environment string
+	From, To    time.Time
+	By          Granularity
+	Periods     []Period
+	Gaps        []Gap
+	Total       uint64     // sessions over the covered days of the range
+	Coverage    []Interval // coverage intervals, clipped to the range
+	Days        []DayDetail
+}
+
+// Period is one row of the report.
+type Period struct {
+	Label       string
+	Start, End  time.Time // the whole calendar period, half-open
+	Sessions    uint64    // over the covered days of the period within the range
+	CoveredDays int       // 0: the period has no covered day in the range
+	Gaps        []Span    // the gaps meeting the period, cut to it (SPEC §3, CSV form)
+}
+
+// Covered reports whether the period has a covered day in the range.
+func (p Period) Covered() bool { return p.CoveredDays > 0 }
+
+// Span is a pair of dates.
+type Span struct{ Start, End time.Time }
+
+// Gap is a maximal run of uncovered days First..Last within the range.
+type Gap struct {
+	First, Last time.Time
+	Prev, Next  time.Time // the day before First and the day after Last
+	Days        int
+}
+
+// DayDetail is one day of the range.
+type DayDetail struct {
+	Date         time.Time
+	Sessions     uint64
+	Covered      bool
+	CoveredHours int     // hours of the day that coverage touches
+	Peak         uint64  // most live sessions seen in the day
+	Average      float64 // mean live sessions over the day's sampled time
+	Hours        [24]HourDetail
+
+	coveredHours [24]bool
+}
+
+// HourDetail is one hour of a day: live sessions seen, when sampled.
+type HourDetail struct {
+	Sampled bool
+	Peak    uint64
+	Average float64
+}
+
+// Build computes a report from in.
+func Build(in Input) Report {
+	r := Report{Environment: in.Environment, From: in.From, To: in.To, By: in.By}
+	n := int(in.To.Sub(in.From) / day)
+	days := make([]DayDetail, n)
+	for i := range days {
+		days[i].Date = in.From.AddDate(0, 0, i)
+	}
+	index := func(t time.Time) int { return dayIndex(in.From, t) }
+
+	for _, iv := range in.Coverage {
+		clipped, ok := clip(iv, in.From, in.To)
+		if !ok {
+			continue
+		}
+		r.Coverage = append(r.Coverage, clipped)
+		markHours(days, in.From, clipped)
+	}
+	for _, d := range in.Days {
+		if i := index(d.Day); i >= 0 && i < n {
+			days[i].Sessions += d.Sessions
+		}
+	}
+	addHours(days, in.From, in.Hours)
+	for i := range days {
+		d := &days[i]
+		for _, covered := range d.coveredHours {
+			if covered {
+				d.CoveredHours++
+			}
+		}
+		d.Covered = d.CoveredHours > 0
+	}
+	r.Days = days
+
+	// Gaps: maximal runs of uncovered days in the range.
+	for i := 0; i < n; {
+		if days[i].Covered {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < n && !days[j+1].Covered {
+			j++
+		}
+		first, last := days[i].Date, days[j].Date
+		r.Gaps = append(r.Gaps, Gap{First: first, Last: last, Prev: first.AddDate(0, 0, -1), Next: last.AddDate(0, 0, 1), Days: j - i + 1})
+		i = j + 1
+	}
+
+	// Periods.
+	for start := in.By.start(in.From); start.Before(in.To); start = in.By.next(start) {
+		p := Period{Label: in.By.label(start), Start: start, End: in.By.next(start)}
+		for t := maxTime(start, in.From); t.Before(p.End) && t.Before(in.To); t = t.AddDate(0, 0, 1) {
+			if d := days[index(t)]; d.Covered {
+				p.CoveredDays++
+				p.Sessions += d.Sessions
+			}
+		}
+		last := p.End.AddDate(0, 0, -1)
+		for _, g := range r.Gaps {
+			if g.First.Before(p.End) && !g.Last.Before(p.Start) {
+				s := Span{Start: p.Start, End: last}
+				if !g.Prev.Before(p.Start) {
+					s.Start = g.Prev
+				}
+				if g.Next.Before(p.End) {
+					s.End = g.Next
+				}
+				p.Gaps = append(p.Gaps, s)
+			}
+		}
+		r.Total += p.Sessions
+		r.Periods = append(r.Periods, p)
+	}
+	return r
+}
+
+// clip cuts iv to [from, to) and reports whether anything of it is left. A
+// zero-length interval (a single contact) is kept if it lies in the range.
+func clip(iv Interval, from, to time.Time) (Interval, bool) {
+	if !iv.Start.Before(to) || iv.End.Before(from) || iv.End.Equal(from) && iv.End.After(iv.Start) {
+		return Interval{}, false
+	}
+	return Interval{Start: maxTime(iv.Start, from), End: minTime(iv.End, to)}, true
+}
+
+// markHours marks the hours that iv touches: those it overlaps, or for a
+// zero-length interval the hour it is in.
+func markHours(days []DayDetail, from time.Time, iv Interval) {
+	end := iv.End
+	if end.Equal(iv.Start) {
+		end = end.Add(time.Nanosecond)
+	}
+	for h := iv.Start.Truncate(time.Hour); h.Before(end); h = h.Add(time.Hour) {
+		if i := dayIndex(from, h); i >= 0 && i < len(days) {
+			days[i].coveredHours[h.Hour()] = true
+		}
+	}
+}
+
+// addHours sets each day's live-session figures from the hour statistics:
+// per hour the peak and the average over the sampled time, per day the peak
+// and the average over the day's sampled time.
+func addHours(days []DayDetail, from time.Time, hours []HourStat) {
+	live := make([]uint64, len(days))
+	sampled := make([]uint64, len(days))
+	for _, h := range hours {
+		i := dayIndex(from, h.Hour)
+		if i < 0 || i >= len(days) || h.SampledMillis == 0 && h.Peak == 0 {
+			continue
+		}
+		d := &days[i]
+		hd := &d.Hours[h.Hour.Hour()]
+		hd.Sampled = true
+		hd.Peak = max(hd.Peak, h.Peak)
+		if h.SampledMillis > 0 {
+			hd.Average = float64(h.LiveMillis) / float64(h.SampledMillis)
+		}
+		d.Peak = max(d.Peak, h.Peak)
+		live[i] += h.LiveMillis
+		sampled[i] += h.SampledMillis
+	}
+	for i := range days {
+		if sampled[i] > 0 {
+			days[i].Average = float64(live[i]) / float64(sampled[i])
+		}
+	}
+}
+
+// dayIndex returns the number of days from from to t's day (negative before).
+func dayIndex(from, t time.Time) int {
+	d := t.Sub(from)
+	i := int(d / day)
+	if d < 0 && d%day != 0 {
+		i--
+	}
+	return i
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
