@@ -44,7 +44,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(reorderArgs(args))
 	if err == nil {
 		return 0
 	}
@@ -80,6 +80,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			serveCommand(onUsage),
+			exportCommand(onUsage),
+			importCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"headcount/store"
 )
 
 // runCLI runs the command line in-process and returns its exit status,
@@ -135,5 +140,207 @@ func TestEnvironment_Default(t *testing.T) {
 	host, _ := os.Hostname()
 	if got := environment(""); got != host {
 		t.Errorf("without release and namespace: %q, want the host name %q", got, host)
+	}
+}
+
+// seedDB imports the seed document's daily history into a new database.
+func seedDB(t *testing.T) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "headcount.db")
+	code, out, errOut := runCLI(t, "import", "--db", db, "--environment", "UAT-ENV", "report/testdata/seed/history.csv")
+	want := "imported 322 days (2023-01-01 to 2024-03-15), 34739664 sessions, into " + db + "\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("import: status %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
+	}
+	return db
+}
+
+// TestExport_Seed reproduces the seed document's report through import and
+// export, byte for byte, with the flags after the dates as the original
+// script took them.
+func TestExport_Seed(t *testing.T) {
+	db := seedDB(t)
+	for _, tc := range []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"export", "--db", db, "2023-01-01", "2024-04-02", "--pretty"}, "report/testdata/seed/expected.txt"},
+		{[]string{"export", "2023-01-01", "2024-04-02", "--db", db, "--format", "pretty"}, "report/testdata/seed/expected.txt"},
+		{[]string{"export", "--db", db, "2023-01-01", "2024-04-02"}, "report/testdata/seed/expected.csv"},
+	} {
+		code, out, errOut := runCLI(t, tc.args...)
+		want, err := os.ReadFile(tc.golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 0 || errOut != "" || out != string(want) {
+			t.Errorf("%v: status %d, stderr %q, output:\n%s\nwant %s:\n%s", tc.args, code, errOut, out, tc.golden, want)
+		}
+	}
+	// --environment overrides the stored one.
+	_, out, _ := runCLI(t, "export", "--db", db, "--environment", "PROD", "2023-01-01", "2023-02-01")
+	if out != "month,sessions,gaps,environment\n2023-01,3685341,,PROD\n" {
+		t.Errorf("export --environment PROD: %q", out)
+	}
+}
+
+func TestExport_Output(t *testing.T) {
+	db := seedDB(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.json")
+	code, out, errOut := runCLI(t, "export", "--db", db, "--format", "json", "--output", path, "2023-01-01", "2024-04-02")
+	if code != 0 || out != "" || errOut != "" {
+		t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, direct, _ := runCLI(t, "export", "--db", db, "--format", "json", "2023-01-01", "2024-04-02")
+	written, err := os.ReadFile(path)
+	if err != nil || string(written) != direct {
+		t.Errorf("--output wrote %d bytes (%v), stdout gives %d", len(written), err, len(direct))
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the output directory holds %d entries, want only the report (no temporary file left)", len(entries))
+	}
+}
+
+func TestExport_BadInput(t *testing.T) {
+	db := seedDB(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.csv")
+	foreign := filepath.Join(dir, "foreign.db")
+	if err := os.WriteFile(foreign, []byte("not a database, just some words in a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.db")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no dates", []string{"--db", db}, "headcount: export takes two dates, FROM and TO, e.g. headcount export 2023-01-01 2024-04-02\n"},
+		{"one date", []string{"--db", db, "2023-01-01"}, "headcount: export takes two dates, FROM and TO, e.g. headcount export 2023-01-01 2024-04-02\n"},
+		{"malformed date", []string{"--db", db, "2023-1-01", "2023-02-01"}, "headcount: FROM \"2023-1-01\" is not a date: want YYYY-MM-DD\n"},
+		{"impossible date", []string{"--db", db, "2023-01-01", "2023-02-30"}, "headcount: TO \"2023-02-30\" is not a date: want YYYY-MM-DD\n"},
+		{"FROM equals TO", []string{"--db", db, "2023-01-01", "2023-01-01"}, "headcount: FROM 2023-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
+		{"FROM after TO", []string{"--db", db, "2024-01-01", "2023-01-01"}, "headcount: FROM 2024-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
+		{"range too long", []string{"--db", db, "1970-01-01", "9999-01-01"}, "headcount: the range has 2932532 days; a report covers at most 36600\n"},
+		{"unknown format", []string{"--db", db, "--format", "xml", "2023-01-01", "2023-02-01"}, "headcount: --format \"xml\": want csv, pretty, json or html\n"},
+		{"two forms", []string{"--db", db, "--format", "json", "2023-01-01", "2023-02-01", "--pretty"}, "headcount: --pretty and --format json ask for two forms: give one\n"},
+		{"unknown granularity", []string{"--db", db, "--by", "hour", "2023-01-01", "2023-02-01"}, "headcount: --by \"hour\": want month, week, day or year\n"},
+		{"missing database", []string{"--db", missing, "2023-01-01", "2023-02-01"}, "headcount: " + missing + ": database file does not exist\n"},
+		{"foreign database", []string{"--db", foreign, "2023-01-01", "2023-02-01"}, "headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
+		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": its directory does not exist\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"export"}, tc.args...)
+			if !strings.Contains(strings.Join(args, " "), "--output") {
+				args = append(args, "--output", out)
+			}
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 2 || stderr != tc.want || stdout != "" {
+				t.Errorf("status %d, stderr %q, stdout %q; want 2 and %q", code, stderr, stdout, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("bad input left files behind: %d entries in the output directory", len(entries))
+			}
+		})
+	}
+}
+
+func TestImport_BadInput(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, content, want string
+	}{
+		{"empty file", "", "%s: the file is empty: want a header date,sessions; nothing imported"},
+		{"wrong header", "day,count\n2023-01-01,5\n", "%s:1: the header must be date,sessions, not \"day,count\"; nothing imported"},
+		{"malformed date", "date,sessions\n2023-01-01,5\n2023/01/02,5\n", "%s:3: \"2023/01/02\" is not a date: want YYYY-MM-DD; nothing imported"},
+		{"impossible date", "date,sessions\n2023-02-29,5\n", "%s:2: \"2023-02-29\" is not a date: want YYYY-MM-DD; nothing imported"},
+		{"negative sessions", "date,sessions\n2023-01-01,-5\n", "%s:2: sessions \"-5\" is not a whole number of at least 0; nothing imported"},
+		{"missing sessions", "date,sessions\n2023-01-01\n", "%s:2: want two fields date,sessions, got \"2023-01-01\"; nothing imported"},
+		{"extra field", "date,sessions\n2023-01-01,5,7\n", "%s:2: want two fields date,sessions, got \"2023-01-01,5,7\"; nothing imported"},
+		{"day twice", "date,sessions\n2023-01-01,5\n2023-01-02,1\n2023-01-01,3\n", "%s:4: 2023-01-01 is listed twice (first on line 2); nothing imported"},
+		{"before 1970", "date,sessions\n1969-12-31,5\n", "%s:2: 1969-12-31 is before 1970; nothing imported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".csv")
+			if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(dir, "headcount.db")
+			code, out, errOut := runCLI(t, "import", "--db", db, file)
+			want := "headcount: " + fmt.Sprintf(tc.want, file) + "\n"
+			if code != 2 || errOut != want || out != "" {
+				t.Errorf("status %d, stderr %q, stdout %q; want 2 and %q", code, errOut, out, want)
+			}
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("a rejected file created the database")
+			}
+		})
+	}
+	// A day already counted rejects the whole file.
+	db := seedDB(t)
+	again := filepath.Join(dir, "again.csv")
+	if err := os.WriteFile(again, []byte("date,sessions\n2022-12-31,4\n2023-01-05,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "import", "--db", db, again)
+	if want := "headcount: " + db + ": day already in the database: 2023-01-05 was imported before; nothing imported\n"; code != 2 || errOut != want {
+		t.Errorf("re-import: status %d, stderr %q, want %q", code, errOut, want)
+	}
+	_, out, _ := runCLI(t, "export", "--db", db, "2022-12-31", "2023-01-01")
+	if out != "month,sessions,gaps,environment\n2022-12,,2022-12-30_2022-12-31,UAT-ENV\n" {
+		t.Errorf("a rejected import left 2022-12-31 behind: %q", out)
+	}
+}
+
+// tenYears creates a database with ten years of daily history and, from the
+// agent, live-session statistics for every hour.
+func tenYears(b *testing.B) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	var days []store.DayCount
+	var hours []store.HourStat
+	for d := start; d.Year() < 2025; d = d.AddDate(0, 0, 1) {
+		if d.Month() == time.August && d.Day() < 10 {
+			continue // a gap every summer
+		}
+		days = append(days, store.DayCount{Day: d, Sessions: uint64(1000 + d.YearDay())})
+		for h := 0; h < 24; h++ {
+			hours = append(hours, store.HourStat{Hour: d.Add(time.Duration(h) * time.Hour), Peak: 50, LiveMillis: 3600000 * 20, SampledMillis: 3600000})
+		}
+	}
+	if err := db.Import(days); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkExport_TenYears exports ten years of daily data, the whole
+// command: open the file, read, build, render.
+func BenchmarkExport_TenYears(b *testing.B) {
+	db := tenYears(b)
+	for _, format := range []string{"csv", "pretty", "json", "html"} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var errb bytes.Buffer
+				if code := run([]string{"headcount", "export", "--db", db, "--format", format, "2015-01-01", "2025-01-01"}, io.Discard, &errb); code != 0 {
+					b.Fatalf("status %d: %s", code, errb.String())
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/export")
+		})
 	}
 }

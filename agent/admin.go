@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,12 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"headcount/agent/session"
+	"headcount/store"
 )
 
 // Admin serves the admin endpoint: /metrics, /healthz and /readyz. Its
 // metrics are read from the server, table and meter at scrape time, so the
 // request path pays nothing for them.
 type Admin struct {
+	db       *store.DB
 	server   *Server
 	table    *session.Table
 	meter    *Meter
@@ -25,8 +28,8 @@ type Admin struct {
 }
 
 // NewAdmin returns the admin endpoint of a running agent.
-func NewAdmin(server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
-	a := &Admin{server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
+func NewAdmin(db *store.DB, server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
+	a := &Admin{db: db, server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
 	r := a.registry
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -86,7 +89,40 @@ func (a *Admin) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	mux.HandleFunc("GET /snapshot", a.snapshot)
 	return mux
+}
+
+// SnapshotResponse is /snapshot's body: what `headcount export` reads from a
+// running agent, which holds the database file's lock. DB identifies the
+// file (store.FileID), so that export can check it asked the right agent.
+type SnapshotResponse struct {
+	DB       string         `json:"db"`
+	Snapshot store.Snapshot `json:"snapshot"`
+}
+
+// snapshot answers /snapshot?from=YYYY-MM-DD&to=YYYY-MM-DD[&hours=1] from one
+// read transaction. It carries numbers and timestamps only.
+func (a *Admin) snapshot(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err1 := time.Parse(time.DateOnly, q.Get("from"))
+	to, err2 := time.Parse(time.DateOnly, q.Get("to"))
+	if err := errors.Join(err1, err2); err != nil || !from.Before(to) {
+		http.Error(w, "want from and to as YYYY-MM-DD, from before to", http.StatusBadRequest)
+		return
+	}
+	id, err := store.FileID(a.db.Path())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	snap, err := a.db.Snapshot(from, to, q.Get("hours") == "1")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(SnapshotResponse{DB: id, Snapshot: snap})
 }
 
 // Readiness is /readyz's body. The agent is ready once it accepts SPOP

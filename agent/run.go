@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 			_ = spoe.Close()
 			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
-		a := NewAdmin(server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
+		a := NewAdmin(db, server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
 		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 

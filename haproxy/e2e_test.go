@@ -3,9 +3,11 @@ package haproxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,6 +88,10 @@ func TestEndToEnd(t *testing.T) {
 		"--idle-timeout", "2s", "--flush-interval", "200ms", "--environment", "e2e",
 		"--exclude-ua", "^headcount-warmup$", "--log-level", "debug",
 	}}
+	// History from another meter, so that reports have more than today.
+	if out, err := exec.Command(agentBin, "import", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
 	agent := runner.start(t)
 	cfg := writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: spoeAddr})
 	startHAProxy(t, cfg)
@@ -304,6 +310,58 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("export while serve holds the database equals export after it stopped", func(t *testing.T) {
+		// An agent HAProxy does not reach, so that nothing changes between
+		// the two exports.
+		quiet := runner
+		quiet.spoeAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		agent = quiet.start(t)
+		today := time.Now().UTC().Format("2006-01-02")
+		tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+		exports := [][]string{
+			{"2023-01-01", tomorrow},
+			{"2023-01-01", tomorrow, "--pretty"},
+			{"2023-01-01", tomorrow, "--by", "week"},
+			{"2023-01-01", today, "--format", "json"},
+			{"2023-01-01", today, "--format", "html"},
+			{"2024-03-01", today, "--by", "day"},
+		}
+		export := func(args []string) []byte {
+			t.Helper()
+			cmd := exec.Command(agentBin, append([]string{"export", "--db", db, "--admin-addr", adminAddr}, args...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("export %v: %v: %s", args, err, stderr.String())
+			}
+			return out
+		}
+		var running [][]byte
+		for _, args := range exports {
+			running = append(running, export(args))
+			served = append(served, string(running[len(running)-1])) // searched for personal data below
+		}
+		if _, err := store.Open(db, store.Options{ReadOnly: true, Timeout: 50 * time.Millisecond}); !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("the database was not held by the agent during the exports: %v", err)
+		}
+		if code := agent.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("exit status after SIGTERM = %d", code)
+		}
+		for i, args := range exports {
+			if stopped := export(args); !bytes.Equal(running[i], stopped) {
+				t.Errorf("export %v differs while running (%d bytes) and stopped (%d bytes):\n%s\n---\n%s", args, len(running[i]), len(stopped), running[i], stopped)
+			}
+		}
+		if !bytes.Contains(running[0], []byte("2023-04,10052,2023-04-01_2023-04-13;2023-04-13_2023-04-30,e2e")) ||
+			!bytes.Contains(running[0], []byte(time.Now().UTC().Format("2006-01")+",")) {
+			t.Errorf("the report lacks the imported history or this month:\n%s", running[0])
+		}
+		lines := strings.Split(strings.TrimSpace(string(running[0])), "\n")
+		t.Logf("%d exports, identical while the agent ran and after it stopped; the monthly CSV's last rows:\n%s",
+			len(exports), strings.Join(lines[max(0, len(lines)-3):], "\n"))
+	})
+
 	t.Run("nothing personal in the database, the logs or the metrics", func(t *testing.T) {
 		select {
 		case <-agent.done:
@@ -311,9 +369,9 @@ func TestEndToEnd(t *testing.T) {
 			agent.stop(t, syscall.SIGTERM)
 		}
 		haystacks := map[string][]byte{
-			"database":              mustRead(t, db),
-			"agent log":             mustRead(t, logPath),
-			"metrics and readiness": []byte(strings.Join(served, "\n")),
+			"database":                       mustRead(t, db),
+			"agent log":                      mustRead(t, logPath),
+			"metrics, readiness and reports": []byte(strings.Join(served, "\n")),
 		}
 		if len(haystacks["agent log"]) == 0 {
 			t.Fatal("the agent log is empty: nothing was searched")
