@@ -16,36 +16,54 @@ import (
 	"github.com/negasus/haproxy-spoe-go/frame"
 )
 
-// SPOP frame types and disconnect status codes (HAProxy's SPOE.txt, 3.2 and 3.5).
+// SPOP frame types, flags and disconnect status codes (HAProxy's SPOE.txt,
+// 3.2 and 3.5).
 const (
 	frameHaproxyHello      = 0x01
 	frameHaproxyDisconnect = 0x02
 	frameNotify            = 0x03
+	flagFin                = 0x01
 
-	statusNormal        = 0
-	statusFrameTooBig   = 3
-	statusInvalidFrame  = 4
+	statusNormal          = 0
+	statusFrameTooBig     = 3
+	statusInvalidFrame    = 4
+	statusNoFragmentation = 10
+
 	defaultMaxFrameSize = 16380 // HAProxy's default: tune.bufsize (16384) minus the length prefix
 	maxFrameSizeCeiling = 1 << 20
 	minFrameSize        = 7 // type, 4 flag bytes, stream-id and frame-id varints of one byte at least
 	drainGrace          = 2 * time.Second
+	readBufferSize      = 64 << 10
+	ackFlushSize        = 16 << 10 // write pending ACKs at the latest when they reach this size
 )
 
 // errFrameRefused is returned by guardConn.Read for a frame it will not pass on.
 var errFrameRefused = errors.New("frame refused")
 
-// guardConn sits between an SPOP connection and the library's worker. It
-// passes frames through whole and only after checking their length against
-// the negotiated maximum, so the library never allocates for a length it did
-// not agree to (it allocates length-1 bytes blindly: a zero length asks for
-// 4 GiB). It also reports every frame's type (for coverage), learns the
-// max-frame-size from HAProxy's HELLO, and ends the stream at a frame
-// boundary when the server drains.
+// FrameHandler meters the messages of one NOTIFY frame, received at now.
+// The messages and their bytes are valid only during the call.
+type FrameHandler interface {
+	HandleMessages(now time.Time, msgs []Message)
+}
+
+// guardConn sits between an SPOP connection and the library's worker.
+//
+// It checks every frame's length against the negotiated maximum before
+// anything allocates for it (the library allocates length-1 bytes blindly:
+// a zero length asks for 4 GiB). NOTIFY frames, the hot path, it handles
+// itself: decoded in place from the read buffer, metered, and acknowledged
+// into a write buffer that is written once per batch, just before the
+// connection would wait for more input. HELLO and DISCONNECT frames pass
+// through to the library whole. It also reports every frame's type (for
+// coverage), learns max-frame-size from HAProxy's HELLO, and ends the stream
+// at a frame boundary when the server drains.
 type guardConn struct {
 	net.Conn
 	br       *bufio.Reader
-	onFrame  func(typ byte)
+	handler  FrameHandler
+	onFrame  func(typ byte, now time.Time)
 	onRefuse func(reason string)
+	messages *atomic.Uint64 // messages handled, this connection's stripe
 
 	maxFrame  uint32
 	hdr       [5]byte
@@ -54,36 +72,53 @@ type guardConn struct {
 	remaining uint32 // body bytes of the current frame still to pass on
 	hello     []byte // the HELLO frame's body, collected to learn max-frame-size
 	inHello   bool
+	note      notify // the NOTIFY being handled, reused
+	big       []byte // a NOTIFY body larger than the read buffer
+	now       time.Time
+	stale     bool // input arrived since now was read: frames read together share one clock reading
 
-	draining  atomic.Bool
-	graceSet  bool
+	draining atomic.Bool
+	graceSet bool
+
 	writeMu   sync.Mutex
+	acks      []byte // ACKs not yet written
 	closeOnce sync.Once
 }
 
-func newGuardConn(c net.Conn, onFrame func(byte), onRefuse func(string)) *guardConn {
+func newGuardConn(c net.Conn, handler FrameHandler, messages *atomic.Uint64, onFrame func(byte, time.Time), onRefuse func(string)) *guardConn {
 	return &guardConn{
 		Conn:     c,
-		br:       bufio.NewReaderSize(c, 32<<10),
+		br:       bufio.NewReaderSize(c, readBufferSize),
+		handler:  handler,
+		messages: messages,
 		onFrame:  onFrame,
 		onRefuse: onRefuse,
 		maxFrame: defaultMaxFrameSize,
+		stale:    true,
 	}
 }
 
-// Read passes on the bytes of whole, length-checked frames.
+// Read handles NOTIFY frames and passes on the bytes of the other frames,
+// whole and length-checked.
 func (g *guardConn) Read(p []byte) (int, error) {
-	if g.remaining == 0 && g.hdrOut == 0 {
-		if err := g.readHeader(); err != nil {
+	for g.remaining == 0 && g.hdrOut == 0 {
+		typ, length, err := g.readHeader()
+		if err != nil {
+			_ = g.flushAcks()
+			return 0, err
+		}
+		if typ != frameNotify {
+			g.remaining = length - 1
+			break
+		}
+		if err := g.handleNotify(int(length - 1)); err != nil {
+			_ = g.flushAcks()
 			return 0, err
 		}
 	}
 	if g.hdrOut < len(g.hdr) {
 		n := copy(p, g.hdr[g.hdrOut:])
 		g.hdrOut += n
-		if g.hdrOut == len(g.hdr) && g.remaining == 0 {
-			g.hdrOut = 0
-		}
 		return n, nil
 	}
 	if uint32(len(p)) > g.remaining {
@@ -100,57 +135,139 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.learnMaxFrame()
 		}
 	}
-	if err != nil && g.draining.Load() && isTimeout(err) && n == 0 {
-		if !g.graceSet {
-			g.graceSet = true
-			_ = g.Conn.SetReadDeadline(time.Now().Add(drainGrace))
-			return 0, nil
-		}
+	if err != nil && n == 0 && g.extendForDrain(err) {
+		return 0, nil
 	}
 	return n, err
 }
 
-// readHeader reads the next frame's length and type and checks them.
-func (g *guardConn) readHeader() error {
+// readHeader reads the next frame's length and type and checks them. Before
+// it would wait for input, it writes the ACKs of the frames handled so far.
+func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
 	for g.hdrN < len(g.hdr) {
+		if g.br.Buffered() < len(g.hdr)-g.hdrN {
+			if err := g.flushAcks(); err != nil {
+				return 0, 0, err
+			}
+		}
 		if g.hdrN == 0 && g.draining.Load() && g.br.Buffered() == 0 {
-			return io.EOF
+			return 0, 0, io.EOF
+		}
+		if g.br.Buffered() == 0 {
+			g.stale = true // this read waits for the network
 		}
 		n, err := g.br.Read(g.hdr[g.hdrN:])
 		g.hdrN += n
 		if err != nil {
-			if g.draining.Load() && isTimeout(err) {
-				if g.hdrN == 0 {
-					return io.EOF
-				}
-				if !g.graceSet { // a frame had begun: give it a little longer
-					g.graceSet = true
-					_ = g.Conn.SetReadDeadline(time.Now().Add(drainGrace))
-					continue
-				}
+			if g.draining.Load() && isTimeout(err) && g.hdrN == 0 {
+				return 0, 0, io.EOF
+			}
+			if g.extendForDrain(err) {
+				continue
 			}
 			if err == io.EOF && g.hdrN > 0 {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return 0, 0, err
 		}
 	}
 	g.hdrN = 0
-	length := binary.BigEndian.Uint32(g.hdr[:4])
-	typ := g.hdr[4]
+	length = binary.BigEndian.Uint32(g.hdr[:4])
+	typ = g.hdr[4]
 	switch {
 	case length > g.maxFrame:
-		return g.refuse(statusFrameTooBig, fmt.Sprintf("frame of %d bytes is larger than the negotiated %d", length, g.maxFrame))
+		return 0, 0, g.refuse(statusFrameTooBig, fmt.Sprintf("frame of %d bytes is larger than the negotiated %d", length, g.maxFrame))
 	case length < minFrameSize:
-		return g.refuse(statusInvalidFrame, fmt.Sprintf("frame of %d bytes is too short", length))
+		return 0, 0, g.refuse(statusInvalidFrame, fmt.Sprintf("frame of %d bytes is too short", length))
 	}
-	g.remaining = length - 1
 	g.inHello = typ == frameHaproxyHello
 	g.hello = g.hello[:0]
+	if g.stale {
+		g.now, g.stale = time.Now(), false
+	}
 	if g.onFrame != nil {
-		g.onFrame(typ)
+		g.onFrame(typ, g.now)
+	}
+	return typ, length, nil
+}
+
+// extendForDrain gives a frame that had begun when the server started
+// draining drainGrace to arrive whole, once. It reports whether the read
+// that failed with err should be retried.
+func (g *guardConn) extendForDrain(err error) bool {
+	if !g.draining.Load() || !isTimeout(err) || g.graceSet {
+		return false
+	}
+	g.graceSet = true
+	_ = g.Conn.SetReadDeadline(time.Now().Add(drainGrace))
+	return true
+}
+
+// handleNotify meters a NOTIFY frame of size bytes after its type byte and
+// queues its ACK.
+func (g *guardConn) handleNotify(size int) error {
+	body, err := g.body(size)
+	if err != nil {
+		return err
+	}
+	if err := decodeNotify(body, &g.note); err != nil {
+		return g.refuse(statusInvalidFrame, "malformed NOTIFY frame")
+	}
+	if g.note.flags&flagFin == 0 {
+		return g.refuse(statusNoFragmentation, "fragmented NOTIFY frame (fragmentation was not offered)")
+	}
+	g.handler.HandleMessages(g.now, g.note.messages)
+	g.messages.Add(uint64(len(g.note.messages)))
+	if size <= g.br.Size() {
+		_, _ = g.br.Discard(size)
+	}
+	g.writeMu.Lock()
+	g.acks = appendAck(g.acks, g.note.streamID, g.note.frameID)
+	full := len(g.acks) >= ackFlushSize
+	g.writeMu.Unlock()
+	if full {
+		return g.flushAcks()
 	}
 	return nil
+}
+
+// body returns the next size bytes: in place in the read buffer when they
+// fit (the caller discards them after use), else copied.
+func (g *guardConn) body(size int) ([]byte, error) {
+	if g.br.Buffered() < size {
+		if err := g.flushAcks(); err != nil { // about to wait for input
+			return nil, err
+		}
+	}
+	if size <= g.br.Size() {
+		for {
+			b, err := g.br.Peek(size)
+			if err == nil {
+				return b, nil
+			}
+			if !g.extendForDrain(err) {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+		}
+	}
+	if cap(g.big) < size {
+		g.big = make([]byte, size)
+	}
+	b := g.big[:size]
+	for n := 0; n < size; {
+		m, err := g.br.Read(b[n:])
+		n += m
+		if err != nil && !g.extendForDrain(err) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // learnMaxFrame reads max-frame-size from HAProxy's HELLO; the library
@@ -180,12 +297,31 @@ func (g *guardConn) refuse(status uint32, message string) error {
 	return fmt.Errorf("%w: %s", errFrameRefused, message)
 }
 
-// Write serialises writes: the library's per-frame goroutines write ACKs
-// concurrently.
+// Write writes the library's frames (HELLO, DISCONNECT) after the ACKs
+// queued before them.
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.writeMu.Lock()
 	defer g.writeMu.Unlock()
+	if err := g.flushLocked(); err != nil {
+		return 0, err
+	}
 	return g.Conn.Write(p)
+}
+
+// flushAcks writes the queued ACKs.
+func (g *guardConn) flushAcks() error {
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+	return g.flushLocked()
+}
+
+func (g *guardConn) flushLocked() error {
+	if len(g.acks) == 0 {
+		return nil
+	}
+	_, err := g.Conn.Write(g.acks)
+	g.acks = g.acks[:0]
+	return err
 }
 
 func (g *guardConn) writeDisconnect(status uint32, message string) {

@@ -28,10 +28,10 @@ func FuzzServeConn(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := NewHandler(HandlerConfig{Production: true}, table, time.Now)
-		s := NewServer(ServerConfig{}, h.Handle, &Coverage{}, zerolog.Nop())
+		h := NewHandler(HandlerConfig{Production: true}, table, zerolog.Nop())
+		s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
 		client, server := net.Pipe()
-		g := newGuardConn(server, s.onFrame, s.onRefuse)
+		g := newGuardConn(server, h, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
 		s.wg.Add(1)
 		done := make(chan struct{})
 		go func() {

@@ -1,23 +1,30 @@
 package agent
 
 import (
+	"encoding/binary"
 	"hash/maphash"
-	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/negasus/haproxy-spoe-go/request"
+	"github.com/rs/zerolog"
 )
 
-// Message and argument names of the shipped haproxy/headcount.spoe.conf.
+// Message and argument names of the shipped haproxy/*.spoe.conf files.
 const (
+	// MessageRequest is sent on every request (per-request mode).
 	MessageRequest = "headcount-request"
-	MessageLogout  = "headcount-logout"
-	argIP          = "ip"
-	argUA          = "ua"
-	argXFF         = "xff"
+	// MessageHeartbeat is sent at most once per heartbeat interval per
+	// client and on its first request (heartbeat mode, haproxy/heartbeat/).
+	MessageHeartbeat = "headcount-heartbeat"
+	// MessageLogout is sent on a logout request, in both modes.
+	MessageLogout = "headcount-logout"
+
+	argIP  = "ip"
+	argUA  = "ua"
+	argXFF = "xff"
 )
 
 // missing is the value of an absent header (SPEC §1).
@@ -39,84 +46,93 @@ type HandlerConfig struct {
 	// Production false keeps the agent answering and covering, but counts
 	// no session.
 	Production bool
+	// Heartbeat is true when HAProxy runs the heartbeat configuration. It
+	// only decides which message is expected: the session table's idle
+	// timeout is widened by the heartbeat interval where the table is made.
+	Heartbeat bool
 }
 
-// Handler turns SPOP messages into session table calls. It keeps nothing
-// of a request once it returns: the three values are hashed with a
-// per-process random seed and forgotten.
+// Handler turns SPOE messages into session table calls. It keeps nothing of
+// a request once it returns: the three values are hashed with a per-process
+// random seed and forgotten.
 type Handler struct {
 	cfg      HandlerConfig
 	sessions Sessions
 	seed     maphash.Seed
-	now      func() time.Time
+	log      zerolog.Logger
+	warned   atomic.Bool
 }
 
-// NewHandler returns a handler feeding sessions. now is the clock (time.Now
-// in production).
-func NewHandler(cfg HandlerConfig, sessions Sessions, now func() time.Time) *Handler {
-	return &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), now: now}
+// NewHandler returns a handler feeding sessions.
+func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handler {
+	return &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log}
 }
 
-// Handle meters one NOTIFY frame's messages. A frame carrying a logout for a
-// key does not also count a request for it.
-func (h *Handler) Handle(req *request.Request) {
-	var now time.Time
-	for _, m := range *req.Messages {
-		var logout bool
-		switch m.Name {
-		case MessageRequest:
-		case MessageLogout:
+// HandleMessages meters one NOTIFY frame's messages. A frame carrying a
+// logout does not also count a request (the shipped configurations never
+// send both; another one might). It allocates nothing.
+func (h *Handler) HandleMessages(now time.Time, msgs []Message) {
+	logout := false
+	for i := range msgs {
+		if string(msgs[i].Name) == MessageLogout {
 			logout = true
+		}
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		isLogout := false
+		switch string(m.Name) {
+		case MessageRequest, MessageHeartbeat:
+			h.checkMode(m.Name)
+			if logout {
+				continue
+			}
+		case MessageLogout:
+			isLogout = true
 		default:
 			continue
 		}
-		var a args
-		for _, it := range m.KV.Data() {
-			switch it.Name {
-			case argIP:
-				a.ip = it.Value
-			case argUA:
-				a.ua = it.Value
-			case argXFF:
-				a.xff = it.Value
-			}
-		}
-		key, ok := h.key(&a)
+		key, ok := h.key(m)
 		if !ok || !h.cfg.Production {
 			continue
 		}
-		if now.IsZero() {
-			now = h.now()
-		}
-		if logout {
+		if isLogout {
 			h.sessions.Logout(key, now)
-		} else if !hasLogout(req, m.Name) {
+		} else {
 			h.sessions.Observe(key, now)
 		}
 	}
 }
 
-// hasLogout reports whether a frame with a request message also carries a
-// logout (the shipped configuration never sends both; another one might).
-func hasLogout(req *request.Request, name string) bool {
-	if name == MessageLogout {
-		return true
+// checkMode warns once when HAProxy's configuration and the agent's mode
+// disagree: heartbeats to a per-request agent would end sessions after the
+// idle timeout although the client is still active.
+func (h *Handler) checkMode(name []byte) {
+	if (string(name) == MessageHeartbeat) == h.cfg.Heartbeat || h.warned.Load() || !h.warned.CompareAndSwap(false, true) {
+		return
 	}
-	for _, m := range *req.Messages {
-		if m.Name == MessageLogout {
-			return true
-		}
+	if h.cfg.Heartbeat {
+		h.log.Warn().Msg("HAProxy sends " + MessageRequest + " but the agent runs with --heartbeat: use the per-request configuration or drop --heartbeat")
+	} else {
+		h.log.Warn().Msg("HAProxy sends " + MessageHeartbeat + " but the agent runs without --heartbeat: sessions end too early; start it with --heartbeat set to HAProxy's interval")
 	}
-	return false
 }
-
-type args struct{ ip, ua, xff any }
 
 // key hashes a message's three values and reports whether the request is
 // metered at all (false for excluded networks and User-Agents).
-func (h *Handler) key(a *args) (uint64, bool) {
-	var scratch [24]byte
-	addr := clientAddr(a.ip)
+func (h *Handler) key(m *Message) (uint64, bool) {
+	var ip, ua, xff Value
+	for i := range m.Args {
+		switch string(m.Args[i].Name) {
+		case argIP:
+			ip = m.Args[i].Value
+		case argUA:
+			ua = m.Args[i].Value
+		case argXFF:
+			xff = m.Args[i].Value
+		}
+	}
+	addr := clientAddr(ip)
 	if addr.IsValid() {
 		for _, p := range h.cfg.ExcludeIP {
 			if p.Contains(addr) {
@@ -125,102 +141,102 @@ func (h *Handler) key(a *args) (uint64, bool) {
 		}
 	}
 	for _, re := range h.cfg.ExcludeUA {
-		if matchValue(re, a.ua) {
+		if matchValue(re, ua) {
 			return 0, false
 		}
 	}
-	var hs maphash.Hash
-	hs.SetSeed(h.seed)
+	var scratch [3][24]byte
+	ipBytes := valueBytes(ip, scratch[0][:0])
 	if addr.IsValid() {
 		// One canonical form whatever the SPOP type: 4 bytes for IPv4 (also
 		// when sent IPv4-mapped or as text), 16 for IPv6.
 		if addr.Is4() {
 			b := addr.As4()
-			writeBytes(&hs, b[:])
+			ipBytes = append(scratch[0][:0], b[:]...)
 		} else {
 			b := addr.As16()
-			writeBytes(&hs, b[:])
+			ipBytes = append(scratch[0][:0], b[:]...)
 		}
-	} else {
-		writeValue(&hs, a.ip, scratch[:0])
 	}
-	writeValue(&hs, a.ua, scratch[:0])
-	writeValue(&hs, a.xff, scratch[:0])
+	uaBytes, xffBytes := valueBytes(ua, scratch[1][:0]), valueBytes(xff, scratch[2][:0])
+
+	// The three fields, length-prefixed so that ("ab","c") and ("a","bc")
+	// differ, hashed in one pass from a stack buffer (maphash.Hash's
+	// incremental writes cost twice as much); longer values, beyond what the
+	// shipped configuration sends, go through maphash.Hash.
+	size := 12 + len(ipBytes) + len(uaBytes) + len(xffBytes)
+	if size <= keyBufferSize {
+		var buf [keyBufferSize]byte
+		b := appendField(buf[:0], ipBytes)
+		b = appendField(b, uaBytes)
+		b = appendField(b, xffBytes)
+		return maphash.Bytes(h.seed, b), true
+	}
+	var hs maphash.Hash
+	hs.SetSeed(h.seed)
+	var prefix [4]byte
+	for _, f := range [3][]byte{ipBytes, uaBytes, xffBytes} {
+		binary.BigEndian.PutUint32(prefix[:], uint32(len(f)))
+		_, _ = hs.Write(prefix[:])
+		_, _ = hs.Write(f)
+	}
 	return hs.Sum64(), true
 }
 
-// clientAddr returns the client address carried by an ip argument, or the
-// zero Addr when it carries none.
-func clientAddr(v any) netip.Addr {
+// keyBufferSize holds the three fields at the shipped configuration's
+// bounds (512 bytes each) with their length prefixes.
+const keyBufferSize = 1600
+
+func appendField(b, field []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(field)))
+	return append(b, field...)
+}
+
+// clientAddr returns the client address an ip argument carries, or the zero
+// Addr when it carries none.
+func clientAddr(v Value) netip.Addr {
 	var addr netip.Addr
-	switch x := v.(type) {
-	case net.IP:
-		addr, _ = netip.AddrFromSlice(x)
-	case string:
-		addr, _ = netip.ParseAddr(x)
-	case []byte: // not what HAProxy sends for src; costs an allocation
-		addr, _ = netip.ParseAddr(string(x))
+	switch v.Type {
+	case TypeIPv4:
+		addr = netip.AddrFrom4([4]byte(v.Bytes))
+	case TypeIPv6:
+		addr = netip.AddrFrom16([16]byte(v.Bytes))
+	case TypeString, TypeBinary: // not what HAProxy sends for src; costs an allocation
+		addr, _ = netip.ParseAddr(string(v.Bytes))
 	}
 	return addr.Unmap().WithZone("")
 }
 
-// writeValue writes a header value, length-prefixed so that ("ab","c") and
-// ("a","bc") hash differently, whatever its SPOP type. NULL (HAProxy's absent
-// header) and an absent argument are "-".
-func writeValue(h *maphash.Hash, v any, scratch []byte) {
-	switch x := v.(type) {
-	case string:
-		writeLen(h, len(x))
-		_, _ = h.WriteString(x)
-	case []byte:
-		writeBytes(h, x)
-	case net.IP:
-		writeBytes(h, x)
-	default:
-		writeBytes(h, textValue(v, scratch))
-	}
-}
-
-// matchValue reports whether re matches a header value of any SPOP type.
-// Only the types HAProxy never sends for a header (numbers, booleans,
-// addresses) cost an allocation.
-func matchValue(re *regexp.Regexp, v any) bool {
-	switch x := v.(type) {
-	case string:
-		return re.MatchString(x)
-	case []byte:
-		return re.Match(x)
-	case nil:
-		return re.MatchString(missing)
-	}
-	return re.Match(textValue(v, nil))
-}
-
-// textValue formats the SPOP types that are neither strings nor binary.
-func textValue(v any, buf []byte) []byte {
-	switch x := v.(type) {
-	case net.IP:
-		return append(buf, x...)
-	case bool:
-		return strconv.AppendBool(buf, x)
-	case int32:
-		return strconv.AppendInt(buf, int64(x), 10)
-	case int64:
-		return strconv.AppendInt(buf, x, 10)
-	case uint32:
-		return strconv.AppendUint(buf, uint64(x), 10)
-	case uint64:
-		return strconv.AppendUint(buf, x, 10)
+// valueBytes returns a header value's bytes whatever its SPOP type; NULL
+// (HAProxy's absent header) and an absent argument are "-". Numbers and
+// booleans are written as text into buf.
+func valueBytes(v Value, buf []byte) []byte {
+	switch v.Type {
+	case TypeString, TypeBinary, TypeIPv4, TypeIPv6:
+		return v.Bytes
+	case TypeBool:
+		return strconv.AppendBool(buf, v.Int != 0)
+	case TypeInt32:
+		return strconv.AppendInt(buf, int64(int32(v.Int)), 10)
+	case TypeInt64:
+		return strconv.AppendInt(buf, int64(v.Int), 10)
+	case TypeUint32, TypeUint64:
+		return strconv.AppendUint(buf, v.Int, 10)
 	}
 	return append(buf, missing...)
 }
 
-func writeBytes(h *maphash.Hash, b []byte) {
-	writeLen(h, len(b))
-	_, _ = h.Write(b)
-}
+var missingBytes = []byte(missing)
 
-func writeLen(h *maphash.Hash, l int) {
-	n := [4]byte{byte(l >> 24), byte(l >> 16), byte(l >> 8), byte(l)}
-	_, _ = h.Write(n[:])
+// matchValue reports whether re matches a header value. Only the types
+// HAProxy never sends for a header (numbers, booleans) cost an allocation:
+// regexp keeps its argument, so a stack buffer would move to the heap.
+func matchValue(re *regexp.Regexp, v Value) bool {
+	switch v.Type {
+	case TypeString, TypeBinary, TypeIPv4, TypeIPv6:
+		return re.Match(v.Bytes)
+	case TypeNull:
+		return re.Match(missingBytes)
+	}
+	return re.Match(valueBytes(v, nil))
 }

@@ -1,15 +1,12 @@
 package agent
 
 import (
-	"net"
 	"net/netip"
 	"regexp"
 	"testing"
 	"time"
 
-	spoemsg "github.com/negasus/haproxy-spoe-go/message"
-	"github.com/negasus/haproxy-spoe-go/payload/kv"
-	"github.com/negasus/haproxy-spoe-go/request"
+	"github.com/rs/zerolog"
 
 	"headcount/agent/session"
 	"headcount/store"
@@ -30,30 +27,21 @@ func (r *recordingSessions) Logout(key uint64, _ time.Time) bool {
 	return true
 }
 
-// mustRequest builds a library request with the given messages. It does not
-// take one from the library's pool: a pooled request's Messages can alias a
-// frame that a connection still uses.
-func mustRequest(msgs ...message) *request.Request {
-	req := &request.Request{Messages: spoemsg.NewMessages()}
-	for _, m := range msgs {
-		k := kv.NewKV()
-		for _, a := range m.args {
-			v := a.value
-			if addr, ok := v.(netip.Addr); ok {
-				v = net.IP(addr.AsSlice())
-			}
-			k.Add(a.name, v)
-		}
-		*req.Messages = append(*req.Messages, &spoemsg.Message{Name: m.name, KV: k})
+// decoded encodes msgs in a NOTIFY frame and decodes it as the server does.
+func decoded(t testing.TB, msgs ...message) []Message {
+	t.Helper()
+	var n notify
+	if err := decodeNotify(notifyFrame(1, msgs...)[5:], &n); err != nil {
+		t.Fatal(err)
 	}
-	return req
+	return n.messages
 }
 
 func keyOf(t *testing.T, h *Handler, m message) (uint64, bool) {
 	t.Helper()
 	rec := &recordingSessions{}
 	h.sessions = rec
-	h.Handle(mustRequest(m))
+	h.HandleMessages(time.Now(), decoded(t, m))
 	if len(rec.observed) == 0 {
 		return 0, false
 	}
@@ -61,7 +49,7 @@ func keyOf(t *testing.T, h *Handler, m message) (uint64, bool) {
 }
 
 func TestHandler_Key(t *testing.T) {
-	h := NewHandler(HandlerConfig{Production: true}, nil, time.Now)
+	h := NewHandler(HandlerConfig{Production: true}, nil, zerolog.Nop())
 	base := requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")
 	same := []struct {
 		name string
@@ -104,7 +92,7 @@ func TestHandler_Key(t *testing.T) {
 		t.Errorf("NULL, absent and \"-\" headers give different keys")
 	}
 	// A new process has a new seed.
-	other := NewHandler(HandlerConfig{Production: true}, nil, time.Now)
+	other := NewHandler(HandlerConfig{Production: true}, nil, zerolog.Nop())
 	if got, _ := keyOf(t, other, base); got == want {
 		t.Errorf("two handlers hash the same client to the same key: the seed is not random")
 	}
@@ -115,7 +103,7 @@ func TestHandler_Exclusions(t *testing.T) {
 		Production: true,
 		ExcludeIP:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:dead::/48")},
 		ExcludeUA:  []*regexp.Regexp{regexp.MustCompile(`^kube-probe/`), regexp.MustCompile(`(?i)healthcheck`)},
-	}, nil, time.Now)
+	}, nil, zerolog.Nop())
 	cases := []struct {
 		name    string
 		m       message
@@ -141,20 +129,20 @@ func TestHandler_Exclusions(t *testing.T) {
 
 func TestHandler_LogoutAndProduction(t *testing.T) {
 	rec := &recordingSessions{}
-	h := NewHandler(HandlerConfig{Production: true}, rec, time.Now)
-	h.Handle(mustRequest(logoutMsg(ip4, "ua", nil)))
-	h.Handle(mustRequest(requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
+	h := NewHandler(HandlerConfig{Production: true}, rec, zerolog.Nop())
+	h.HandleMessages(time.Now(), decoded(t, logoutMsg(ip4, "ua", nil)))
+	h.HandleMessages(time.Now(), decoded(t, requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
 	if len(rec.logouts) != 2 || len(rec.observed) != 0 {
 		t.Errorf("logouts=%d observed=%d; want 2 logouts and no request counted alongside a logout", len(rec.logouts), len(rec.observed))
 	}
-	h.Handle(mustRequest(message{"some-other-message", []arg{{"ip", ip4}}}))
+	h.HandleMessages(time.Now(), decoded(t, message{"some-other-message", []arg{{"ip", ip4}}}))
 	if len(rec.observed) != 0 {
 		t.Errorf("an unknown message was metered")
 	}
 
 	rec = &recordingSessions{}
-	h = NewHandler(HandlerConfig{Production: false}, rec, time.Now)
-	h.Handle(mustRequest(requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
+	h = NewHandler(HandlerConfig{Production: false}, rec, zerolog.Nop())
+	h.HandleMessages(time.Now(), decoded(t, requestMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)))
 	if len(rec.observed)+len(rec.logouts) != 0 {
 		t.Errorf("non-production mode counted a session")
 	}
@@ -199,19 +187,19 @@ func TestHandler_NoAllocations(t *testing.T) {
 		Production: true,
 		ExcludeIP:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		ExcludeUA:  []*regexp.Regexp{regexp.MustCompile(`^kube-probe/`)},
-	}, table, time.Now)
-	reqs := []*request.Request{
-		mustRequest(requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1")),
-		mustRequest(requestMsg(netip.MustParseAddr("2001:db8::1"), []byte("curl/8.5.0"), nil)),
-		mustRequest(requestMsg("198.51.100.7", nil, "2001:db8::5")),
-		mustRequest(logoutMsg(ip4, "Mozilla/5.0", nil)),
+	}, table, zerolog.Nop())
+	frames := [][]Message{
+		decoded(t, requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1")),
+		decoded(t, requestMsg(netip.MustParseAddr("2001:db8::1"), []byte("curl/8.5.0"), nil)),
+		decoded(t, requestMsg(netip.MustParseAddr("198.51.100.7"), nil, "2001:db8::5")),
+		decoded(t, logoutMsg(ip4, "Mozilla/5.0", nil)),
 	}
-	for _, req := range reqs {
-		h.Handle(req) // first sight: the session starts
+	for _, msgs := range frames {
+		h.HandleMessages(time.Now(), msgs) // first sight: the session starts
 	}
 	allocs := testing.AllocsPerRun(1000, func() {
-		for _, req := range reqs {
-			h.Handle(req)
+		for _, msgs := range frames {
+			h.HandleMessages(time.Now(), msgs)
 		}
 	})
 	if allocs != 0 {
@@ -231,13 +219,14 @@ func mustTable(t testing.TB) *session.Table {
 // BenchmarkHandler measures Handle for a known client: hashing the three
 // values and the table lookup.
 func BenchmarkHandler(b *testing.B) {
-	h := NewHandler(HandlerConfig{Production: true}, mustTable(b), time.Now)
-	req := mustRequest(requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1"))
-	h.Handle(req)
+	h := NewHandler(HandlerConfig{Production: true}, mustTable(b), zerolog.Nop())
+	msgs := decoded(b, requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1"))
+	now := time.Now()
+	h.HandleMessages(now, msgs)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		h.Handle(req)
+		h.HandleMessages(now, msgs)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

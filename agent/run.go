@@ -24,11 +24,16 @@ type Config struct {
 	IdleTimeout   time.Duration
 	MaxSession    time.Duration
 	FlushInterval time.Duration
-	Allow         []netip.Prefix
-	ExcludeIP     []netip.Prefix
-	ExcludeUA     []*regexp.Regexp
-	Production    bool
-	Version       string
+	// Heartbeat is HAProxy's heartbeat interval with the heartbeat
+	// configuration (haproxy/haproxy-heartbeat.cfg), 0 with the per-request
+	// one. HAProxy then reports a client at most once per interval, so a
+	// session is idle only after IdleTimeout + Heartbeat without a report.
+	Heartbeat  time.Duration
+	Allow      []netip.Prefix
+	ExcludeIP  []netip.Prefix
+	ExcludeUA  []*regexp.Regexp
+	Production bool
+	Version    string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 }
@@ -41,6 +46,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--idle-timeout %s must be between 1s and %s", c.IdleTimeout, session.MaxDuration)
 	case c.MaxSession < time.Second || c.MaxSession > session.MaxDuration:
 		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
+	case c.Heartbeat != 0 && (c.Heartbeat < time.Second || c.Heartbeat > time.Hour):
+		return fmt.Errorf("--heartbeat %s must be 0 (per-request mode) or between 1s and 1h", c.Heartbeat)
 	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
 		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
 	}
@@ -55,7 +62,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		return err
 	}
 	now := time.Now()
-	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout, MaxSession: cfg.MaxSession}, now)
+	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, now)
 	if err != nil {
 		return err
 	}
@@ -64,8 +71,8 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	if _, err := meter.Recover(now); err != nil {
 		return err
 	}
-	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production}, table, time.Now)
-	server := NewServer(ServerConfig{Allow: cfg.Allow}, handler.Handle, coverage, log)
+	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
+	server := NewServer(ServerConfig{Allow: cfg.Allow}, handler, coverage, log)
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
@@ -92,6 +99,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		Stringer("idle_timeout", cfg.IdleTimeout).
 		Stringer("max_session", cfg.MaxSession).
 		Stringer("flush_interval", cfg.FlushInterval).
+		Stringer("heartbeat", cfg.Heartbeat).
 		Str("version", cfg.Version).
 		Msg("headcount is metering")
 

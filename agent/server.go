@@ -20,7 +20,7 @@ import (
 // library's per-connection worker behind a guardConn.
 type Server struct {
 	allow    []netip.Prefix
-	handle   func(*request.Request)
+	handler  FrameHandler
 	coverage *Coverage
 	log      zerolog.Logger
 
@@ -49,14 +49,15 @@ type ServerConfig struct {
 	Allow []netip.Prefix
 }
 
-// NewServer returns a server that passes NOTIFY frames to handle and records
-// HAProxy's contacts (hellos, health checks, notifies) in coverage.
-func NewServer(cfg ServerConfig, handle func(*request.Request), coverage *Coverage, log zerolog.Logger) *Server {
+// NewServer returns a server that passes the messages of NOTIFY frames to
+// handler and records HAProxy's contacts (hellos, health checks, notifies) in
+// coverage.
+func NewServer(cfg ServerConfig, handler FrameHandler, coverage *Coverage, log zerolog.Logger) *Server {
 	allow := cfg.Allow
 	if len(allow) == 0 {
 		allow = LoopbackOnly()
 	}
-	return &Server{allow: allow, handle: handle, coverage: coverage, log: log, conns: make(map[*guardConn]struct{})}
+	return &Server{allow: allow, handler: handler, coverage: coverage, log: log, conns: make(map[*guardConn]struct{})}
 }
 
 // LoopbackOnly is the default --allow: 127.0.0.0/8 and ::1.
@@ -95,7 +96,7 @@ func (s *Server) Serve(l net.Listener) error {
 			_ = c.Close()
 			continue
 		}
-		g := newGuardConn(c, s.onFrame, s.onRefuse)
+		g := newGuardConn(c, s.handler, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
@@ -127,8 +128,8 @@ func (s *Server) allowed(addr net.Addr) bool {
 	return false
 }
 
-func (s *Server) onFrame(typ byte) {
-	s.coverage.Contact(time.Now())
+func (s *Server) onFrame(_ byte, now time.Time) {
+	s.coverage.Contact(now)
 }
 
 func (s *Server) onRefuse(reason string) {
@@ -136,8 +137,10 @@ func (s *Server) onRefuse(reason string) {
 	s.log.Warn().Str("reason", reason).Msg("refused an SPOP frame and closed the connection")
 }
 
-// serveConn runs the library's worker on one connection. A panic in it, or
-// in the handler, closes this connection only.
+// serveConn runs the library's worker on one connection; the guardConn under
+// it handles the NOTIFY frames, so the library sees only HELLO and
+// DISCONNECT. A panic in the library or in the handler closes this
+// connection only.
 func (s *Server) serveConn(g *guardConn) {
 	s.counters.connections.Add(1)
 	defer func() {
@@ -151,19 +154,13 @@ func (s *Server) serveConn(g *guardConn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	stripe := s.counters.messages.stripe()
-	handle := func(req *request.Request) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.recovered(r)
-				_ = g.Close()
-			}
-		}()
-		stripe.Add(uint64(len(*req.Messages)))
-		s.handle(req)
-	}
-	worker.Handle(g, handle, libraryLogger{s.log})
+	worker.Handle(g, libraryNotify, libraryLogger{s.log})
 }
+
+// libraryNotify is the library's NOTIFY handler. It is never called: the
+// guardConn handles every NOTIFY before the library could read it; the
+// library still answers a NOTIFY it were given with an ACK.
+func libraryNotify(*request.Request) {}
 
 func (s *Server) recovered(r any) {
 	// The panic value and stack come from parsing code, never from request

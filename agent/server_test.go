@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/negasus/haproxy-spoe-go/request"
+	"github.com/negasus/haproxy-spoe-go/frame"
 	"github.com/rs/zerolog"
 )
 
@@ -42,7 +42,7 @@ type testServer struct {
 }
 
 // startServer runs a Server on a free loopback port until the test ends.
-func startServer(t *testing.T, cfg ServerConfig, handle func(*request.Request)) *testServer {
+func startServer(t *testing.T, cfg ServerConfig, handler FrameHandler) *testServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,7 @@ func startServer(t *testing.T, cfg ServerConfig, handle func(*request.Request)) 
 	}
 	logs := &syncBuffer{}
 	cov := &Coverage{}
-	s := NewServer(cfg, handle, cov, zerolog.New(logs))
+	s := NewServer(cfg, handler, cov, zerolog.New(logs))
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
@@ -72,16 +72,21 @@ type countingHandler struct {
 	names map[string]int
 }
 
-func (h *countingHandler) handle(req *request.Request) {
+func (h *countingHandler) HandleMessages(_ time.Time, msgs []Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.names == nil {
 		h.names = map[string]int{}
 	}
-	for _, m := range *req.Messages {
-		h.names[m.Name]++
+	for _, m := range msgs {
+		h.names[string(m.Name)]++
 	}
 }
+
+// handlerFunc adapts a function to FrameHandler.
+type handlerFunc func([]Message)
+
+func (f handlerFunc) HandleMessages(_ time.Time, msgs []Message) { f(msgs) }
 
 func (h *countingHandler) count(name string) int {
 	h.mu.Lock()
@@ -92,7 +97,7 @@ func (h *countingHandler) count(name string) int {
 var ip4 = netip.MustParseAddr("203.0.113.9")
 
 func TestServer_HealthCheckHello(t *testing.T) {
-	s := startServer(t, ServerConfig{}, (&countingHandler{}).handle)
+	s := startServer(t, ServerConfig{}, &countingHandler{})
 	c := dialSPOP(t, s.addr)
 	payload := c.hello(true)
 	if !bytes.Contains(payload, []byte("max-frame-size")) || !bytes.Contains(payload, []byte("version")) {
@@ -108,7 +113,7 @@ func TestServer_HealthCheckHello(t *testing.T) {
 
 func TestServer_Notify(t *testing.T) {
 	h := &countingHandler{}
-	s := startServer(t, ServerConfig{}, h.handle)
+	s := startServer(t, ServerConfig{}, h)
 	c := dialSPOP(t, s.addr)
 	c.hello(false)
 	for i := 0; i < 3; i++ {
@@ -128,7 +133,7 @@ func TestServer_Notify(t *testing.T) {
 
 func TestServer_RefusesPeerOutsideAllow(t *testing.T) {
 	h := &countingHandler{}
-	s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, h.handle)
+	s := startServer(t, ServerConfig{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, h)
 	c := dialSPOP(t, s.addr)
 	c.write(notifyFrame(1, requestMsg(ip4, "x", "y"))) // may fail silently: the agent closes first
 	frames, closed := c.closed()
@@ -163,11 +168,27 @@ func TestServer_RefusesBadFrameLengths(t *testing.T) {
 		{"too short for a header", true, frameWithLength(3), "frame of 3 bytes is too short"},
 		{"over the negotiated maximum", true, frameWithLength(16381), "frame of 16381 bytes is larger than the negotiated 16380"},
 		{"4 GiB", true, frameWithLength(0xFFFFFFFF), "frame of 4294967295 bytes is larger than the negotiated 16380"},
+		{"message name longer than the frame", true, func() []byte {
+			f := notifyFrame(1, requestMsg(ip4, "x", nil))
+			f[11] = 200 // the message name's length (after length, type, flags, stream-id, frame-id)
+			return f
+		}(), "malformed NOTIFY frame"},
+		{"argument cut short", true, func() []byte {
+			f := notifyFrame(1, requestMsg(ip4, "x", nil))
+			f = f[:len(f)-1] // the last argument (NULL) is missing
+			binary.BigEndian.PutUint32(f, uint32(len(f)-4))
+			return f
+		}(), "malformed NOTIFY frame"},
+		{"fragmented NOTIFY", true, func() []byte {
+			f := notifyFrame(1, requestMsg(ip4, "x", nil))
+			f[8] = 0 // FIN cleared
+			return f
+		}(), "fragmented NOTIFY frame (fragmentation was not offered)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &countingHandler{}
-			s := startServer(t, ServerConfig{}, h.handle)
+			s := startServer(t, ServerConfig{}, h)
 			bad := dialSPOP(t, s.addr)
 			if tc.afterHello {
 				bad.hello(false)
@@ -200,27 +221,38 @@ func TestServer_PanicClosesOnlyItsConnection(t *testing.T) {
 		frame []byte
 	}{
 		{"panic in the handler", notifyFrame(1, requestMsg(ip4, "boom", nil))},
-		// A message name longer than the frame: the library slices past the end.
-		{"malformed NOTIFY", func() []byte {
-			f := notifyFrame(1, requestMsg(ip4, "x", nil))
-			f[11] = 200 // the message name's length (after length, type, flags, stream-id, frame-id)
-			return f
+		// A HELLO whose max-frame-size is a string: the library's type
+		// assertion panics while reading it.
+		{"panic in the library", func() []byte {
+			f := frame.AcquireFrame()
+			defer frame.ReleaseFrame(f)
+			f.Type = frame.TypeHaproxyHello
+			f.KV.Add("supported-versions", "2.0")
+			f.KV.Add("max-frame-size", "16380")
+			f.KV.Add("capabilities", "pipelining")
+			var b bytes.Buffer
+			if _, err := f.Encode(&b); err != nil {
+				panic(err)
+			}
+			return b.Bytes()
 		}()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &countingHandler{}
-			handle := func(req *request.Request) {
-				for _, m := range *req.Messages {
-					if v, _ := m.KV.Get("ua"); v == "boom" {
+			handle := handlerFunc(func(msgs []Message) {
+				for _, m := range msgs {
+					if v, _ := m.Arg("ua"); string(v.Bytes) == "boom" {
 						panic("handler failure")
 					}
 				}
-				h.handle(req)
-			}
+				h.HandleMessages(time.Now(), msgs)
+			})
 			s := startServer(t, ServerConfig{}, handle)
 			bad, good := dialSPOP(t, s.addr), dialSPOP(t, s.addr)
-			bad.hello(false)
+			if tc.name != "panic in the library" {
+				bad.hello(false)
+			}
 			good.hello(false)
 			bad.write(tc.frame)
 			if _, closed := bad.closed(); !closed {
@@ -249,11 +281,11 @@ func TestServer_PanicClosesOnlyItsConnection(t *testing.T) {
 func TestServer_ShutdownLetsInFlightFramesFinish(t *testing.T) {
 	var handled atomic.Int32
 	entered := make(chan struct{}, 1)
-	handle := func(req *request.Request) {
+	handle := handlerFunc(func([]Message) {
 		entered <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
 		handled.Add(1)
-	}
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
