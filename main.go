@@ -106,6 +106,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
@@ -180,6 +181,7 @@ func serve(c *cli.Context) error {
 		IdleTimeout:   c.Duration("idle-timeout"),
 		MaxSession:    c.Duration("max-session"),
 		FlushInterval: c.Duration("flush-interval"),
+		Heartbeat:     c.Duration("heartbeat"),
 		Production:    c.Bool("production"),
 		Version:       version,
 	}

@@ -35,7 +35,6 @@ const (
 	shippedFrontendBind = "bind 127.0.0.1:8080\n"
 	shippedAppServer    = "server app1 127.0.0.1:8081\n"
 	shippedAgentServer  = "server agent1 127.0.0.1:12345 "
-	shippedSPOEPath     = " config /etc/haproxy/headcount.spoe.conf\n"
 )
 
 // Deadlines of the harness.
@@ -50,6 +49,20 @@ type haproxyConfig struct {
 	FrontendAddr string // host:port the "web" frontend binds (client side)
 	AppAddr      string // host:port of the "app1" application server
 	AgentAddr    string // host:port of the "agent1" SPOE agent server
+	// Heartbeat selects the heartbeat configuration (haproxy-heartbeat.cfg
+	// and headcount-heartbeat.spoe.conf) instead of the per-request one.
+	Heartbeat bool
+	// StatsSocket, when set, adds "stats socket <path> level admin" to the
+	// global section, for tests that inspect HAProxy's state.
+	StatsSocket string
+}
+
+// shippedFiles returns the haproxy.cfg and SPOE file of cfg's mode.
+func (cfg haproxyConfig) shippedFiles() (haproxyCfg, spoeConf string) {
+	if cfg.Heartbeat {
+		return "haproxy-heartbeat.cfg", "headcount-heartbeat.spoe.conf"
+	}
+	return shippedHAProxyCfg, shippedSPOEConf
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -76,9 +89,10 @@ func writeConfig(t testing.TB, cfg haproxyConfig) (cfgPath string) {
 		}
 	}
 	dir := t.TempDir()
-	spoePath := filepath.Join(dir, shippedSPOEConf)
+	haproxyFile, spoeFile := cfg.shippedFiles()
+	spoePath := filepath.Join(dir, spoeFile)
 
-	spoe, err := os.ReadFile(shippedSPOEConf)
+	spoe, err := os.ReadFile(spoeFile)
 	if err != nil {
 		t.Fatalf("writeConfig: %v", err)
 	}
@@ -86,17 +100,20 @@ func writeConfig(t testing.TB, cfg haproxyConfig) (cfgPath string) {
 		t.Fatalf("writeConfig: %v", err)
 	}
 
-	raw, err := os.ReadFile(shippedHAProxyCfg)
+	raw, err := os.ReadFile(haproxyFile)
 	if err != nil {
 		t.Fatalf("writeConfig: %v", err)
 	}
 	text := string(raw)
-	text = mustReplaceOnce(t, shippedHAProxyCfg, text, shippedFrontendBind, "bind "+cfg.FrontendAddr+"\n")
-	text = mustReplaceOnce(t, shippedHAProxyCfg, text, shippedAppServer, "server app1 "+cfg.AppAddr+"\n")
-	text = mustReplaceOnce(t, shippedHAProxyCfg, text, shippedAgentServer, "server agent1 "+cfg.AgentAddr+" ")
-	text = mustReplaceOnce(t, shippedHAProxyCfg, text, shippedSPOEPath, " config "+spoePath+"\n")
+	text = mustReplaceOnce(t, haproxyFile, text, shippedFrontendBind, "bind "+cfg.FrontendAddr+"\n")
+	text = mustReplaceOnce(t, haproxyFile, text, shippedAppServer, "server app1 "+cfg.AppAddr+"\n")
+	text = mustReplaceOnce(t, haproxyFile, text, shippedAgentServer, "server agent1 "+cfg.AgentAddr+" ")
+	text = mustReplaceOnce(t, haproxyFile, text, " config /etc/haproxy/"+spoeFile+"\n", " config "+spoePath+"\n")
+	if cfg.StatsSocket != "" {
+		text = mustReplaceOnce(t, haproxyFile, text, "\nglobal\n", "\nglobal\n    stats socket "+cfg.StatsSocket+" level admin\n")
+	}
 
-	cfgPath = filepath.Join(dir, shippedHAProxyCfg)
+	cfgPath = filepath.Join(dir, haproxyFile)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 		t.Fatalf("writeConfig: %v", err)
 	}
