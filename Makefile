@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := ./headcount
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test unit e2e bench lint clean
+.PHONY: all build run test bench bench-e2e lint clean
 
 all: build
 
@@ -23,9 +23,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
-## bench: the Go benchmarks (1 and 2 goroutines)
+## bench: the Go benchmarks (1 and 2 goroutines) as a table (about 2 minutes)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -benchtime 2s ./...
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -benchtime 1s -timeout 20m ./... | awk -f scripts/benchtable.awk
+
+## bench-e2e: HAProxy alone vs headcount per-request and heartbeat modes, with wrk (about 2 minutes)
+bench-e2e:
+	scripts/bench-e2e
 
 ## lint: go vet and staticcheck
 lint:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -28,19 +29,22 @@ const fastRequest = 10 * time.Millisecond
 
 func TestShippedConfig_Valid(t *testing.T) {
 	t.Parallel()
-	cfgPath := writeConfig(t, haproxyConfig{
-		FrontendAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		AppAddr:      "127.0.0.1:8081",
-		AgentAddr:    "127.0.0.1:12345",
-	})
-	out := checkConfig(t, cfgPath)
-	if !strings.Contains(out, "Configuration file is valid") {
-		t.Errorf("haproxy -c output lacks %q:\n%s", "Configuration file is valid", out)
-	}
-	// A warning today (e.g. a missing SPOE timeout) is an outage tomorrow.
-	for _, bad := range []string{"[WARNING]", "[ALERT]"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("haproxy -c reports %s for the shipped configuration:\n%s", bad, out)
+	for _, heartbeat := range []bool{false, true} {
+		cfgPath := writeConfig(t, haproxyConfig{
+			FrontendAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			AppAddr:      "127.0.0.1:8081",
+			AgentAddr:    "127.0.0.1:12345",
+			Heartbeat:    heartbeat,
+		})
+		out := checkConfig(t, cfgPath)
+		if !strings.Contains(out, "Configuration file is valid") {
+			t.Errorf("%s: haproxy -c output lacks %q:\n%s", filepath.Base(cfgPath), "Configuration file is valid", out)
+		}
+		// A warning today (e.g. a missing SPOE timeout) is an outage tomorrow.
+		for _, bad := range []string{"[WARNING]", "[ALERT]"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("haproxy -c reports %s for the shipped %s:\n%s", bad, filepath.Base(cfgPath), out)
+			}
 		}
 	}
 }

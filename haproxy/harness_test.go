@@ -150,9 +150,9 @@ func haproxyBin(t testing.TB) string {
 
 // checkConfig runs "haproxy -c -f cfgPath", fails the test with HAProxy's
 // output if it rejects the configuration, and returns that output.
-func checkConfig(t testing.TB, cfgPath string) (output string) {
+func checkConfig(t testing.TB, cfgPath string, args ...string) (output string) {
 	t.Helper()
-	out, err := exec.Command(haproxyBin(t), "-c", "-f", cfgPath).CombinedOutput()
+	out, err := exec.Command(haproxyBin(t), append(append([]string{"-c"}, args...), "-f", cfgPath)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("haproxy -c -f %s: %v\n%s", cfgPath, err, out)
 	}
@@ -189,14 +189,14 @@ func (p *haproxyProc) waitForOutput(substr string, timeout time.Duration) bool {
 // foreground with it, and returns once the frontend accepts TCP connections.
 // HAProxy is stopped by PID (SIGTERM, then SIGKILL) when the test ends, and
 // its output is logged if the test failed or runs verbose.
-func startHAProxy(t testing.TB, cfgPath string) *haproxyProc {
+func startHAProxy(t testing.TB, cfgPath string, args ...string) *haproxyProc {
 	t.Helper()
 	bin := haproxyBin(t)
-	checkConfig(t, cfgPath)
+	checkConfig(t, cfgPath, args...)
 	frontend := frontendAddr(t, cfgPath)
 
 	p := &haproxyProc{
-		cmd:  exec.Command(bin, "-f", cfgPath, "-db"),
+		cmd:  exec.Command(bin, append(append([]string{}, args...), "-f", cfgPath, "-db")...),
 		out:  &syncBuffer{},
 		done: make(chan struct{}),
 	}

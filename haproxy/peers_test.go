@@ -1,0 +1,90 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExample_HeartbeatPeers runs examples/heartbeat-peers: two HAProxy
+// instances sharing their client table through "peers", one agent. A client
+// announced by one instance is not announced again by the other; a client
+// only the second one has seen is announced by it.
+func TestExample_HeartbeatPeers(t *testing.T) {
+	dir := t.TempDir()
+	runner := agentRunner{
+		owner:     t,
+		spoeAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		db:        filepath.Join(dir, "headcount.db"),
+		logs:      filepath.Join(dir, "agent.log"),
+		args:      []string{"--heartbeat", "60s", "--flush-interval", "200ms"},
+	}
+	agent := runner.start(t)
+	app := startApp(t)
+	const example = "../examples/heartbeat-peers/haproxy.cfg"
+	raw := readFile(t, example)
+	spoe := filepath.Join(dir, "headcount-heartbeat.spoe.conf")
+	writeFile(t, spoe, readFile(t, "headcount-heartbeat.spoe.conf"))
+	peer1, peer2 := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	fronts := map[string]string{}
+	for _, name := range []string{"hap1", "hap2"} {
+		front := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		text := raw
+		for old, new := range map[string]string{
+			"peer hap1 192.0.2.11:10000\n":               "peer hap1 " + peer1 + "\n",
+			"peer hap2 192.0.2.12:10000\n":               "peer hap2 " + peer2 + "\n",
+			"bind :8080\n":                               "bind " + front + "\n",
+			"server app1 127.0.0.1:8081\n":               "server app1 " + app + "\n",
+			"server agent1 192.0.2.20:12345 ":            "server agent1 " + runner.spoeAddr + " ",
+			"/etc/haproxy/headcount-heartbeat.spoe.conf": spoe,
+		} {
+			text = mustReplaceOnce(t, example, text, old, new)
+		}
+		cfg := filepath.Join(dir, name+".cfg")
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		startHAProxy(t, cfg, "-L", name)
+		fronts[name] = front
+	}
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, "both instances' health checks to reach the agent", func() bool {
+		r, _ := agent.readiness(t)
+		return r.HAProxyConnected
+	})
+	messages := func() float64 { return metric(t, agent.metrics(t), "headcount_spoe_messages_total") }
+
+	shared := e2eClients("127.73", 40)
+	if f := run(ctx, fronts["hap1"], shared, 1); len(f) > 0 {
+		t.Fatalf("hap1: %d requests failed, first: %s", len(f), f[0])
+	}
+	waitFor(t, 10*time.Second, "hap1's heartbeats", func() bool { return messages() >= float64(len(shared)) })
+	time.Sleep(time.Second) // the table updates travel to hap2
+	if f := run(ctx, fronts["hap2"], shared, 2); len(f) > 0 {
+		t.Fatalf("hap2: %d requests failed, first: %s", len(f), f[0])
+	}
+	onlyHap2 := e2eClients("127.72", 10)
+	if f := run(ctx, fronts["hap2"], onlyHap2, 1); len(f) > 0 {
+		t.Fatalf("hap2: %d requests failed, first: %s", len(f), f[0])
+	}
+	want := float64(len(shared) + len(onlyHap2))
+	waitFor(t, 10*time.Second, "hap2's heartbeats for its own clients", func() bool { return messages() >= want })
+	time.Sleep(500 * time.Millisecond) // anything hap2 should not have sent would arrive by now
+	m := agent.metrics(t)
+	if got := metric(t, m, "headcount_spoe_messages_total"); got != want {
+		t.Errorf("the agent received %v messages, want %v: one per client, whichever instance saw it", got, want)
+	}
+	if got := metric(t, m, "headcount_sessions_started_total"); got != want {
+		t.Errorf("%v sessions started, want %v", got, want)
+	}
+	if !strings.Contains(raw, "peers headcount_peers") {
+		t.Errorf("the example lost its peers section")
+	}
+	t.Logf("2 HAProxy instances with peers: %v clients, %d requests, %v messages",
+		want, 3*len(shared)+len(onlyHap2), metric(t, m, "headcount_spoe_messages_total"))
+}
