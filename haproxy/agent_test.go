@@ -69,6 +69,19 @@ type agentRunner struct {
 	args                          []string
 }
 
+// newAgentRunner returns a runner on free loopback ports with its database
+// and log in dir, whose agents run with args.
+func newAgentRunner(t testing.TB, dir string, args ...string) agentRunner {
+	return agentRunner{
+		owner:     t,
+		spoeAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		db:        filepath.Join(dir, "headcount.db"),
+		logs:      filepath.Join(dir, "agent.log"),
+		args:      args,
+	}
+}
+
 // start starts the agent, appends its log to r.logs, and returns once
 // /readyz answers.
 func (r agentRunner) start(t testing.TB) *agentProc {

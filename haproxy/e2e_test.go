@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,16 +77,10 @@ func run(ctx context.Context, frontend string, cs []client, perClient int) (fail
 // configuration and checks the counts, the logout, SIGTERM and kill -9
 // behaviour, and that nothing personal was written anywhere.
 func TestEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "headcount.db")
-	logPath := filepath.Join(dir, "agent.log")
-	spoeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "2s", "--flush-interval", "200ms", "--environment", "e2e",
+		"--exclude-ua", "^headcount-warmup$", "--log-level", "debug")
+	db, logPath, spoeAddr, adminAddr := runner.db, runner.logs, runner.spoeAddr, runner.adminAddr
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	runner := agentRunner{owner: t, spoeAddr: spoeAddr, adminAddr: adminAddr, db: db, logs: logPath, args: []string{
-		"--idle-timeout", "2s", "--flush-interval", "200ms", "--environment", "e2e",
-		"--exclude-ua", "^headcount-warmup$", "--log-level", "debug",
-	}}
 	// History from another meter, so that reports have more than today.
 	if out, err := exec.Command(agentBin, "import", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)

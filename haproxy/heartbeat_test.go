@@ -42,14 +42,7 @@ func showTable(t *testing.T, socket, table string) (entries int, text string) {
 // --heartbeat, to keep the test short.
 func TestEndToEnd_Heartbeat(t *testing.T) {
 	dir := t.TempDir()
-	runner := agentRunner{
-		owner:     t,
-		spoeAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		db:        filepath.Join(dir, "headcount.db"),
-		logs:      filepath.Join(dir, "agent.log"),
-		args:      []string{"--idle-timeout", "2s", "--heartbeat", "2s", "--flush-interval", "200ms", "--exclude-ua", "^headcount-warmup$"},
-	}
+	runner := newAgentRunner(t, dir, "--idle-timeout", "2s", "--heartbeat", "2s", "--flush-interval", "200ms", "--exclude-ua", "^headcount-warmup$")
 	agent := runner.start(t)
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	socket := filepath.Join(dir, "haproxy.sock")

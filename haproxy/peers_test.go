@@ -16,14 +16,7 @@ import (
 // only the second one has seen is announced by it.
 func TestExample_HeartbeatPeers(t *testing.T) {
 	dir := t.TempDir()
-	runner := agentRunner{
-		owner:     t,
-		spoeAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		db:        filepath.Join(dir, "headcount.db"),
-		logs:      filepath.Join(dir, "agent.log"),
-		args:      []string{"--heartbeat", "60s", "--flush-interval", "200ms"},
-	}
+	runner := newAgentRunner(t, dir, "--heartbeat", "60s", "--flush-interval", "200ms")
 	agent := runner.start(t)
 	app := startApp(t)
 	const example = "../examples/heartbeat-peers/haproxy.cfg"
