@@ -108,6 +108,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
@@ -176,14 +177,15 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	cfg := agent.Config{
-		SPOEAddr:      c.String("spoe-addr"),
-		AdminAddr:     c.String("admin-addr"),
-		IdleTimeout:   c.Duration("idle-timeout"),
-		MaxSession:    c.Duration("max-session"),
-		FlushInterval: c.Duration("flush-interval"),
-		Heartbeat:     c.Duration("heartbeat"),
-		Production:    c.Bool("production"),
-		Version:       version,
+		SPOEAddr:       c.String("spoe-addr"),
+		AdminAddr:      c.String("admin-addr"),
+		IdleTimeout:    c.Duration("idle-timeout"),
+		MaxSession:     c.Duration("max-session"),
+		FlushInterval:  c.Duration("flush-interval"),
+		Heartbeat:      c.Duration("heartbeat"),
+		MaxConnections: c.Int("max-connections"),
+		Production:     c.Bool("production"),
+		Version:        version,
 	}
 	if cfg.Allow, err = parsePrefixes("--allow", c.StringSlice("allow")); err != nil {
 		return err
@@ -197,6 +199,9 @@ func serve(c *cli.Context) error {
 			return usagef("--exclude-ua %q: %v", s, err)
 		}
 		cfg.ExcludeUA = append(cfg.ExcludeUA, re)
+	}
+	if cfg.MaxConnections < 1 {
+		return usagef("--max-connections %d: want at least 1", cfg.MaxConnections)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}

@@ -42,6 +42,8 @@ func NewAdmin(db *store.DB, server *Server, table *session.Table, meter *Meter, 
 	counter("headcount_spoe_messages_total", "SPOE messages received from HAProxy.", func() float64 { return float64(c.messages.Load()) })
 	gauge("headcount_spoe_connections", "Open SPOP connections from HAProxy.", func() float64 { return float64(c.connections.Load()) })
 	counter("headcount_spoe_refused_connections_total", "SPOP connections refused because the peer is outside --allow.", func() float64 { return float64(c.refused.Load()) })
+	counter("headcount_spoe_refused_over_limit_total", "SPOP connections refused because --max-connections were open.", func() float64 { return float64(c.overLimit.Load()) })
+	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", func() float64 { return float64(c.timeouts.Load()) })
 	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (zero, too short or over the negotiated size); each closes its connection.", func() float64 { return float64(c.badFrames.Load()) })
 	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", func() float64 { return float64(c.panics.Load()) })
 	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(table.Live()) })

@@ -77,6 +77,11 @@ type guardConn struct {
 	now       time.Time
 	stale     bool // input arrived since now was read: frames read together share one clock reading
 
+	timeouts   timeouts
+	helloSeen  bool
+	frameArmed bool // the current frame's deadline is set: trickling bytes do not extend it
+	onTimeout  func()
+
 	draining atomic.Bool
 	graceSet bool
 
@@ -96,6 +101,39 @@ func newGuardConn(c net.Conn, handler FrameHandler, messages *atomic.Uint64, onF
 		maxFrame: defaultMaxFrameSize,
 		stale:    true,
 	}
+}
+
+// timeouts bound how long a connection may wait for input (see ServerConfig).
+type timeouts struct{ hello, frame, idle time.Duration }
+
+// arm sets the read deadline before a read that waits for the network:
+// the HELLO timeout until the HELLO (set once, at accept), then the idle
+// timeout between frames, and inside a frame the frame timeout, counted from
+// the first wait in that frame so that a peer trickling bytes cannot extend
+// it. A draining connection keeps the deadline drain set.
+func (g *guardConn) arm(midFrame bool) {
+	if g.draining.Load() || !g.helloSeen {
+		return
+	}
+	if !midFrame {
+		g.frameArmed = false
+		if g.timeouts.idle > 0 {
+			_ = g.Conn.SetReadDeadline(time.Now().Add(g.timeouts.idle))
+		}
+		return
+	}
+	if !g.frameArmed && g.timeouts.frame > 0 {
+		g.frameArmed = true
+		_ = g.Conn.SetReadDeadline(time.Now().Add(g.timeouts.frame))
+	}
+}
+
+// timedOut reports err as a timeout of this connection's own (not a drain).
+func (g *guardConn) timedOut(err error) error {
+	if isTimeout(err) && !g.draining.Load() && g.onTimeout != nil {
+		g.onTimeout()
+	}
+	return err
 }
 
 // Read handles NOTIFY frames and passes on the bytes of the other frames,
@@ -124,6 +162,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	if uint32(len(p)) > g.remaining {
 		p = p[:g.remaining]
 	}
+	if g.br.Buffered() == 0 {
+		g.arm(true)
+	}
 	n, err := g.br.Read(p)
 	if n > 0 && g.inHello {
 		g.hello = append(g.hello, p[:n]...)
@@ -138,12 +179,18 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	if err != nil && n == 0 && g.extendForDrain(err) {
 		return 0, nil
 	}
+	if err != nil {
+		err = g.timedOut(err)
+	}
 	return n, err
 }
 
 // readHeader reads the next frame's length and type and checks them. Before
 // it would wait for input, it writes the ACKs of the frames handled so far.
 func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
+	if g.hdrN == 0 {
+		g.frameArmed = false // a new frame: its own deadline when it has to wait
+	}
 	for g.hdrN < len(g.hdr) {
 		if g.br.Buffered() < len(g.hdr)-g.hdrN {
 			if err := g.flushAcks(); err != nil {
@@ -155,6 +202,7 @@ func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
 		}
 		if g.br.Buffered() == 0 {
 			g.stale = true // this read waits for the network
+			g.arm(g.hdrN > 0)
 		}
 		n, err := g.br.Read(g.hdr[g.hdrN:])
 		g.hdrN += n
@@ -168,7 +216,7 @@ func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
 			if err == io.EOF && g.hdrN > 0 {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, 0, err
+			return 0, 0, g.timedOut(err)
 		}
 	}
 	g.hdrN = 0
@@ -181,6 +229,7 @@ func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
 		return 0, 0, g.refuse(statusInvalidFrame, fmt.Sprintf("frame of %d bytes is too short", length))
 	}
 	g.inHello = typ == frameHaproxyHello
+	g.helloSeen = g.helloSeen || g.inHello
 	g.hello = g.hello[:0]
 	if g.stale {
 		g.now, g.stale = time.Now(), false
@@ -238,6 +287,7 @@ func (g *guardConn) body(size int) ([]byte, error) {
 		if err := g.flushAcks(); err != nil { // about to wait for input
 			return nil, err
 		}
+		g.arm(true)
 	}
 	if size <= g.br.Size() {
 		for {
@@ -249,7 +299,7 @@ func (g *guardConn) body(size int) ([]byte, error) {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				return nil, err
+				return nil, g.timedOut(err)
 			}
 		}
 	}
@@ -264,7 +314,7 @@ func (g *guardConn) body(size int) ([]byte, error) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, g.timedOut(err)
 		}
 	}
 	return b, nil

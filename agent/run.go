@@ -28,12 +28,14 @@ type Config struct {
 	// configuration (haproxy/haproxy-heartbeat.cfg), 0 with the per-request
 	// one. HAProxy then reports a client at most once per interval, so a
 	// session is idle only after IdleTimeout + Heartbeat without a report.
-	Heartbeat  time.Duration
-	Allow      []netip.Prefix
-	ExcludeIP  []netip.Prefix
-	ExcludeUA  []*regexp.Regexp
-	Production bool
-	Version    string
+	Heartbeat time.Duration
+	Allow     []netip.Prefix
+	// MaxConnections bounds the open SPOP connections (0: the default, 512).
+	MaxConnections int
+	ExcludeIP      []netip.Prefix
+	ExcludeUA      []*regexp.Regexp
+	Production     bool
+	Version        string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 }
@@ -72,7 +74,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		return err
 	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
-	server := NewServer(ServerConfig{Allow: cfg.Allow}, handler, coverage, log)
+	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections}, handler, coverage, log)
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {

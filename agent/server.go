@@ -19,16 +19,17 @@ import (
 // Server accepts SPOP connections from HAProxy and hands each one to the
 // library's per-connection worker behind a guardConn.
 type Server struct {
-	allow    []netip.Prefix
+	cfg      ServerConfig
 	handler  FrameHandler
 	coverage *Coverage
 	log      zerolog.Logger
 
-	mu       sync.Mutex
-	conns    map[*guardConn]struct{}
-	listener net.Listener
-	draining bool
-	wg       sync.WaitGroup
+	mu           sync.Mutex
+	conns        map[*guardConn]struct{}
+	listener     net.Listener
+	draining     bool
+	lastLimitLog time.Time
+	wg           sync.WaitGroup
 
 	counters serverCounters
 }
@@ -38,6 +39,8 @@ type serverCounters struct {
 	messages    stripedCounter
 	connections atomic.Int64
 	refused     atomic.Uint64 // connections refused by --allow
+	overLimit   atomic.Uint64 // connections refused by --max-connections
+	timeouts    atomic.Uint64 // connections closed for a HELLO, frame or idle timeout
 	badFrames   atomic.Uint64 // frames refused by the guard
 	panics      atomic.Uint64
 }
@@ -47,17 +50,47 @@ type ServerConfig struct {
 	// Allow lists the networks HAProxy may connect from; other peers are
 	// refused. Default: loopback only.
 	Allow []netip.Prefix
+	// MaxConnections bounds the open SPOP connections; more are refused at
+	// once. HAProxy multiplexes its messages over a few connections per
+	// process, so the default, 512, leaves room for many HAProxy processes
+	// while bounding what a misbehaving peer can hold.
+	MaxConnections int
+	// HelloTimeout closes a connection that has not completed its HELLO in
+	// this time. Default 5s.
+	HelloTimeout time.Duration
+	// FrameTimeout closes a connection that started a frame and has not sent
+	// the rest of it in this time (a stalled or slow peer). Default 10s.
+	FrameTimeout time.Duration
+	// IdleTimeout closes a connection that sent no frame for this long.
+	// Longer than HAProxy's own SPOE idle timeout (30s in the shipped
+	// configuration, which closes idle connections first). Default 5m.
+	IdleTimeout time.Duration
+}
+
+func (c *ServerConfig) setDefaults() {
+	if len(c.Allow) == 0 {
+		c.Allow = LoopbackOnly()
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 512
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = 5 * time.Second
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
 }
 
 // NewServer returns a server that passes the messages of NOTIFY frames to
 // handler and records HAProxy's contacts (hellos, health checks, notifies) in
 // coverage.
 func NewServer(cfg ServerConfig, handler FrameHandler, coverage *Coverage, log zerolog.Logger) *Server {
-	allow := cfg.Allow
-	if len(allow) == 0 {
-		allow = LoopbackOnly()
-	}
-	return &Server{allow: allow, handler: handler, coverage: coverage, log: log, conns: make(map[*guardConn]struct{})}
+	cfg.setDefaults()
+	return &Server{cfg: cfg, handler: handler, coverage: coverage, log: log, conns: make(map[*guardConn]struct{})}
 }
 
 // LoopbackOnly is the default --allow: 127.0.0.0/8 and ::1.
@@ -75,21 +108,24 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listener = l
 	s.mu.Unlock()
+	var backoff time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			s.mu.Lock()
 			draining := s.draining
 			s.mu.Unlock()
-			if draining {
+			if draining || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			// Out of file descriptors, or another passing failure: wait and
+			// go on, as net/http does; the connections already open go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error().Err(err).Stringer("retry_in", backoff).Msg("accepting an SPOP connection failed")
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if !s.allowed(c.RemoteAddr()) {
 			s.counters.refused.Add(1)
 			s.log.Warn().Str("peer", c.RemoteAddr().String()).Msg("refused an SPOP connection from a peer outside --allow")
@@ -97,9 +133,22 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		g := newGuardConn(c, s.handler, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
+		g.timeouts = timeouts{hello: s.cfg.HelloTimeout, frame: s.cfg.FrameTimeout, idle: s.cfg.IdleTimeout}
+		g.onTimeout = func() { s.counters.timeouts.Add(1) }
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		if len(s.conns) >= s.cfg.MaxConnections {
+			s.mu.Unlock()
+			s.counters.overLimit.Add(1)
+			if now := time.Now(); now.Sub(s.lastLimitLog) >= time.Second { // a flood gets one line a second
+				s.lastLimitLog = now
+				s.log.Warn().Int("max_connections", s.cfg.MaxConnections).Msg("refused an SPOP connection: --max-connections reached")
+			}
 			_ = c.Close()
 			continue
 		}
@@ -120,7 +169,7 @@ func (s *Server) allowed(addr net.Addr) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	for _, p := range s.allow {
+	for _, p := range s.cfg.Allow {
 		if p.Contains(ip) {
 			return true
 		}
