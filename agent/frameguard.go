@@ -75,7 +75,8 @@ type guardConn struct {
 	note      notify // the NOTIFY being handled, reused
 	big       []byte // a NOTIFY body larger than the read buffer
 	now       time.Time
-	stale     bool // input arrived since now was read: frames read together share one clock reading
+	stale     bool             // input arrived since now was read: frames read together share one clock reading
+	clock     func() time.Time // the metering clock (deadlines use the real one)
 
 	timeouts   timeouts
 	helloSeen  bool
@@ -100,6 +101,7 @@ func newGuardConn(c net.Conn, handler FrameHandler, messages *atomic.Uint64, onF
 		onRefuse: onRefuse,
 		maxFrame: defaultMaxFrameSize,
 		stale:    true,
+		clock:    time.Now,
 	}
 }
 
@@ -232,7 +234,7 @@ func (g *guardConn) readHeader() (typ byte, length uint32, err error) {
 	g.helloSeen = g.helloSeen || g.inHello
 	g.hello = g.hello[:0]
 	if g.stale {
-		g.now, g.stale = time.Now(), false
+		g.now, g.stale = g.clock(), false
 	}
 	if g.onFrame != nil {
 		g.onFrame(typ, g.now)

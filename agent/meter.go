@@ -25,6 +25,7 @@ type Meter struct {
 	coverage *Coverage
 	db       *store.DB
 	every    time.Duration
+	clock    func() time.Time
 	log      zerolog.Logger
 
 	mu      sync.Mutex // serialises Flush and Shutdown
@@ -36,8 +37,10 @@ type Meter struct {
 }
 
 // NewMeter returns a meter flushing table and coverage to db every flushEvery.
-func NewMeter(table *session.Table, coverage *Coverage, db *store.DB, flushEvery time.Duration, log zerolog.Logger) *Meter {
-	return &Meter{table: table, coverage: coverage, db: db, every: flushEvery, log: log, pending: emptyFlush()}
+// clock is the metering clock (time.Now in production); the sweep and flush
+// intervals are timed by the real one.
+func NewMeter(table *session.Table, coverage *Coverage, db *store.DB, flushEvery time.Duration, clock func() time.Time, log zerolog.Logger) *Meter {
+	return &Meter{table: table, coverage: coverage, db: db, every: flushEvery, clock: clock, log: log, pending: emptyFlush()}
 }
 
 func emptyFlush() store.Flush {
@@ -69,10 +72,10 @@ func (m *Meter) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-sweep.C:
-			m.table.Sweep(now)
-		case now := <-flush.C:
-			_ = m.Flush(now)
+		case <-sweep.C:
+			m.table.Sweep(m.clock())
+		case <-flush.C:
+			_ = m.Flush(m.clock())
 		}
 	}
 }

@@ -35,7 +35,7 @@ func TestMeter_FlushKeepsCountsUntilWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	cov := &Coverage{}
-	m := NewMeter(table, cov, readOnly, time.Second, zerolog.Nop())
+	m := NewMeter(table, cov, readOnly, time.Second, time.Now, zerolog.Nop())
 	for k := uint64(10); k < 15; k++ {
 		table.Observe(k, now)
 	}

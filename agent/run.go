@@ -38,6 +38,9 @@ type Config struct {
 	Version        string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
+	// Clock is the metering clock: frame arrival, sweeps, flushes,
+	// coverage. Default time.Now; tests step it.
+	Clock func() time.Time
 }
 
 // Validate checks the durations against the session table's limits and the
@@ -63,18 +66,21 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	now := time.Now()
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	now := cfg.Clock()
 	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, now)
 	if err != nil {
 		return err
 	}
 	coverage := &Coverage{}
-	meter := NewMeter(table, coverage, db, cfg.FlushInterval, log)
+	meter := NewMeter(table, coverage, db, cfg.FlushInterval, cfg.Clock, log)
 	if _, err := meter.Recover(now); err != nil {
 		return err
 	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
-	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections}, handler, coverage, log)
+	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: cfg.Clock}, handler, coverage, log)
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
@@ -140,7 +146,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	}
 	stopMeter()
 	<-meterDone
-	if err := meter.Shutdown(time.Now()); err != nil {
+	if err := meter.Shutdown(cfg.Clock()); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final flush: %w", err))
 	} else {
 		log.Info().Msg("flushed; stopped")

@@ -65,9 +65,15 @@ type ServerConfig struct {
 	// Longer than HAProxy's own SPOE idle timeout (30s in the shipped
 	// configuration, which closes idle connections first). Default 5m.
 	IdleTimeout time.Duration
+	// Clock reads the time at which frames arrive, for metering and
+	// coverage. Default time.Now.
+	Clock func() time.Time
 }
 
 func (c *ServerConfig) setDefaults() {
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
 	if len(c.Allow) == 0 {
 		c.Allow = LoopbackOnly()
 	}
@@ -135,6 +141,7 @@ func (s *Server) Serve(l net.Listener) error {
 		g := newGuardConn(c, s.handler, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
 		g.timeouts = timeouts{hello: s.cfg.HelloTimeout, frame: s.cfg.FrameTimeout, idle: s.cfg.IdleTimeout}
 		g.onTimeout = func() { s.counters.timeouts.Add(1) }
+		g.clock = s.cfg.Clock
 		_ = c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 		s.mu.Lock()
 		if s.draining {
