@@ -167,7 +167,7 @@ func export(c *cli.Context) error {
 	if output == "" {
 		return write(c.App.Writer)
 	}
-	return writeAtomically(output, write)
+	return writeAtomically(output, 0o644, write)
 }
 
 // readSnapshot reads what the report needs: from the file when no agent holds
@@ -234,7 +234,7 @@ func reportInput(s store.Snapshot, from, to time.Time, by report.Granularity, en
 // writeAtomically writes path through a temporary file in the same directory
 // renamed into place: readers see all of it or the old file, and a failed
 // write leaves nothing behind.
-func writeAtomically(path string, write func(io.Writer) error) error {
+func writeAtomically(path string, mode os.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func writeAtomically(path string, write func(io.Writer) error) error {
 	if err := write(tmp); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {

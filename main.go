@@ -82,6 +82,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(onUsage),
 			exportCommand(onUsage),
 			importCommand(onUsage),
+			backupCommand(onUsage),
+			checkCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",

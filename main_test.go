@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"headcount/store"
 )
@@ -342,5 +345,99 @@ func BenchmarkExport_TenYears(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/export")
 		})
+	}
+}
+
+func TestCheckAndBackup(t *testing.T) {
+	db := seedDB(t)
+	code, out, errOut := runCLI(t, "check", "--db", db)
+	want := db + ": 322 days, 34739664 sessions, 0 hours, 322 coverage intervals\nok\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	code, out, errOut = runCLI(t, "backup", "--db", db, copyPath)
+	if code != 0 || errOut != "" || !strings.Contains(out, "322 days, 34739664 sessions, 322 coverage intervals") {
+		t.Fatalf("backup: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if info, err := os.Stat(copyPath); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("backup file: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	_, a, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2024-04-02")
+	_, b, _ := runCLI(t, "export", "--db", copyPath, "2023-01-01", "2024-04-02")
+	if a != b || a == "" {
+		t.Errorf("the backup exports differently from the original")
+	}
+
+	// A broken invariant: completed_total no longer matches the days.
+	b2, err := bbolt.Open(copyPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b2.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("completed_total"), binary.BigEndian.AppendUint64(nil, 5))
+	})
+	b2.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", copyPath)
+	if code != 1 || !strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
+		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
+		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
+		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
+		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestRun_DamagedDatabases: a truncated database, a corrupt one and one of a
+// newer schema are refused by every command with one line and status 2, and
+// are not modified.
+func TestRun_DamagedDatabases(t *testing.T) {
+	good := seedDB(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	truncated := filepath.Join(dir, "truncated.db")
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(dir, "newer.db")
+	if err := os.WriteFile(newer, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bbolt.Open(newer, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	cases := []struct{ file, want string }{
+		{truncated, "database is corrupt: file is truncated"},
+		{newer, "database has a newer schema: schema 2, this headcount reads up to 1"},
+	}
+	for _, tc := range cases {
+		before, _ := os.ReadFile(tc.file)
+		for _, args := range [][]string{
+			{"serve", "--db", tc.file, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
+			{"export", "--db", tc.file, "2023-01-01", "2023-02-01"},
+			{"check", "--db", tc.file},
+			{"import", "--db", tc.file, "report/testdata/seed/history.csv"},
+		} {
+			code, out, errOut := runCLI(t, args...)
+			if code != 2 || out != "" || !strings.HasPrefix(errOut, "headcount: "+tc.file+": "+tc.want) || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("%v: status %d, stdout %q, stderr %q; want status 2 and %q", args, code, out, errOut, tc.want)
+			}
+		}
+		if after, _ := os.ReadFile(tc.file); !bytes.Equal(before, after) {
+			t.Errorf("%s was modified", tc.file)
+		}
 	}
 }

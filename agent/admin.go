@@ -92,7 +92,26 @@ func (a *Admin) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.HandleFunc("GET /snapshot", a.snapshot)
+	mux.HandleFunc("GET /backup", a.backup)
 	return mux
+}
+
+// BackupDBHeader carries, with /backup's body, the identity of the file it
+// copies (store.FileID).
+const BackupDBHeader = "X-Headcount-Db"
+
+// backup streams a consistent copy of the database, from one read
+// transaction, for `headcount backup` and `headcount check` while the agent
+// holds the file.
+func (a *Admin) backup(w http.ResponseWriter, _ *http.Request) {
+	id, err := store.FileID(a.db.Path())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(BackupDBHeader, id)
+	_, _ = a.db.Backup(w) // a failure mid-stream shows as a short body, which the client detects
 }
 
 // SnapshotResponse is /snapshot's body: what `headcount export` reads from a

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,11 +336,24 @@ func TestEndToEnd(t *testing.T) {
 			running = append(running, export(args))
 			served = append(served, string(running[len(running)-1])) // searched for personal data below
 		}
+		// A hot backup and a check while the agent holds the database.
+		backupPath := filepath.Join(t.TempDir(), "backup.db")
+		for _, args := range [][]string{{"backup", "--db", db, "--admin-addr", adminAddr, backupPath}, {"check", "--db", db, "--admin-addr", adminAddr}} {
+			if out, err := exec.Command(agentBin, args...).CombinedOutput(); err != nil {
+				t.Fatalf("%v while the agent runs: %v\n%s", args[0], err, out)
+			} else {
+				t.Logf("%s while the agent runs: %s", args[0], strings.TrimSpace(string(out)))
+			}
+		}
 		if _, err := store.Open(db, store.Options{ReadOnly: true, Timeout: 50 * time.Millisecond}); !errors.Is(err, store.ErrLocked) {
 			t.Fatalf("the database was not held by the agent during the exports: %v", err)
 		}
 		if code := agent.stop(t, syscall.SIGTERM); code != 0 {
 			t.Fatalf("exit status after SIGTERM = %d", code)
+		}
+		fromBackup, err := exec.Command(agentBin, "export", "--db", backupPath, "2023-01-01", tomorrow).Output()
+		if err != nil || !bytes.Equal(fromBackup, running[0]) {
+			t.Errorf("the hot backup exports differently (%v):\n%s", err, fromBackup)
 		}
 		for i, args := range exports {
 			if stopped := export(args); !bytes.Equal(running[i], stopped) {

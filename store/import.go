@@ -20,7 +20,9 @@ var (
 // sessions are added and the day is marked covered (a coverage interval over
 // the whole day). A day that already has sessions, or was imported before,
 // is refused with ErrOverlap and nothing is imported, so running the same
-// import twice cannot count a day twice. Days must be distinct.
+// import twice cannot count a day twice; so is a day the agent metered (its
+// coverage touches the day), even one without sessions. Days must be
+// distinct.
 func (db *DB) Import(days []DayCount) error {
 	return db.update(func(tx *bbolt.Tx) error {
 		imported, err := tx.CreateBucketIfNotExists(bucketImported)
@@ -28,6 +30,10 @@ func (db *DB) Import(days []DayCount) error {
 			return err
 		}
 		dayBucket, coverage, meta := tx.Bucket(bucketDays), tx.Bucket(bucketCoverage), tx.Bucket(bucketMeta)
+		covered, err := readCoverage(tx)
+		if err != nil {
+			return err
+		}
 		var total uint64
 		for _, d := range days {
 			day := d.Day.UTC().Truncate(24 * time.Hour)
@@ -42,6 +48,11 @@ func (db *DB) Import(days []DayCount) error {
 				return err
 			} else if n > 0 {
 				return fmt.Errorf("%w: %s already has %d sessions", ErrOverlap, key, n)
+			}
+			for _, iv := range covered {
+				if iv.Start.Before(day.Add(24*time.Hour)) && (iv.End.After(day) || iv.Start.Equal(iv.End) && !iv.Start.Before(day)) {
+					return fmt.Errorf("%w: %s was metered by the agent", ErrOverlap, key)
+				}
 			}
 			if err := imported.Put(key, encodeUint(d.Sessions)); err != nil {
 				return err
