@@ -1,0 +1,189 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"headcount/store"
+)
+
+// load sends one request for each of many distinct clients, from 4
+// goroutines, until stopped, and counts the requests answered 200 and the
+// failures.
+type load struct {
+	ok, failed atomic.Int64
+	slowest    atomic.Int64 // nanoseconds, of any request, answered or not
+	mu         sync.Mutex
+	errs       []error
+	stop       context.CancelFunc
+	done       sync.WaitGroup
+}
+
+func startLoad(frontend, network string, clients int) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{stop: cancel}
+	users := e2eClients(network, clients)
+	var next atomic.Int64
+	for w := 0; w < 4; w++ {
+		l.done.Add(1)
+		go func() {
+			defer l.done.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(users)) {
+					return
+				}
+				start := time.Now()
+				status, err := users[i].send(context.Background(), frontend, "/")
+				if d := int64(time.Since(start)); d > l.slowest.Load() {
+					l.slowest.Store(d)
+				}
+				if err != nil || status != 200 {
+					l.failed.Add(1)
+					l.mu.Lock()
+					l.errs = append(l.errs, fmt.Errorf("status %d: %v", status, err))
+					l.mu.Unlock()
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) finish() { l.stop(); l.done.Wait() }
+
+// TestFaults_KillUnderLoad kills the agent with SIGKILL while new clients
+// arrive at full rate, restarts it, and measures what the crash lost: at most
+// the sessions started since the last flush (SPEC: recovered sessions are
+// counted at restart).
+func TestFaults_KillUnderLoad(t *testing.T) {
+	const flush = 200 * time.Millisecond
+	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "2s", "--flush-interval", flush.String())
+	agent := runner.start(t)
+	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
+	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
+		r, _ := agent.readiness(t)
+		return r.HAProxyConnected
+	})
+
+	l := startLoad(frontend, "127.71", 60000)
+	waitFor(t, 20*time.Second, "a second of load", func() bool { return l.ok.Load() > 500 })
+	time.Sleep(time.Second)
+	start := time.Now()
+	okAtStart := l.ok.Load()
+	time.Sleep(time.Second)
+	rate := float64(l.ok.Load()-okAtStart) / time.Since(start).Seconds()
+	answeredBefore := l.ok.Load() // each answered request was acknowledged by the agent, or timed out at 20ms
+	if code := agent.stop(t, syscall.SIGKILL); code != 128+int(syscall.SIGKILL) {
+		t.Fatalf("exit status after kill -9: %d", code)
+	}
+	l.finish()
+
+	agent = runner.start(t) // recovery
+	recovered := metric(t, agent.metrics(t), `headcount_sessions_completed_total{reason="recovered"}`)
+	if code := agent.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit status after SIGTERM: %d", code)
+	}
+	db, err := store.Open(runner.db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Counters()
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := int64(answeredBefore) - int64(c.Started)
+	bound := rate*flush.Seconds() + 50 // plus the requests in flight at the kill
+	t.Logf("kill -9 at %.0f new sessions/s with --flush-interval %v: %d requests answered before the kill, %d sessions in the database (%v recovered at restart): %d lost, bound %.0f",
+		rate, flush, answeredBefore, c.Started, recovered, lost, bound)
+	if float64(lost) > bound {
+		t.Errorf("lost %d sessions, more than the %.0f started in one flush interval", lost, bound)
+	}
+	if c.Started != c.Completed || recovered == 0 {
+		t.Errorf("database: started %d, completed %d, recovered %v: every session started must be counted", c.Started, c.Completed, recovered)
+	}
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d client requests failed around the kill; HAProxy must answer them all", n)
+	}
+}
+
+// TestFaults_HAProxyReload reloads HAProxy (a new process with -sf, as
+// systemctl reload does) and then restarts it, under load: no client request
+// fails, counting goes on, and clients seen before and after count once.
+func TestFaults_HAProxyReload(t *testing.T) {
+	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "3s", "--flush-interval", "200ms")
+	agent := runner.start(t)
+	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr})
+	old := startHAProxy(t, cfg)
+	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
+		r, _ := agent.readiness(t)
+		return r.HAProxyConnected
+	})
+
+	users := e2eClients("127.70", 200)
+	ctx := context.Background()
+	if f := run(ctx, frontend, users, 1); len(f) > 0 {
+		t.Fatalf("before the reload: %d failures, first %s", len(f), f[0])
+	}
+	reload := startLoad(frontend, "127.69", 1_000_000) // load across the reload
+	time.Sleep(300 * time.Millisecond)
+	reloaded := startHAProxy(t, cfg, "-sf", strconv.Itoa(old.cmd.Process.Pid))
+	select {
+	case <-old.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old HAProxy did not finish after -sf")
+	}
+	if f := run(ctx, frontend, users, 1); len(f) > 0 { // the same clients, through the new process
+		t.Fatalf("after the reload: %d failures, first %s", len(f), f[0])
+	}
+	reload.finish()
+	if n := reload.failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed across the reload (-sf), first: %v", n, n+reload.ok.Load(), reload.errs[0])
+	}
+
+	// A restart leaves a moment with nothing listening: requests then are
+	// refused, or cut by the stopping process, at once; none hangs.
+	restart := startLoad(frontend, "127.68", 1_000_000)
+	time.Sleep(300 * time.Millisecond)
+	reloaded.stop(t)
+	startHAProxy(t, cfg)
+	time.Sleep(300 * time.Millisecond)
+	restart.finish()
+	for _, err := range restart.errs {
+		if msg := err.Error(); !strings.Contains(msg, "connection refused") && !strings.HasSuffix(msg, "EOF") && !strings.Contains(msg, "connection reset") {
+			t.Errorf("a request failed otherwise than refused during the restart: %v", err)
+			break
+		}
+	}
+	if slowest := time.Duration(restart.slowest.Load()); slowest > time.Second {
+		t.Errorf("a request took %v across the restart: stuck", slowest)
+	}
+	if f := run(ctx, frontend, users, 1); len(f) > 0 {
+		t.Fatalf("after the restart: %d failures, first %s", len(f), f[0])
+	}
+	attempted := int64(len(users)) + reload.ok.Load() + reload.failed.Load() + restart.ok.Load() + restart.failed.Load()
+	waitFor(t, 20*time.Second, "every session to end", func() bool {
+		return metric(t, agent.metrics(t), "headcount_sessions_active") == 0
+	})
+	started := metric(t, agent.metrics(t), "headcount_sessions_started_total")
+	t.Logf("reload under load: %d requests, %d failed; restart under load: %d answered, %d refused or cut, slowest %v; %d clients seen before, between and after: %v sessions for %d distinct clients",
+		reload.ok.Load(), reload.failed.Load(), restart.ok.Load(), restart.failed.Load(), time.Duration(restart.slowest.Load()), len(users), started, attempted)
+	// Each distinct client counts once however many HAProxy processes saw
+	// it; one whose request met the restart may go unmetered (a coverage
+	// matter), never counted twice.
+	if started > float64(attempted) || started < float64(len(users)) {
+		t.Errorf("%v sessions started for %d distinct clients", started, attempted)
+	}
+}
