@@ -19,6 +19,7 @@ import (
 // request path pays nothing for them.
 type Admin struct {
 	db       *store.DB
+	clock    Clock
 	server   *Server
 	table    *session.Table
 	meter    *Meter
@@ -28,8 +29,8 @@ type Admin struct {
 }
 
 // NewAdmin returns the admin endpoint of a running agent.
-func NewAdmin(db *store.DB, server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
-	a := &Admin{db: db, server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
+func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
+	a := &Admin{db: db, clock: clock, server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
 	r := a.registry
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -62,7 +63,7 @@ func NewAdmin(db *store.DB, server *Server, table *session.Table, meter *Meter, 
 	}, func() float64 { return float64(meter.Recovered()) }))
 	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(meter.FlushErrors()) })
 	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(meter.LastFlush()) })
-	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(coverage.LastContact()) })
+	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(coverage.LastContact(clock())) })
 	prod := 0.0
 	if production {
 		prod = 1
@@ -159,7 +160,6 @@ type Readiness struct {
 }
 
 func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
-	now := time.Now()
 	body := Readiness{
 		Ready:           true,
 		SPOPConnections: a.server.Connections(),
@@ -169,9 +169,10 @@ func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
 	if t := a.meter.LastFlush(); !t.IsZero() {
 		body.LastFlush = &t
 	}
-	if t := a.coverage.LastContact(); !t.IsZero() {
+	mono, wall := a.clock()
+	if t := a.coverage.LastContact(mono, wall); !t.IsZero() {
 		body.LastContact = &t
-		body.HAProxyConnected = now.Sub(t) <= ContactWindow
+		body.HAProxyConnected = a.coverage.Contacted(mono)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)

@@ -115,7 +115,12 @@ func TestRun_DiskFull(t *testing.T) {
 	// A metering clock that moves a day at every reading: each flush
 	// brings new hours and days to store, so the database must grow.
 	var hours atomic.Int64
-	clock := func() time.Time { return time.Now().Add(time.Duration(hours.Add(1)) * 24 * time.Hour) }
+	system := SystemClock()
+	clock := func() (time.Time, time.Time) {
+		step := time.Duration(hours.Add(1)) * 24 * time.Hour
+		mono, wall := system()
+		return mono.Add(step), wall.Add(step)
+	}
 	a := runAgent(t, db, Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock})
 	c := dialSPOP(t, a.spoe)
 	c.hello(false)
@@ -184,4 +189,66 @@ func fill(t *testing.T, path string) {
 			return
 		}
 	}
+}
+
+// TestRun_ClockSteps steps the wall clock back two days and then forward
+// three while clients keep their sessions: durations come from the
+// monotonic clock, so no session ends early, lasts too long, or counts
+// twice; sessions are counted on the day the wall clock shows when they
+// end; coverage stays ordered and disjoint.
+func TestRun_ClockSteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var offset atomic.Int64
+	system := SystemClock()
+	clock := func() (time.Time, time.Time) {
+		mono, wall := system()
+		return mono, wall.Add(time.Duration(offset.Load()))
+	}
+	a := runAgent(t, db, Config{IdleTimeout: 2 * time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock})
+	c := dialSPOP(t, a.spoe)
+	c.hello(false)
+	const clients = 20
+	requests := func() {
+		for i := 0; i < clients; i++ {
+			c.notify(requestMsg(ip4, fmt.Sprintf("client-%d", i), nil))
+		}
+	}
+	requests()
+	time.Sleep(300 * time.Millisecond)
+	offset.Store(int64(-48 * time.Hour)) // back two days
+	time.Sleep(300 * time.Millisecond)
+	requests()
+	time.Sleep(300 * time.Millisecond)
+	offset.Store(int64(24 * time.Hour)) // forward three days: one day ahead of the system clock
+	time.Sleep(300 * time.Millisecond)
+	requests()
+	if got := a.metric(t, "headcount_sessions_started_total"); got != clients {
+		t.Errorf("%v sessions started for %d clients whose requests never paused: a clock step split sessions", got, clients)
+	}
+	waitUntil(t, func() bool { return a.metric(t, `headcount_sessions_completed_total{reason="idle"}`) == clients }, "the sessions to end by idle time")
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, wall := clock()
+	days, err := db.Days(wall.AddDate(0, 0, -5), wall.AddDate(0, 0, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 1 || days[0].Sessions != clients || days[0].Day.Format("2006-01-02") != wall.UTC().Format("2006-01-02") {
+		t.Errorf("days = %+v, want %d sessions on %s, the wall clock's day when they ended", days, clients, wall.UTC().Format("2006-01-02"))
+	}
+	r, err := db.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) > 0 || r.Intervals < 2 {
+		t.Errorf("check after the clock steps: %d intervals, problems %v; want at least 2 disjoint intervals", r.Intervals, r.Problems)
+	}
+	cov, _ := db.Coverage()
+	t.Logf("after stepping the wall clock -2 days then +3 days: %d sessions for %d clients, coverage %v", days[0].Sessions, clients, cov)
 }

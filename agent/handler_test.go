@@ -152,26 +152,34 @@ func TestCoverage_Advance(t *testing.T) {
 	at := func(s int) time.Time { return time.Date(2026, 1, 1, 0, 0, s, 0, time.UTC) }
 	iv := func(a, b int) store.Interval { return store.Interval{Start: at(a), End: at(b)} }
 	var c Coverage
-	if _, ok := c.Advance(at(5)); ok {
+	if _, ok := c.Advance(at(5), at(5)); ok {
 		t.Fatal("coverage before any contact")
 	}
 	steps := []struct {
-		contact int // -1: none
-		advance int
+		contact int // monotonic seconds; -1: none
+		advance int // monotonic seconds
+		wall    int // the wall clock minus the monotonic one, seconds
 		want    store.Interval
 	}{
-		{10, 12, iv(10, 12)},     // first contact opens an interval, ending at now
-		{20, 25, iv(10, 25)},     // contacts within the window extend it
-		{-1, 50, iv(10, 50)},     // no contact: still covered until the window after the last one
-		{-1, 100, iv(10, 80)},    // ... and no longer
-		{-1, 130, iv(10, 80)},    // stays closed
-		{140, 145, iv(140, 145)}, // a contact after a gap longer than the window opens a new interval
+		{10, 12, 0, iv(10, 12)},     // first contact opens an interval, ending at now
+		{20, 25, 0, iv(10, 25)},     // contacts within the window extend it
+		{-1, 50, 0, iv(10, 50)},     // no contact: still covered until the window after the last one
+		{-1, 100, 0, iv(10, 80)},    // ... and no longer
+		{-1, 130, 0, iv(10, 80)},    // stays closed
+		{140, 145, 0, iv(140, 145)}, // a contact after a gap longer than the window opens a new interval
+		// The wall clock steps back 100 s: a new interval, which does not
+		// cover again the wall time already covered.
+		{150, 155, -100, iv(145, 145)},
+		{300, 305, -100, iv(200, 205)},
+		// It steps forward 1000 s: a new interval on the new time.
+		{310, 315, 900, iv(1210, 1215)},
+		{320, 330, 900, iv(1210, 1230)},
 	}
 	for i, s := range steps {
 		if s.contact >= 0 {
 			c.Contact(at(s.contact))
 		}
-		got, ok := c.Advance(at(s.advance))
+		got, ok := c.Advance(at(s.advance), at(s.advance+s.wall))
 		if !ok || !got.Start.Equal(s.want.Start) || !got.End.Equal(s.want.End) {
 			t.Errorf("step %d: Advance = %v..%v (%v), want %v..%v", i, got.Start, got.End, ok, s.want.Start, s.want.End)
 		}

@@ -25,7 +25,7 @@ type Meter struct {
 	coverage *Coverage
 	db       *store.DB
 	every    time.Duration
-	clock    func() time.Time
+	clock    Clock
 	log      zerolog.Logger
 
 	mu      sync.Mutex // serialises Flush and Shutdown
@@ -37,9 +37,9 @@ type Meter struct {
 }
 
 // NewMeter returns a meter flushing table and coverage to db every flushEvery.
-// clock is the metering clock (time.Now in production); the sweep and flush
-// intervals are timed by the real one.
-func NewMeter(table *session.Table, coverage *Coverage, db *store.DB, flushEvery time.Duration, clock func() time.Time, log zerolog.Logger) *Meter {
+// clock is the metering clock (SystemClock in production); the sweep and
+// flush intervals are timed by the real one.
+func NewMeter(table *session.Table, coverage *Coverage, db *store.DB, flushEvery time.Duration, clock Clock, log zerolog.Logger) *Meter {
 	return &Meter{table: table, coverage: coverage, db: db, every: flushEvery, clock: clock, log: log, pending: emptyFlush()}
 }
 
@@ -73,33 +73,36 @@ func (m *Meter) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			m.table.Sweep(m.clock())
+			mono, wall := m.clock()
+			m.table.SetWall(mono, wall)
+			m.table.Sweep(mono)
 		case <-flush.C:
 			_ = m.Flush(m.clock())
 		}
 	}
 }
 
-// Flush writes what was recorded since the previous successful flush.
-func (m *Meter) Flush(now time.Time) error {
+// Flush writes what was recorded since the previous successful flush, at
+// mono on the monotonic clock and wall on the wall clock.
+func (m *Meter) Flush(mono, wall time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.collect(now)
+	m.collect(mono, wall)
 	if err := m.db.Flush(m.pending); err != nil {
 		m.flushErrors.Add(1)
 		m.log.Error().Err(err).Msg("flush failed; the counts stay in memory and are retried with the next flush")
 		return err
 	}
 	m.pending = emptyFlush()
-	m.lastFlush.Store(now.UnixNano())
+	m.lastFlush.Store(wall.UnixNano())
 	return nil
 }
 
 // collect adds the table's and the coverage's news to the pending flush.
-func (m *Meter) collect(now time.Time) {
+func (m *Meter) collect(mono, wall time.Time) {
 	d := m.table.Collect()
 	p := &m.pending
-	p.Now = now
+	p.Now = wall
 	p.Started += d.Started
 	for _, c := range d.Completions {
 		p.Completed[c.Reason.String()] += c.Sessions
@@ -108,7 +111,7 @@ func (m *Meter) collect(now time.Time) {
 	for _, h := range d.Hours {
 		p.Hours = append(p.Hours, store.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})
 	}
-	if iv, ok := m.coverage.Advance(now); ok {
+	if iv, ok := m.coverage.Advance(mono, wall); ok {
 		if n := len(p.Coverage); n > 0 && p.Coverage[n-1].Start.Equal(iv.Start) {
 			p.Coverage[n-1] = iv
 		} else {
@@ -120,10 +123,11 @@ func (m *Meter) collect(now time.Time) {
 // Shutdown counts every live session as completed (reason shutdown, or its
 // own reason if it was already over) and flushes. Call it after the SPOP
 // server has drained, so that no request starts a session afterwards.
-func (m *Meter) Shutdown(now time.Time) error {
-	n := m.table.EndAll(now)
+func (m *Meter) Shutdown(mono, wall time.Time) error {
+	m.table.SetWall(mono, wall)
+	n := m.table.EndAll(mono)
 	m.log.Info().Int("sessions", n).Msg("ended the live sessions for shutdown")
-	return m.Flush(now)
+	return m.Flush(mono, wall)
 }
 
 // FlushErrors returns the number of failed flushes since start.

@@ -35,18 +35,18 @@ func TestMeter_FlushKeepsCountsUntilWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	cov := &Coverage{}
-	m := NewMeter(table, cov, readOnly, time.Second, time.Now, zerolog.Nop())
+	m := NewMeter(table, cov, readOnly, time.Second, SystemClock(), zerolog.Nop())
 	for k := uint64(10); k < 15; k++ {
 		table.Observe(k, now)
 	}
 	cov.Contact(now)
 	table.Sweep(now.Add(2 * time.Minute)) // 5 sessions completed on 2026-05-01
-	if err := m.Flush(now.Add(2 * time.Minute)); err == nil {
+	if err := m.Flush(now.Add(2*time.Minute), now.Add(2*time.Minute)); err == nil {
 		t.Fatal("a flush to a read-only database succeeded")
 	}
 	table.Observe(99, now.Add(3*time.Minute))
 	table.Sweep(now.Add(5 * time.Minute)) // one more
-	if err := m.Flush(now.Add(5 * time.Minute)); err == nil {
+	if err := m.Flush(now.Add(5*time.Minute), now.Add(5*time.Minute)); err == nil {
 		t.Fatal("a flush to a read-only database succeeded")
 	}
 	if m.FlushErrors() != 2 {
@@ -55,10 +55,10 @@ func TestMeter_FlushKeepsCountsUntilWritten(t *testing.T) {
 	readOnly.Close()
 
 	m.db = mustOpen(t, path, store.Options{})
-	if err := m.Flush(now.Add(6 * time.Minute)); err != nil {
+	if err := m.Flush(now.Add(6*time.Minute), now.Add(6*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Flush(now.Add(7 * time.Minute)); err != nil {
+	if err := m.Flush(now.Add(7*time.Minute), now.Add(7*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	days, err := m.db.Days(now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))

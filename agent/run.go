@@ -39,8 +39,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
-	// coverage. Default time.Now; tests step it.
-	Clock func() time.Time
+	// coverage. Default SystemClock(); tests step its wall clock.
+	Clock Clock
 }
 
 // Validate checks the durations against the session table's limits and the
@@ -67,20 +67,21 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		return err
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+		cfg.Clock = SystemClock()
 	}
-	now := cfg.Clock()
+	now, wall := cfg.Clock()
 	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, now)
 	if err != nil {
 		return err
 	}
 	coverage := &Coverage{}
 	meter := NewMeter(table, coverage, db, cfg.FlushInterval, cfg.Clock, log)
-	if _, err := meter.Recover(now); err != nil {
+	table.SetWall(now, wall)
+	if _, err := meter.Recover(wall); err != nil {
 		return err
 	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
-	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: cfg.Clock}, handler, coverage, log)
+	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: func() time.Time { mono, _ := cfg.Clock(); return mono }}, handler, coverage, log)
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
@@ -94,7 +95,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 			_ = spoe.Close()
 			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
-		a := NewAdmin(db, server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
+		a := NewAdmin(db, cfg.Clock, server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
 		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 

@@ -106,7 +106,7 @@ func TestServer_HealthCheckHello(t *testing.T) {
 	if _, closed := c.closed(); !closed {
 		t.Errorf("the agent kept a health-check connection open")
 	}
-	if s.coverage.LastContact().IsZero() {
+	if s.coverage.LastContact(time.Now(), time.Now()).IsZero() {
 		t.Errorf("a health check did not count as a contact for coverage")
 	}
 }

@@ -165,7 +165,7 @@ type shard struct {
 type Table struct {
 	idle, max   int64 // ticks
 	base        time.Time
-	baseNanos   int64 // base as Unix nanoseconds, for day arithmetic
+	wallBase    atomic.Int64 // base on the wall clock, Unix nanoseconds: days and hours come from it
 	shardShift  uint
 	minSlots    int
 	shards      []shard
@@ -203,7 +203,7 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
 	}
-	t.baseNanos = t.base.UnixNano()
+	t.wallBase.Store(t.base.UnixNano())
 	if cfg.Shards == 1 {
 		t.shardShift = 64
 	}
@@ -232,7 +232,7 @@ func (t *Table) ticks(now time.Time) int64 {
 
 // day returns the UTC day (days since the Unix epoch) of a time in ticks.
 func (t *Table) day(tk int64) int64 {
-	ns := t.baseNanos + tk*int64(Tick)
+	ns := t.wallBase.Load() + tk*int64(Tick)
 	d := ns / int64(24*time.Hour)
 	if ns < 0 && ns%int64(24*time.Hour) != 0 {
 		d--
@@ -263,6 +263,15 @@ const (
 	resRetry                 // the array is being migrated: retry on the new one
 	resFull                  // (insert) the array needs to grow first
 )
+
+// SetWall tells the table that now, on the clock its callers pass, is wall
+// on the wall clock. Durations keep coming from the callers' clock (the
+// monotonic one, in the agent); the UTC day and hour of what completes from
+// then on follow the wall clock, including when it was stepped. Without a
+// call, the two clocks are the same.
+func (t *Table) SetWall(now, wall time.Time) {
+	t.wallBase.Store(wall.UnixNano() - int64(now.Sub(t.base)))
+}
 
 // Observe records a request with key at now and reports whether it started a
 // session. A request after its session's idle timeout or maximum duration
@@ -574,7 +583,7 @@ func (t *Table) sample(now time.Time, tk int64) {
 		dt = (tk - t.lastSample) * int64(Tick/time.Millisecond)
 	}
 	t.lastSample = tk
-	hour := (t.baseNanos + tk*int64(Tick)) / int64(time.Hour)
+	hour := (t.wallBase.Load() + tk*int64(Tick)) / int64(time.Hour)
 	h := t.hours[hour]
 	if h == nil {
 		h = &HourStat{Hour: time.Unix(hour*3600, 0).UTC()}

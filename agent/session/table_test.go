@@ -453,3 +453,21 @@ func TestTable_MatchesReference(t *testing.T) {
 		})
 	}
 }
+
+// TestTable_SetWall: after the wall clock is stepped, what completes is
+// counted on the new wall clock's day, while durations keep following the
+// callers' clock.
+func TestTable_SetWall(t *testing.T) {
+	tab := MustNew(t, Config{IdleTimeout: time.Minute}, t0)
+	tab.Observe(10, t0)
+	tab.Observe(20, t0)
+	tab.SetWall(t0.Add(10*time.Second), t0.Add(10*time.Second+48*time.Hour)) // the wall clock jumps two days ahead
+	if tab.Observe(10, t0.Add(30*time.Second)) {
+		t.Fatal("a wall-clock step started a new session")
+	}
+	tab.Sweep(t0.Add(2 * time.Minute))
+	want := map[string]uint64{"2026-03-16 idle": 2}
+	if got := counts(tab.Collect()); !equalCounts(got, want) {
+		t.Errorf("completions = %v, want %v (the day of the last request on the stepped wall clock)", got, want)
+	}
+}
