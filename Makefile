@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := ./headcount
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test bench bench-e2e lint clean
+.PHONY: all build run test bench bench-e2e soak lint clean
 
 all: build
 
@@ -30,6 +30,10 @@ bench:
 ## bench-e2e: HAProxy alone vs headcount per-request and heartbeat modes, with wrk (about 2 minutes)
 bench-e2e:
 	scripts/bench-e2e
+
+## soak: minutes at full rate (SOAK_DURATION, default 3m) with a flat heap, then 10 million sessions expiring
+soak:
+	$(GO) test -tags soak -run TestSoak -count=1 -v -timeout 30m ./agent/ | grep -E 'soak_test|^(---|ok|FAIL)'
 
 ## lint: go vet and staticcheck
 lint:

@@ -106,7 +106,7 @@ func (lg *loadgen) run(tb testing.TB, addr string, conns, n, window int) {
 				done <- nil
 			}()
 			w := bufio.NewWriterSize(conn, 64<<10)
-			next := c * 7919
+			next := c * (n / conns) // connections send disjoint runs of clients
 			var buf []byte
 			for i := 0; i < share; i++ {
 				select {
