@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -439,5 +440,38 @@ func TestRun_DamagedDatabases(t *testing.T) {
 		if after, _ := os.ReadFile(tc.file); !bytes.Equal(before, after) {
 			t.Errorf("%s was modified", tc.file)
 		}
+	}
+}
+
+// TestServe_ReadOnlyDirectory: a database in a directory that cannot be
+// written is refused at start with one line, and nothing is left running.
+func TestServe_ReadOnlyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a read-only tmpfs (this test needs root, as CI has): %v: %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	db := filepath.Join(dir, "headcount.db")
+	code, out, errOut := runCLI(t, "serve", "--db", db, "--spoe-addr", "127.0.0.1:0", "--admin-addr", "")
+	want := "headcount: open " + db + ": read-only file system\n"
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1 and %q", code, out, errOut, want)
+	}
+}
+
+// TestServe_Defaults: the agent listens on loopback unless told otherwise.
+func TestServe_Defaults(t *testing.T) {
+	want := map[string]string{"spoe-addr": "127.0.0.1:12345", "admin-addr": "127.0.0.1:9345", "db": "./headcount.db"}
+	for _, f := range serveFlags() {
+		if sf, ok := f.(interface{ GetDefaultText() string }); ok {
+			name := f.Names()[0]
+			if w, ok := want[name]; ok && !strings.Contains(sf.GetDefaultText(), w) {
+				t.Errorf("--%s defaults to %s, want %s", name, sf.GetDefaultText(), w)
+			}
+			delete(want, name)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("flags not found: %v", want)
 	}
 }

@@ -151,6 +151,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.remaining = length - 1
 			break
 		}
+		if !g.helloSeen {
+			return 0, g.refuse(statusInvalidFrame, "NOTIFY frame before the HELLO")
+		}
 		if err := g.handleNotify(int(length - 1)); err != nil {
 			_ = g.flushAcks()
 			return 0, err

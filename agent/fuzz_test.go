@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"testing"
@@ -56,6 +57,49 @@ func FuzzServeConn(f *testing.F) {
 			t.Fatalf("table inconsistent: live %d, started %d", st.Live, st.Started)
 		}
 	})
+}
+
+// FuzzServeConnRaw is FuzzServeConn without the HELLO first: frames in any
+// order from the first byte (NOTIFY or DISCONNECT before the HELLO, two
+// HELLOs, a HELLO after a NOTIFY).
+func FuzzServeConnRaw(f *testing.F) {
+	f.Add(notifyFrame(1, requestMsg(ip4, "Mozilla/5.0", nil)))
+	f.Add(append(helloFrame(), helloFrame()...))
+	f.Add([]byte{0, 0, 0, 9, 0x02, 0, 0, 0, 1, 0, 0, 0, 0})
+	f.Add(append(notifyFrame(1, requestMsg(ip4, "x", nil)), helloFrame()...))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		table, err := session.New(session.Config{}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := NewHandler(HandlerConfig{Production: true}, table, zerolog.Nop())
+		s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
+		client, server := net.Pipe()
+		g := newGuardConn(server, h, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
+		s.wg.Add(1)
+		done := make(chan struct{})
+		go func() {
+			s.serveConn(g)
+			close(done)
+		}()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = client.Write(stream)
+		_ = client.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection did not end after its peer closed")
+		}
+		if st := table.Stats(); st.Started != 0 && !bytes.HasPrefix(stream, helloFrame()[:5]) && !containsHello(stream) {
+			t.Fatalf("%d sessions started without a HELLO", st.Started)
+		}
+	})
+}
+
+// containsHello reports whether a HELLO frame header could be in stream.
+func containsHello(stream []byte) bool {
+	return bytes.Contains(stream, []byte{frameHaproxyHello})
 }
 
 // FuzzDecodeNotify decodes arbitrary NOTIFY bodies: it never panics, never

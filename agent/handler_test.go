@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +239,23 @@ func BenchmarkHandler(b *testing.B) {
 		h.HandleMessages(now, msgs)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestHandler_LongHeaders: hundreds of X-Forwarded-For hops and a huge
+// User-Agent (longer than any the shipped configuration lets through) hash
+// like any other value: the same client, the same key; one byte apart, not.
+func TestHandler_LongHeaders(t *testing.T) {
+	h := NewHandler(HandlerConfig{Production: true}, nil, zerolog.Nop())
+	var hops []string
+	for i := 0; i < 400; i++ {
+		hops = append(hops, fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256))
+	}
+	xff := strings.Join(hops, ", ")
+	ua := strings.Repeat("Mozilla/5.0 ", 1000)
+	k1, ok1 := keyOf(t, h, requestMsg(ip4, ua, xff))
+	k2, ok2 := keyOf(t, h, requestMsg(ip4, ua, xff))
+	k3, _ := keyOf(t, h, requestMsg(ip4, ua, xff+"1"))
+	if !ok1 || !ok2 || k1 != k2 || k1 == k3 {
+		t.Errorf("keys for %d-byte headers: %x %x %x; want the first two equal and the third different", len(xff)+len(ua), k1, k2, k3)
+	}
 }

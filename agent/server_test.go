@@ -164,6 +164,7 @@ func TestServer_RefusesBadFrameLengths(t *testing.T) {
 		wantLog    string
 	}{
 		{"zero length before hello", false, frameWithLength(0), "frame of 0 bytes is too short"},
+		{"NOTIFY before the HELLO", false, notifyFrame(1, requestMsg(ip4, "x", nil)), "NOTIFY frame before the HELLO"},
 		{"zero length", true, frameWithLength(0), "frame of 0 bytes is too short"},
 		{"too short for a header", true, frameWithLength(3), "frame of 3 bytes is too short"},
 		{"over the negotiated maximum", true, frameWithLength(16381), "frame of 16381 bytes is larger than the negotiated 16380"},

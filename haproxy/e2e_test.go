@@ -91,6 +91,9 @@ func TestEndToEnd(t *testing.T) {
 	startHAProxy(t, cfg)
 	ctx := context.Background()
 
+	// A hot backup, made while the agent runs, searched like the database.
+	backupCopy := filepath.Join(t.TempDir(), "backup.db")
+
 	// Everything the agent served over HTTP, searched for personal data at the end.
 	var served []string
 	scrape := func(a *agentProc) string {
@@ -298,10 +301,23 @@ func TestEndToEnd(t *testing.T) {
 		if sum != c.Completed {
 			t.Errorf("days sum to %d sessions, completed_total is %d", sum, c.Completed)
 		}
+		// Coverage shows each time the agent was down as a hole: an interval
+		// per run, none overlapping the next.
 		cov, err := sdb.Coverage()
-		if err != nil || len(cov) == 0 {
-			t.Errorf("no coverage recorded (%v)", err)
+		if err != nil || len(cov) < 3 {
+			t.Errorf("coverage %v (%v): want an interval for each of the 3 runs", cov, err)
 		}
+		var hole time.Duration
+		for i := 1; i < len(cov); i++ {
+			if cov[i].Start.Before(cov[i-1].End) {
+				t.Errorf("coverage intervals overlap: %v and %v", cov[i-1], cov[i])
+			}
+			hole += cov[i].Start.Sub(cov[i-1].End)
+		}
+		if hole <= 0 {
+			t.Errorf("coverage shows no hole for the agent's downtime: %v", cov)
+		}
+		t.Logf("coverage: %d intervals, %v uncovered between them (the agent's downtime)", len(cov), hole)
 	})
 
 	t.Run("export while serve holds the database equals export after it stopped", func(t *testing.T) {
@@ -337,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 			served = append(served, string(running[len(running)-1])) // searched for personal data below
 		}
 		// A hot backup and a check while the agent holds the database.
-		backupPath := filepath.Join(t.TempDir(), "backup.db")
+		backupPath := backupCopy
 		for _, args := range [][]string{{"backup", "--db", db, "--admin-addr", adminAddr, backupPath}, {"check", "--db", db, "--admin-addr", adminAddr}} {
 			if out, err := exec.Command(agentBin, args...).CombinedOutput(); err != nil {
 				t.Fatalf("%v while the agent runs: %v\n%s", args[0], err, out)
@@ -377,6 +393,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		haystacks := map[string][]byte{
 			"database":                       mustRead(t, db),
+			"hot backup":                     mustRead(t, backupCopy),
 			"agent log":                      mustRead(t, logPath),
 			"metrics, readiness and reports": []byte(strings.Join(served, "\n")),
 		}
