@@ -67,6 +67,7 @@ type agentRunner struct {
 	owner                         testing.TB
 	spoeAddr, adminAddr, db, logs string
 	args                          []string
+	fileLimit                     int // when set, the agent runs with this many file descriptors at most
 }
 
 // newAgentRunner returns a runner on free loopback ports with its database
@@ -92,8 +93,12 @@ func (r agentRunner) start(t testing.TB) *agentProc {
 		t.Fatal(err)
 	}
 	all := append([]string{"serve", "--spoe-addr", spoeAddr, "--admin-addr", adminAddr, "--db", db}, r.args...)
+	cmd := exec.Command(agentBin, all...)
+	if r.fileLimit > 0 {
+		cmd = exec.Command("bash", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, r.fileLimit), agentBin}, all...)...)
+	}
 	a := &agentProc{
-		cmd:       exec.Command(agentBin, all...),
+		cmd:       cmd,
 		spoeAddr:  spoeAddr,
 		adminAddr: adminAddr,
 		db:        db,

@@ -1,8 +1,11 @@
 package haproxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/negasus/haproxy-spoe-go/frame"
 
 	"headcount/store"
 )
@@ -186,4 +191,126 @@ func TestFaults_HAProxyReload(t *testing.T) {
 	if started > float64(attempted) || started < float64(len(users)) {
 		t.Errorf("%v sessions started for %d distinct clients", started, attempted)
 	}
+}
+
+// TestFaults_FileDescriptorsExhausted runs the agent with 40 file
+// descriptors and opens more connections than it can accept: the agent
+// stays up, logs the failure, and accepts again once descriptors are free.
+func TestFaults_FileDescriptorsExhausted(t *testing.T) {
+	runner := newAgentRunner(t, t.TempDir())
+	runner.fileLimit = 40
+	agent := runner.start(t)
+	var conns []net.Conn
+	for i := 0; i < 60; i++ {
+		c, err := net.DialTimeout("tcp", runner.spoeAddr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, 10*time.Second, "the agent to run out of descriptors", func() bool {
+		return strings.Contains(readFile(t, runner.logs), "accepting an SPOP connection failed")
+	})
+	for _, c := range conns {
+		c.Close()
+	}
+	select {
+	case <-agent.done:
+		t.Fatalf("the agent exited: %v\n%s", agent.err, readFile(t, runner.logs))
+	default:
+	}
+	// Descriptors free again: HAProxy's next connection is served.
+	waitFor(t, 20*time.Second, "a connection to be served again", func() bool {
+		c, err := net.DialTimeout("tcp", runner.spoeAddr, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(spopHello()); err != nil {
+			return false
+		}
+		var hdr [5]byte
+		_, err = io.ReadFull(c, hdr[:])
+		return err == nil && hdr[4] == 0x65 // AGENT-HELLO
+	})
+}
+
+// TestFaults_HostileConnectionsWithHAProxy attacks the agent's SPOP port
+// with silent, slowloris and garbage connections while real clients go
+// through HAProxy: every client is answered and counted exactly.
+func TestFaults_HostileConnectionsWithHAProxy(t *testing.T) {
+	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "2s", "--flush-interval", "200ms")
+	agent := runner.start(t)
+	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
+	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
+		r, _ := agent.readiness(t)
+		return r.HAProxyConnected
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.DialTimeout("tcp", runner.spoeAddr, time.Second)
+				if err != nil {
+					continue
+				}
+				switch i % 3 {
+				case 0: // silent until closed
+				case 1: // slowloris: a HELLO, then a byte at a time
+					_, _ = c.Write(spopHello())
+					for _, b := range []byte{0, 0, 0, 50, 3, 0, 0} {
+						time.Sleep(100 * time.Millisecond)
+						if _, err := c.Write([]byte{b}); err != nil {
+							break
+						}
+					}
+				case 2: // garbage
+					_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: agent\r\n\r\n"))
+				}
+				_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+				_, _ = io.Copy(io.Discard, c) // until the agent closes it
+				c.Close()
+			}
+		}(i)
+	}
+	users := e2eClients("127.67", 200)
+	if f := run(context.Background(), frontend, users, 2); len(f) > 0 {
+		t.Fatalf("%d requests failed under attack, first: %s", len(f), f[0])
+	}
+	close(stop)
+	waitFor(t, 20*time.Second, "every session to end", func() bool {
+		return metric(t, agent.metrics(t), "headcount_sessions_active") == 0
+	})
+	m := agent.metrics(t)
+	if got := metric(t, m, `headcount_sessions_completed_total{reason="idle"}`); got != float64(len(users)) {
+		t.Errorf("completed %v sessions for %d clients under attack", got, len(users))
+	}
+	t.Logf("under attack by 30 hostile connections: %d clients counted; %v frames refused",
+		len(users), metric(t, m, "headcount_spoe_refused_frames_total"))
+	wg.Wait()
+}
+
+// spopHello is a HAPROXY-HELLO frame, as HAProxy sends it.
+func spopHello() []byte {
+	f := frame.AcquireFrame()
+	defer frame.ReleaseFrame(f)
+	f.Type = frame.TypeHaproxyHello
+	f.KV.Add("supported-versions", "2.0")
+	f.KV.Add("max-frame-size", uint32(16380))
+	f.KV.Add("capabilities", "pipelining")
+	var b bytes.Buffer
+	if _, err := f.Encode(&b); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
 }
