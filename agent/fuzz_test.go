@@ -12,6 +12,41 @@ import (
 	"headcount/agent/session"
 )
 
+// serveOverPipe serves stream (after a valid HELLO when hello is set) on one
+// connection of a real server, handler and table, and returns the table once
+// the connection has ended.
+func serveOverPipe(t *testing.T, stream []byte, hello bool) *session.Table {
+	table, err := session.New(session.Config{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(HandlerConfig{Production: true}, table, zerolog.Nop())
+	s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
+	client, server := net.Pipe()
+	g := newGuardConn(server, h, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
+	s.wg.Add(1)
+	done := make(chan struct{})
+	go func() {
+		s.serveConn(g)
+		close(done)
+	}()
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if hello {
+		if _, err := client.Write(helloFrame()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = client.Write(stream) // the agent may close before reading it all
+	_ = client.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not end after its peer closed")
+	}
+	return table
+}
+
 // FuzzServeConn feeds arbitrary bytes after a valid HELLO to a connection of
 // a real server, handler and session table. Whatever arrives, the agent must
 // not crash (an unrecovered panic in any goroutine fails the fuzzer), must
@@ -25,33 +60,7 @@ func FuzzServeConn(f *testing.F) {
 	f.Add(func() []byte { b := notifyFrame(1, requestMsg(ip4, "x", nil)); return b[:len(b)-3] }())
 	f.Add([]byte{0, 0, 0, 9, 0x02, 0, 0, 0, 1, 0, 0, 0, 0}) // HAPROXY-DISCONNECT, empty KV
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		table, err := session.New(session.Config{}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := NewHandler(HandlerConfig{Production: true}, table, zerolog.Nop())
-		s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
-		client, server := net.Pipe()
-		g := newGuardConn(server, h, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
-		s.wg.Add(1)
-		done := make(chan struct{})
-		go func() {
-			s.serveConn(g)
-			close(done)
-		}()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		c := &spopClient{t: t, conn: client}
-		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		if _, err := client.Write(helloFrame()); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = client.Write(stream) // the agent may close before reading it all
-		_ = c.conn.Close()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the connection did not end after its peer closed")
-		}
+		table := serveOverPipe(t, stream, true)
 		st := table.Stats()
 		if st.Live < 0 || uint64(st.Live) > st.Started {
 			t.Fatalf("table inconsistent: live %d, started %d", st.Live, st.Started)
@@ -68,29 +77,7 @@ func FuzzServeConnRaw(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 9, 0x02, 0, 0, 0, 1, 0, 0, 0, 0})
 	f.Add(append(notifyFrame(1, requestMsg(ip4, "x", nil)), helloFrame()...))
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		table, err := session.New(session.Config{}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := NewHandler(HandlerConfig{Production: true}, table, zerolog.Nop())
-		s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
-		client, server := net.Pipe()
-		g := newGuardConn(server, h, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
-		s.wg.Add(1)
-		done := make(chan struct{})
-		go func() {
-			s.serveConn(g)
-			close(done)
-		}()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		_, _ = client.Write(stream)
-		_ = client.Close()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the connection did not end after its peer closed")
-		}
+		table := serveOverPipe(t, stream, false)
 		if st := table.Stats(); st.Started != 0 && !bytes.HasPrefix(stream, helloFrame()[:5]) && !containsHello(stream) {
 			t.Fatalf("%d sessions started without a HELLO", st.Started)
 		}

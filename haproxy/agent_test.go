@@ -178,6 +178,15 @@ func (a *agentProc) readiness(t testing.TB) (r struct {
 	return r, body
 }
 
+// awaitHAProxy waits until HAProxy's health checks reach the agent.
+func (a *agentProc) awaitHAProxy(t testing.TB) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
+		r, _ := a.readiness(t)
+		return r.HAProxyConnected
+	})
+}
+
 // metrics scrapes /metrics and returns its text.
 func (a *agentProc) metrics(t testing.TB) string {
 	t.Helper()

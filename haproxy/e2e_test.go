@@ -105,10 +105,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// HAProxy's health checks reach the agent; warm-up requests (excluded by
 	// --exclude-ua, so not counted) open HAProxy's SPOE connections.
-	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
-		r, _ := agent.readiness(t)
-		return r.HAProxyConnected
-	})
+	agent.awaitHAProxy(t)
 	warm := client{src: "127.0.0.1", ua: "headcount-warmup"}
 	waitFor(t, 10*time.Second, "warm-up requests to reach the agent", func() bool {
 		if status, err := warm.send(ctx, frontend, "/"); err != nil || status != 200 {

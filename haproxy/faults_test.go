@@ -76,10 +76,7 @@ func TestFaults_KillUnderLoad(t *testing.T) {
 	agent := runner.start(t)
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
-	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
-		r, _ := agent.readiness(t)
-		return r.HAProxyConnected
-	})
+	agent.awaitHAProxy(t)
 
 	l := startLoad(frontend, "127.71", 60000)
 	waitFor(t, 20*time.Second, "a second of load", func() bool { return l.ok.Load() > 500 })
@@ -132,10 +129,7 @@ func TestFaults_HAProxyReload(t *testing.T) {
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr})
 	old := startHAProxy(t, cfg)
-	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
-		r, _ := agent.readiness(t)
-		return r.HAProxyConnected
-	})
+	agent.awaitHAProxy(t)
 
 	users := e2eClients("127.70", 200)
 	ctx := context.Background()
@@ -244,10 +238,7 @@ func TestFaults_HostileConnectionsWithHAProxy(t *testing.T) {
 	agent := runner.start(t)
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
-	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
-		r, _ := agent.readiness(t)
-		return r.HAProxyConnected
-	})
+	agent.awaitHAProxy(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < 30; i++ {

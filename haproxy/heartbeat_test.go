@@ -52,10 +52,7 @@ func TestEndToEnd_Heartbeat(t *testing.T) {
 	startHAProxy(t, cfg)
 	ctx := context.Background()
 
-	waitFor(t, 10*time.Second, "HAProxy's health check to reach the agent", func() bool {
-		r, _ := agent.readiness(t)
-		return r.HAProxyConnected
-	})
+	agent.awaitHAProxy(t)
 	warm := client{src: "127.0.0.1", ua: "headcount-warmup"}
 	waitFor(t, 10*time.Second, "a warm-up heartbeat to reach the agent", func() bool {
 		if status, err := warm.send(ctx, frontend, "/"); err != nil || status != 200 {
