@@ -1,0 +1,151 @@
+package entitlement
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"testing"
+	"time"
+)
+
+func day(s string) Date {
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		panic(err)
+	}
+	return Date{t}
+}
+
+var lic = License{ID: "L-2026-0042", Licensee: "Example Bank", Deployment: "dx-prod", Product: "headcount", Sessions: 4_000_000,
+	Start: day("2026-01-01"), End: day("2026-12-31"), Issued: time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)}
+
+func MustKeys(t *testing.T) (ed25519.PrivateKey, ed25519.PublicKey) {
+	t.Helper()
+	privPEM, pubPEM, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ParsePrivateKey(privPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ParsePublicKey(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+func TestSignVerify(t *testing.T) {
+	priv, pub := MustKeys(t)
+	doc := []byte(`{"license_id":"L-2026-0042","licensee":"Example Bank","deployment_id":"dx-prod","product":"headcount",
+		"entitled_sessions_per_year":4000000,"contract_start":"2026-01-01","contract_end":"2026-12-31","issued_at":"2025-12-01T09:00:00Z"}`)
+	file, err := Sign(doc, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(file, pub)
+	if err != nil || got.ID != lic.ID || got.Sessions != lic.Sessions || !got.End.Equal(lic.End.Time) {
+		t.Fatalf("Verify = %+v, %v", got, err)
+	}
+
+	_, otherPub := MustKeys(t)
+	edited := bytes.Replace(file, []byte("2026-12-31"), []byte("2027-12-31"), 1)
+	if bytes.Equal(edited, file) {
+		t.Fatal("the test did not edit the licence")
+	}
+	cases := []struct {
+		name string
+		file []byte
+		pub  ed25519.PublicKey
+		want error
+	}{
+		{"edited contract end", edited, pub, ErrSignature},
+		{"another vendor's key", file, otherPub, ErrSignature},
+	}
+	for _, tc := range cases {
+		if _, err := Verify(tc.file, tc.pub); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Verify error = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Verify([]byte(`{"hello":1}`), pub); err == nil || err.Error() != "not a signed headcount licence" {
+		t.Errorf("a foreign file: %v", err)
+	}
+	if _, err := Sign([]byte(`{"license_id":"x","deployment_id":"d","contract_start":"2026-05-01","contract_end":"2026-04-01"}`), priv); err == nil ||
+		err.Error() != "contract_end 2026-04-01 is before contract_start 2026-05-01" {
+		t.Errorf("an inconsistent licence was signed: %v", err)
+	}
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestEvaluate walks the six scenarios of seed 004 with exact log lines.
+func TestEvaluate(t *testing.T) {
+	cases := []struct {
+		name    string
+		now     string
+		ev      Evidence
+		state   State
+		outcome Outcome
+		message string
+	}{
+		{"licence valid", "2026-06-01T12:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, Valid,
+			"entitlement valid: licence L-2026-0042 for dx-prod, 4000000 sessions a year, contract ends on 2026-12-31 (214 days left)"},
+		{"licence ended, within grace", "2027-01-10T00:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, ExpiredInGrace,
+			"entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (19 days left): renew the contract to keep the entitlement"},
+		{"licence ended, grace over", "2027-02-10T00:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, NoEntitlement,
+			"no valid entitlement: the grace period ended on 2027-01-29; renew the contract, or ask the vendor for the one-time extension of up to 14 days"},
+		{"server: expired, within grace", "2027-01-05T00:00:00Z", Evidence{Kind: ServerExpired, End: day("2026-12-31")}, State{}, ExpiredInGrace,
+			"entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (24 days left): renew the contract to keep the entitlement"},
+		{"server: no entitlement", "2026-06-01T00:00:00Z", Evidence{Kind: ServerNone}, State{}, NoEntitlement,
+			"no valid entitlement: the grace period ended on 2026-06-01; renew the contract, or ask the vendor for the one-time extension of up to 14 days"},
+		{"unreachable: grace starts", "2026-06-01T08:00:00Z", Evidence{Kind: ServerUnreachable}, State{}, UnreachableGraceStarts,
+			"the entitlement server could not be reached: a grace period of 28 days starts and ends on 2026-06-29; check the connection to the entitlement server"},
+		{"unreachable: within grace", "2026-06-10T08:00:00Z", Evidence{Kind: ServerUnreachable}, State{GraceStart: at("2026-06-01T08:00:00Z")}, UnreachableInGrace,
+			"the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (19 days left); check the connection to the entitlement server"},
+		{"unreachable: grace over", "2026-07-01T08:00:00Z", Evidence{Kind: ServerUnreachable}, State{GraceStart: at("2026-06-01T08:00:00Z")}, UnreachableGraceOver,
+			"the entitlement server could not be reached and the grace period ended on 2026-06-29; ask the vendor for the one-time extension of up to 14 days"},
+		{"unreachable: grace over, extended 14 days", "2026-07-01T08:00:00Z", Evidence{Kind: ServerUnreachable}, State{GraceStart: at("2026-06-01T08:00:00Z"), ExtensionDays: 14}, UnreachableInGrace,
+			"the entitlement server could not be reached: within the grace period, which ends on 2026-07-13 (12 days left); check the connection to the entitlement server"},
+		{"server valid again ends the grace", "2026-06-10T08:00:00Z", Evidence{Kind: ServerValid}, State{GraceStart: at("2026-06-01T08:00:00Z")}, Valid,
+			"entitlement valid, confirmed by the entitlement server"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := Evaluate(at(tc.now), tc.ev, tc.state)
+			if s.Outcome != tc.outcome || s.Message != tc.message {
+				t.Errorf("outcome %v, message:\n%s\nwant %v:\n%s", s.Outcome, s.Message, tc.outcome, tc.message)
+			}
+			if tc.outcome == Valid && !st.GraceStart.IsZero() {
+				t.Errorf("a valid entitlement left a grace period running")
+			}
+		})
+	}
+}
+
+// TestEvaluate_RestartKeepsGrace: the grace period's start is state, so a
+// restart (a new Evaluate with the persisted state) keeps the original end.
+func TestEvaluate_RestartKeepsGrace(t *testing.T) {
+	_, st := Evaluate(at("2026-06-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, State{})
+	s, _ := Evaluate(at("2026-06-20T08:00:00Z"), Evidence{Kind: ServerUnreachable}, st)
+	if s.Outcome != UnreachableInGrace || date(s.GraceEnd) != "2026-06-29" {
+		t.Errorf("after a restart: %v, grace ends %s; want within grace, ending 2026-06-29", s.Outcome, date(s.GraceEnd))
+	}
+}
+
+// TestEvaluate_ClockSetBack: a clock set back does not restart or lengthen
+// the grace period; the latest time seen is used.
+func TestEvaluate_ClockSetBack(t *testing.T) {
+	_, st := Evaluate(at("2026-06-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, State{})
+	_, st = Evaluate(at("2026-07-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, st)
+	s, _ := Evaluate(at("2026-06-05T08:00:00Z"), Evidence{Kind: ServerUnreachable}, st) // clock set back 26 days
+	if !s.ClockSetBack || s.Outcome != UnreachableGraceOver {
+		t.Errorf("clock set back: ClockSetBack=%v outcome %v; want true and the grace still over", s.ClockSetBack, s.Outcome)
+	}
+}
