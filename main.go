@@ -84,6 +84,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			importCommand(onUsage),
 			backupCommand(onUsage),
 			checkCommand(onUsage),
+			keygenCommand(onUsage),
+			licenseCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -114,6 +116,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
 	}
@@ -207,6 +211,15 @@ func serve(c *cli.Context) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
+	}
+
+	if path := c.String("license"); path != "" {
+		l, err := loadLicense(path, c.String("license-pubkey"))
+		if err != nil {
+			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
+		} else {
+			cfg.License = &l
+		}
 	}
 
 	db, err := store.Open(c.String("db"), store.Options{})

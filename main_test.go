@@ -475,3 +475,60 @@ func TestServe_Defaults(t *testing.T) {
 		t.Errorf("flags not found: %v", want)
 	}
 }
+
+func TestLicense_KeygenSignVerifyShow(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	code, out, errOut := runCLI(t, "keygen", vendor)
+	if code != 0 || out != "wrote "+vendor+".key (private, keep it secret) and "+vendor+".pub\n" || errOut != "" {
+		t.Fatalf("keygen: %d %q %q", code, out, errOut)
+	}
+	if info, err := os.Stat(vendor + ".key"); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("private key mode %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	if code, _, errOut := runCLI(t, "keygen", vendor); code != 2 || errOut != "headcount: "+vendor+".key exists: keygen never overwrites a key\n" {
+		t.Errorf("keygen over an existing key: %d %q", code, errOut)
+	}
+	end := time.Now().UTC().AddDate(0, 0, 100).Format("2006-01-02")
+	doc := filepath.Join(dir, "license.json")
+	writeTestFile(t, doc, `{"license_id":"L-7","licensee":"Example Bank","deployment_id":"dx-prod","product":"headcount",
+		"entitled_sessions_per_year":4000000,"contract_start":"2026-01-01","contract_end":"`+end+`","issued_at":"2025-12-01T09:00:00Z"}`)
+	signedPath := filepath.Join(dir, "license.signed")
+	if code, _, errOut := runCLI(t, "license", "sign", "--key", vendor+".key", "--output", signedPath, doc); code != 0 || errOut != "" {
+		t.Fatalf("license sign: %d %q", code, errOut)
+	}
+	code, out, _ = runCLI(t, "license", "verify", "--pubkey", vendor+".pub", signedPath)
+	wantPrefix := "signature ok; entitlement valid: licence L-7 for dx-prod, 4000000 sessions a year, contract ends on " + end + " ("
+	if code != 0 || !strings.HasPrefix(out, wantPrefix) || !strings.HasSuffix(out, " days left)\n") {
+		t.Errorf("license verify: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, "license", "show", "--pubkey", vendor+".pub", signedPath)
+	if code != 0 || !strings.Contains(out, "licence      L-7\nlicensee     Example Bank\ndeployment   dx-prod\n") {
+		t.Errorf("license show: %d %q", code, out)
+	}
+
+	signed, _ := os.ReadFile(signedPath)
+	forged := filepath.Join(dir, "forged")
+	writeTestFile(t, forged, strings.Replace(string(signed), "4000000", "9000000", 1))
+	other := filepath.Join(dir, "other")
+	runCLI(t, "keygen", other)
+	for _, tc := range []struct{ name, file, pub string }{
+		{"edited", forged, vendor + ".pub"},
+		{"another vendor's key", signedPath, other + ".pub"},
+	} {
+		code, _, errOut := runCLI(t, "license", "verify", "--pubkey", tc.pub, tc.file)
+		if code != 1 || errOut != "headcount: "+tc.file+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
+			t.Errorf("%s: status %d, stderr %q", tc.name, code, errOut)
+		}
+	}
+	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: pass --license-pubkey FILE (this binary has none built in)\n" {
+		t.Errorf("no key: %d %q", code, errOut)
+	}
+}
+
+func writeTestFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

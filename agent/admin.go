@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"headcount/agent/session"
+	"headcount/entitlement"
 	"headcount/store"
 )
 
@@ -20,6 +21,7 @@ import (
 type Admin struct {
 	db       *store.DB
 	clock    Clock
+	ent      *Entitlement // nil when entitlement is not checked
 	server   *Server
 	table    *session.Table
 	meter    *Meter
@@ -29,8 +31,8 @@ type Admin struct {
 }
 
 // NewAdmin returns the admin endpoint of a running agent.
-func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, meter *Meter, coverage *Coverage, environment string, production bool, version string) *Admin {
-	a := &Admin{db: db, clock: clock, server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
+func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, meter *Meter, coverage *Coverage, ent *Entitlement, environment string, production bool, version string) *Admin {
+	a := &Admin{db: db, clock: clock, ent: ent, server: server, table: table, meter: meter, coverage: coverage, registry: prometheus.NewRegistry(), started: time.Now()}
 	r := a.registry
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -64,6 +66,18 @@ func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, m
 	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(meter.FlushErrors()) })
 	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(meter.LastFlush()) })
 	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(coverage.LastContact(clock())) })
+	gauge("headcount_entitlement_state", "The last entitlement check: 0 not checked, 1 valid, 2 ended within grace, 3 no valid entitlement (grace over), 4 server unreachable and grace started, 5 unreachable within grace, 6 unreachable and grace over.", func() float64 {
+		if ent == nil {
+			return 0
+		}
+		return float64(ent.Status().Outcome)
+	})
+	gauge("headcount_entitlement_grace_days_left", "Days left in the grace period, 0 when valid or over.", func() float64 {
+		if ent == nil || ent.Status().Outcome == entitlement.Valid {
+			return 0
+		}
+		return float64(ent.Status().DaysLeft)
+	})
 	prod := 0.0
 	if production {
 		prod = 1
@@ -157,6 +171,16 @@ type Readiness struct {
 	LastContact      *time.Time `json:"last_haproxy_contact,omitempty"`
 	HAProxyConnected bool       `json:"haproxy_connected"`
 	FlushErrors      uint64     `json:"flush_errors"`
+	// Entitlement is the last licence check; readiness never fails for it.
+	Entitlement *EntitlementStatus `json:"entitlement,omitempty"`
+}
+
+// EntitlementStatus is /readyz's view of the last entitlement check.
+type EntitlementStatus struct {
+	State    string     `json:"state"`
+	DaysLeft int        `json:"days_left"`
+	GraceEnd *time.Time `json:"grace_end,omitempty"`
+	Message  string     `json:"message"`
 }
 
 func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
@@ -173,6 +197,13 @@ func (a *Admin) ready(w http.ResponseWriter, _ *http.Request) {
 	if t := a.coverage.LastContact(mono, wall); !t.IsZero() {
 		body.LastContact = &t
 		body.HAProxyConnected = a.coverage.Contacted(mono)
+	}
+	if a.ent != nil {
+		st := a.ent.Status()
+		body.Entitlement = &EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message}
+		if !st.GraceEnd.IsZero() {
+			body.Entitlement.GraceEnd = &st.GraceEnd
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)

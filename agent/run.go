@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"headcount/agent/session"
+	"headcount/entitlement"
 	"headcount/store"
 )
 
@@ -41,7 +42,15 @@ type Config struct {
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
 	// coverage. Default SystemClock(); tests step its wall clock.
 	Clock Clock
+	// License is the verified licence to check (--license); LicenseProblem
+	// says why a given licence did not verify. With neither, entitlement is
+	// not checked.
+	License        *entitlement.License
+	LicenseProblem string
 }
+
+// entitlementEvery is how often the licence is checked while running.
+const entitlementEvery = 24 * time.Hour
 
 // Validate checks the durations against the session table's limits and the
 // coverage sampling.
@@ -80,6 +89,11 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	if _, err := meter.Recover(wall); err != nil {
 		return err
 	}
+	var ent *Entitlement
+	if cfg.License != nil || cfg.LicenseProblem != "" {
+		ent = NewEntitlement(cfg.License, cfg.LicenseProblem, db, log)
+		ent.Check(wall)
+	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
 	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: func() time.Time { mono, _ := cfg.Clock(); return mono }}, handler, coverage, log)
 
@@ -95,7 +109,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 			_ = spoe.Close()
 			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
-		a := NewAdmin(db, cfg.Clock, server, table, meter, coverage, cfg.Environment, cfg.Production, cfg.Version)
+		a := NewAdmin(db, cfg.Clock, server, table, meter, coverage, ent, cfg.Environment, cfg.Production, cfg.Version)
 		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 
@@ -118,6 +132,21 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		meter.Run(meterCtx)
 		close(meterDone)
 	}()
+	if ent != nil {
+		go func() {
+			tick := time.NewTicker(entitlementEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-meterCtx.Done():
+					return
+				case <-tick.C:
+					_, wall := cfg.Clock()
+					ent.Check(wall)
+				}
+			}
+		}()
+	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- server.Serve(spoe) }()
 	if adminSrv != nil {

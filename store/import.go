@@ -68,3 +68,26 @@ func (db *DB) Import(days []DayCount) error {
 		return addUint(meta, keyImported, total)
 	})
 }
+
+var keyEntitlement = []byte("entitlement")
+
+// EntitlementState returns the entitlement checker's persisted state (a JSON
+// document the store does not interpret), nil if none was stored.
+func (db *DB) EntitlementState() ([]byte, error) {
+	var v []byte
+	err := db.view(func(tx *bbolt.Tx) error {
+		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyEntitlement)...)
+		return nil
+	})
+	if len(v) == 0 {
+		v = nil
+	}
+	return v, err
+}
+
+// SetEntitlementState stores the entitlement checker's state.
+func (db *DB) SetEntitlementState(state []byte) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyEntitlement, state)
+	})
+}

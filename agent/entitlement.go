@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"headcount/entitlement"
+	"headcount/store"
+)
+
+// Entitlement checks the site's licence at start and once a day, keeps the
+// grace period's state in the database, and reports the outcome in the log,
+// the metrics and /readyz. It never stops metering.
+type Entitlement struct {
+	license *entitlement.License // nil: the licence did not verify, or none was given
+	problem string               // why license is nil, when a licence was given
+	db      *store.DB
+	log     zerolog.Logger
+
+	mu     sync.Mutex
+	status entitlement.Status
+}
+
+// NewEntitlement returns a checker for a verified licence, or for a licence
+// that failed verification (problem says why): that counts as no valid
+// entitlement, and metering goes on.
+func NewEntitlement(license *entitlement.License, problem string, db *store.DB, log zerolog.Logger) *Entitlement {
+	return &Entitlement{license: license, problem: problem, db: db, log: log}
+}
+
+// Check evaluates the entitlement at wall, persists the grace state and logs
+// the outcome.
+func (e *Entitlement) Check(wall time.Time) entitlement.Status {
+	var st entitlement.State
+	if raw, err := e.db.EntitlementState(); err != nil {
+		e.log.Error().Err(err).Msg("reading the entitlement state failed; checking as if none was stored")
+	} else if raw != nil {
+		if err := json.Unmarshal(raw, &st); err != nil {
+			e.log.Error().Err(err).Msg("the stored entitlement state does not read; checking as if none was stored")
+		}
+	}
+	ev := entitlement.Evidence{Kind: entitlement.ServerNone}
+	if e.license != nil {
+		ev = entitlement.Evidence{Kind: entitlement.LicenseFile, License: *e.license}
+	}
+	s, next := entitlement.Evaluate(wall, ev, st)
+	if raw, err := json.Marshal(next); err == nil {
+		if err := e.db.SetEntitlementState(raw); err != nil {
+			e.log.Error().Err(err).Msg("storing the entitlement state failed; the grace period is kept in memory until the next check")
+		}
+	}
+	if s.ClockSetBack {
+		e.log.Warn().Time("latest_seen", next.LatestSeen).Msg("the clock is earlier than a time an entitlement check already saw; grace periods are counted from the latest time seen")
+	}
+	ev2 := e.log.Info()
+	switch s.Outcome {
+	case entitlement.Valid:
+	case entitlement.ExpiredInGrace, entitlement.UnreachableGraceStarts, entitlement.UnreachableInGrace:
+		ev2 = e.log.Warn()
+	default:
+		ev2 = e.log.Error()
+	}
+	if e.problem != "" {
+		ev2 = ev2.Str("licence_problem", e.problem)
+	}
+	ev2.Str("entitlement", s.Outcome.String()).Int("days_left", s.DaysLeft).Msg(s.Message)
+	e.mu.Lock()
+	e.status = s
+	e.mu.Unlock()
+	return s
+}
+
+// Status returns the last check's outcome.
+func (e *Entitlement) Status() entitlement.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
+}

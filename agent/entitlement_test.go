@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"headcount/entitlement"
+	"headcount/store"
+)
+
+func readiness(t *testing.T, a *runningAgent) Readiness {
+	t.Helper()
+	resp, err := http.Get("http://" + a.admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %s", resp.Status)
+	}
+	var r Readiness
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRun_Entitlement: a licence that ended is reported (log line, metrics,
+// /readyz) while metering goes on; a restart later keeps the grace period's
+// original end; a licence that did not verify counts as no valid
+// entitlement, and metering goes on too.
+func TestRun_Entitlement(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var days atomic.Int64
+	system := SystemClock()
+	start := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
+	clock := func() (time.Time, time.Time) {
+		mono, _ := system()
+		return mono, start.Add(time.Duration(days.Load()) * 24 * time.Hour)
+	}
+	lic := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, End: entitlement.Date{Time: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}}
+	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, License: &lic}
+
+	a := runAgent(t, db, cfg)
+	want := "entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (19 days left): renew the contract to keep the entitlement"
+	if !strings.Contains(a.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, a.logs.String())
+	}
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.ExpiredInGrace) {
+		t.Errorf("headcount_entitlement_state = %v, want %d", got, entitlement.ExpiredInGrace)
+	}
+	if got := a.metric(t, "headcount_entitlement_grace_days_left"); got != 19 {
+		t.Errorf("grace days left = %v, want 19", got)
+	}
+	r := readiness(t, a)
+	if !r.Ready || r.Entitlement == nil || r.Entitlement.State != "expired_in_grace" || r.Entitlement.Message != want {
+		t.Errorf("/readyz = %+v (entitlement %+v)", r, r.Entitlement)
+	}
+	c := dialSPOP(t, a.spoe)
+	c.hello(false)
+	c.notify(requestMsg(ip4, "still metering", nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
+		t.Errorf("metering stopped with the entitlement in grace: %v sessions started", got)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten days later, restarted: the same grace end, nine days left.
+	days.Store(10)
+	a = runAgent(t, db, cfg)
+	want = "entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (9 days left): renew the contract to keep the entitlement"
+	if !strings.Contains(a.logs.String(), want) {
+		t.Errorf("after a restart, log lacks %q:\n%s", want, a.logs.String())
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A licence that did not verify.
+	cfg.License, cfg.LicenseProblem = nil, "license.json: the signature does not match"
+	a = runAgent(t, db, cfg)
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.NoEntitlement) {
+		t.Errorf("a forged licence: state %v, want %d", got, entitlement.NoEntitlement)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, `"licence_problem":"license.json: the signature does not match"`) {
+		t.Errorf("the log does not say why the licence was refused:\n%s", logs)
+	}
+	c = dialSPOP(t, a.spoe)
+	c.hello(false)
+	c.notify(requestMsg(ip4, fmt.Sprint("client ", 2), nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
+		t.Errorf("metering stopped without a valid licence: %v sessions started", got)
+	}
+}

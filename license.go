@@ -1,0 +1,182 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"headcount/entitlement"
+)
+
+// licensePubKey is the vendor's licence-signing public key compiled in with
+// -ldflags "-X main.licensePubKey=BASE64" (the 32 raw bytes); --license-pubkey
+// overrides it.
+var licensePubKey string
+
+func keygenCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:      "keygen",
+		Usage:     "make an Ed25519 key pair: NAME.key (private, 0600) and NAME.pub",
+		ArgsUsage: "NAME",
+		Description: "The vendor's pair signs licences (keep NAME.key offline; ship NAME.pub with the product or pass it\n" +
+			"with --license-pubkey). A site's pair signs its usage reports.",
+		OnUsageError: onUsage,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("keygen takes the name of the pair, e.g. headcount keygen vendor")
+			}
+			name := c.Args().First()
+			priv, pub, err := entitlement.GenerateKey()
+			if err != nil {
+				return err
+			}
+			for _, f := range []struct {
+				path string
+				data []byte
+				mode os.FileMode
+			}{{name + ".key", priv, 0o600}, {name + ".pub", pub, 0o644}} {
+				if _, err := os.Stat(f.path); err == nil {
+					return usagef("%s exists: keygen never overwrites a key", f.path)
+				}
+				if err := writeAtomically(f.path, f.mode, func(w io.Writer) error { _, err := w.Write(f.data); return err }); err != nil {
+					return err
+				}
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "wrote %s.key (private, keep it secret) and %s.pub\n", name, name)
+			return err
+		},
+	}
+}
+
+func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	pubFlag := &cli.StringFlag{Name: "pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` (default: the key built into this binary)"}
+	return &cli.Command{
+		Name:  "license",
+		Usage: "sign, verify and show licences",
+		Subcommands: []*cli.Command{
+			{
+				Name:         "sign",
+				Usage:        "sign a licence document (vendor side)",
+				ArgsUsage:    "LICENSE.json",
+				OnUsageError: onUsage,
+				Description: "LICENSE.json holds license_id, licensee, deployment_id, environments, product,\n" +
+					"entitled_sessions_per_year, contract_start and contract_end (YYYY-MM-DD, the last day included) and\n" +
+					"issued_at. The signed licence is written to --output or standard output.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "key", Required: true, Usage: "the vendor's private key `FILE` (from headcount keygen)"},
+					&cli.StringFlag{Name: "output", Usage: "write the signed licence to `FILE`"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("license sign takes the licence document, e.g. headcount license sign --key vendor.key license.json")
+					}
+					keyPEM, err := os.ReadFile(c.String("key"))
+					if err != nil {
+						return usageError{err}
+					}
+					key, err := entitlement.ParsePrivateKey(keyPEM)
+					if err != nil {
+						return usagef("--key %s: %v", c.String("key"), err)
+					}
+					doc, err := os.ReadFile(c.Args().First())
+					if err != nil {
+						return usageError{err}
+					}
+					out, err := entitlement.Sign(doc, key)
+					if err != nil {
+						return usagef("%s: %v", c.Args().First(), err)
+					}
+					if o := c.String("output"); o != "" {
+						return writeAtomically(o, 0o644, func(w io.Writer) error { _, err := w.Write(out); return err })
+					}
+					_, err = c.App.Writer.Write(out)
+					return err
+				},
+			},
+			{
+				Name:         "verify",
+				Usage:        "check a signed licence's signature and dates (customer side)",
+				ArgsUsage:    "LICENSE",
+				OnUsageError: onUsage,
+				Flags:        []cli.Flag{pubFlag},
+				Action:       func(c *cli.Context) error { return showLicense(c, false) },
+			},
+			{
+				Name:         "show",
+				Usage:        "print a signed licence and its status",
+				ArgsUsage:    "LICENSE",
+				OnUsageError: onUsage,
+				Flags:        []cli.Flag{pubFlag},
+				Action:       func(c *cli.Context) error { return showLicense(c, true) },
+			},
+		},
+	}
+}
+
+// vendorKey returns the public key from path, or the built-in one.
+func vendorKey(path string) (ed25519.PublicKey, error) {
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		k, err := entitlement.ParsePublicKey(data)
+		if err != nil {
+			return nil, usagef("%s: %v", path, err)
+		}
+		return k, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(licensePubKey)
+	if licensePubKey == "" || err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, usagef("no vendor public key: pass --license-pubkey FILE (this binary has none built in)")
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// loadLicense reads and verifies a signed licence file.
+func loadLicense(path, pubPath string) (entitlement.License, error) {
+	pub, err := vendorKey(pubPath)
+	if err != nil {
+		return entitlement.License{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return entitlement.License{}, usageError{err}
+	}
+	l, err := entitlement.Verify(data, pub)
+	if err != nil {
+		return entitlement.License{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, nil
+}
+
+func showLicense(c *cli.Context, details bool) error {
+	if c.NArg() != 1 {
+		return usagef("license %s takes the signed licence file", c.Command.Name)
+	}
+	l, err := loadLicense(c.Args().First(), c.String("pubkey"))
+	if err != nil {
+		return err
+	}
+	s, _ := entitlement.Evaluate(time.Now(), entitlement.Evidence{Kind: entitlement.LicenseFile, License: l}, entitlement.State{})
+	w := c.App.Writer
+	if details {
+		fmt.Fprintf(w, "licence      %s\nlicensee     %s\ndeployment   %s\n", l.ID, l.Licensee, l.Deployment)
+		if len(l.Environments) > 0 {
+			fmt.Fprintf(w, "environments %v\n", l.Environments)
+		}
+		fmt.Fprintf(w, "product      %s\nsessions     %d a year\ncontract     %s to %s\nissued       %s\n",
+			l.Product, l.Sessions, l.Start, l.End, l.Issued.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "signature ok; %s\n", s.Message)
+	if s.Outcome != entitlement.Valid {
+		return errors.New("the licence is not valid today")
+	}
+	return nil
+}
