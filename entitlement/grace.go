@@ -183,8 +183,11 @@ func date(t time.Time) string { return t.UTC().Format(dateLayout) }
 func (s Status) message(ev Evidence) string {
 	switch s.Outcome {
 	case Valid:
-		if s.End.IsZero() {
-			return "entitlement valid, confirmed by the entitlement server"
+		if ev.Kind == ServerValid {
+			if s.End.IsZero() {
+				return "entitlement valid, confirmed by the entitlement server"
+			}
+			return fmt.Sprintf("entitlement valid, confirmed by the entitlement server: contract ends on %s (%d days left)", date(s.End), s.DaysLeft)
 		}
 		l := ev.License
 		return fmt.Sprintf("entitlement valid: licence %s for %s, %d sessions a year, contract ends on %s (%d days left)",
