@@ -27,7 +27,7 @@ func testServer(t *testing.T, answer func(w http.ResponseWriter, req Request)) s
 
 func TestClient_Check(t *testing.T) {
 	hang := make(chan struct{}) // closed before the servers close: they wait for their handlers
-	refused := func() string { // a port nothing listens on
+	refused := func() string {  // a port nothing listens on
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
