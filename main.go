@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"headcount/agent"
+	"headcount/entitlement"
 	"headcount/store"
 )
 
@@ -118,6 +120,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
 	}
@@ -219,6 +223,21 @@ func serve(c *cli.Context) error {
 			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
 		} else {
 			cfg.License = &l
+		}
+	}
+
+	if u := c.String("entitlement-url"); u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return usagef("--entitlement-url %q: want an http:// or https:// URL", u)
+		}
+		var ca []byte
+		if path := c.String("entitlement-ca"); path != "" {
+			if ca, err = os.ReadFile(path); err != nil {
+				return usageError{err}
+			}
+		}
+		if cfg.Entitlement, err = entitlement.NewClient(u, ca); err != nil {
+			return usagef("--entitlement-ca %s: %v", c.String("entitlement-ca"), err)
 		}
 	}
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"time"
@@ -17,6 +18,8 @@ import (
 type Entitlement struct {
 	license *entitlement.License // nil: the licence did not verify, or none was given
 	problem string               // why license is nil, when a licence was given
+	online  *entitlement.Client  // nil: offline only
+	request entitlement.Request  // what the online check asks about
 	db      *store.DB
 	log     zerolog.Logger
 
@@ -26,9 +29,15 @@ type Entitlement struct {
 
 // NewEntitlement returns a checker for a verified licence, or for a licence
 // that failed verification (problem says why): that counts as no valid
-// entitlement, and metering goes on.
-func NewEntitlement(license *entitlement.License, problem string, db *store.DB, log zerolog.Logger) *Entitlement {
-	return &Entitlement{license: license, problem: problem, db: db, log: log}
+// entitlement, and metering goes on. With online set, the entitlement
+// server's answer decides, and the request names the licence's deployment
+// and id (or, without a licence, the environment).
+func NewEntitlement(license *entitlement.License, problem string, online *entitlement.Client, environment string, db *store.DB, log zerolog.Logger) *Entitlement {
+	req := entitlement.Request{Deployment: environment, Product: "headcount"}
+	if license != nil {
+		req.Deployment, req.License = license.Deployment, license.ID
+	}
+	return &Entitlement{license: license, problem: problem, online: online, request: req, db: db, log: log}
 }
 
 // Check evaluates the entitlement at wall, persists the grace state and logs
@@ -45,6 +54,19 @@ func (e *Entitlement) Check(wall time.Time) entitlement.Status {
 	ev := entitlement.Evidence{Kind: entitlement.ServerNone}
 	if e.license != nil {
 		ev = entitlement.Evidence{Kind: entitlement.LicenseFile, License: *e.license}
+	}
+	if e.online != nil {
+		var err error
+		ev, err = e.online.Check(context.Background(), e.request)
+		if err != nil {
+			e.log.Debug().Err(err).Msg("online entitlement check failed")
+		}
+		if e.license != nil {
+			ev.License = *e.license // the licence's facts for the log; the server's end date wins
+			if ev.Kind == entitlement.ServerValid && ev.License.End.IsZero() {
+				ev.License.End = e.license.End
+			}
+		}
 	}
 	s, next := entitlement.Evaluate(wall, ev, st)
 	if raw, err := json.Marshal(next); err == nil {

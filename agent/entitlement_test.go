@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -104,4 +105,64 @@ func TestRun_Entitlement(t *testing.T) {
 	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
 		t.Errorf("metering stopped without a valid licence: %v sessions started", got)
 	}
+}
+
+// TestRun_EntitlementOnline: the online check at start, without holding it
+// up: valid; then the server unreachable, a grace period starts, and a
+// restart later keeps its end.
+func TestRun_EntitlementOnline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var answer atomic.Value
+	answer.Store(`{"status":"valid","contract_end":"2026-12-31"}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answer.Load().(string)
+		if a == "" {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(a))
+	}))
+	defer srv.Close()
+	client, err := entitlement.NewClient(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days atomic.Int64
+	system := SystemClock()
+	start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() (time.Time, time.Time) {
+		mono, _ := system()
+		return mono, start.Add(time.Duration(days.Load()) * 24 * time.Hour)
+	}
+	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, Entitlement: client, Environment: "dx-prod"}
+	state := func(a *runningAgent) float64 {
+		var v float64
+		waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
+		return v
+	}
+	a := runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.Valid) {
+		t.Errorf("state %v, want valid", got)
+	}
+	_ = a.stop()
+
+	answer.Store("") // the server fails from now on
+	a = runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.UnreachableGraceStarts) {
+		t.Errorf("state %v, want unreachable, grace started", got)
+	}
+	_ = a.stop()
+
+	days.Store(5)
+	a = runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.UnreachableInGrace) {
+		t.Errorf("state %v, want unreachable within grace", got)
+	}
+	want := "the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (23 days left); check the connection to the entitlement server"
+	waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
 }

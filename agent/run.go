@@ -47,6 +47,8 @@ type Config struct {
 	// not checked.
 	License        *entitlement.License
 	LicenseProblem string
+	// Entitlement is the online entitlement check, nil without one.
+	Entitlement *entitlement.Client
 }
 
 // entitlementEvery is how often the licence is checked while running.
@@ -90,9 +92,13 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		return err
 	}
 	var ent *Entitlement
-	if cfg.License != nil || cfg.LicenseProblem != "" {
-		ent = NewEntitlement(cfg.License, cfg.LicenseProblem, db, log)
-		ent.Check(wall)
+	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
+		ent = NewEntitlement(cfg.License, cfg.LicenseProblem, cfg.Entitlement, cfg.Environment, db, log)
+		if cfg.Entitlement == nil {
+			ent.Check(wall)
+		} else {
+			go ent.Check(wall) // a slow or unreachable server never holds up the start
+		}
 	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
 	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: func() time.Time { mono, _ := cfg.Clock(); return mono }}, handler, coverage, log)
