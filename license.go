@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"headcount/entitlement"
+	"headcount/store"
 )
 
 // licensePubKey is the vendor's licence-signing public key compiled in with
@@ -100,6 +102,56 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 				},
 			},
 			{
+				Name:         "sign-extension",
+				Usage:        "sign a one-time extension of the grace period (vendor side)",
+				ArgsUsage:    "EXTENSION.json",
+				OnUsageError: onUsage,
+				Description: "EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at.\n" +
+					"The site applies the token with headcount license extend; a deployment gets one extension, once.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "key", Required: true, Usage: "the vendor's private key `FILE`"},
+					&cli.StringFlag{Name: "output", Usage: "write the signed token to `FILE`"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("license sign-extension takes the extension document")
+					}
+					keyPEM, err := os.ReadFile(c.String("key"))
+					if err != nil {
+						return usageError{err}
+					}
+					key, err := entitlement.ParsePrivateKey(keyPEM)
+					if err != nil {
+						return usagef("--key %s: %v", c.String("key"), err)
+					}
+					doc, err := os.ReadFile(c.Args().First())
+					if err != nil {
+						return usageError{err}
+					}
+					out, err := entitlement.SignExtension(doc, key)
+					if err != nil {
+						return usagef("%s: %v", c.Args().First(), err)
+					}
+					if o := c.String("output"); o != "" {
+						return writeAtomically(o, 0o644, func(w io.Writer) error { _, err := w.Write(out); return err })
+					}
+					_, err = c.App.Writer.Write(out)
+					return err
+				},
+			},
+			{
+				Name:         "extend",
+				Usage:        "apply a vendor's one-time extension token to the grace period (customer side; stop the agent first)",
+				ArgsUsage:    "TOKEN",
+				OnUsageError: onUsage,
+				Flags: []cli.Flag{
+					pubFlag,
+					&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`"},
+					&cli.StringFlag{Name: "deployment", Required: true, Usage: "this deployment's `ID`, as in its licence"},
+				},
+				Action: extendGrace,
+			},
+			{
 				Name:         "verify",
 				Usage:        "check a signed licence's signature and dates (customer side)",
 				ArgsUsage:    "LICENSE",
@@ -179,4 +231,53 @@ func showLicense(c *cli.Context, details bool) error {
 		return errors.New("the licence is not valid today")
 	}
 	return nil
+}
+
+func extendGrace(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("license extend takes the signed extension token")
+	}
+	pub, err := vendorKey(c.String("pubkey"))
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(c.Args().First())
+	if err != nil {
+		return usageError{err}
+	}
+	ext, err := entitlement.VerifyExtension(data, pub)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Args().First(), err)
+	}
+	db, err := store.Open(c.String("db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var st entitlement.State
+	if raw, err := db.EntitlementState(); err != nil {
+		return err
+	} else if raw != nil {
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("the stored entitlement state does not read: %w", err)
+		}
+	}
+	st, err = ext.Apply(st, c.String("deployment"))
+	if err != nil {
+		return usageError{err}
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := db.SetEntitlementState(raw); err != nil {
+		return err
+	}
+	msg := "it applies when a grace period starts"
+	if !st.GraceStart.IsZero() {
+		end := st.GraceStart.Add(entitlement.GracePeriod + time.Duration(st.ExtensionDays)*24*time.Hour)
+		msg = "the grace period now ends on " + end.UTC().Format("2006-01-02")
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "extended the grace period by %d days (token %s); %s\n", ext.Days, ext.TokenID, msg)
+	return err
 }

@@ -532,3 +532,34 @@ func writeTestFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLicense_Extend: a vendor's extension token applies once; a second
+// use, or a token for another deployment, is refused.
+func TestLicense_Extend(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	runCLI(t, "keygen", vendor)
+	doc := filepath.Join(dir, "ext.json")
+	writeTestFile(t, doc, `{"token_id":"X-1","deployment_id":"dx-prod","extension_days":14,"issued_at":"2026-07-01T09:00:00Z"}`)
+	token := filepath.Join(dir, "ext.token")
+	if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", token, doc); code != 0 {
+		t.Fatalf("sign-extension: %d %q", code, errOut)
+	}
+	db := filepath.Join(dir, "headcount.db")
+	args := []string{"license", "extend", "--db", db, "--pubkey", vendor + ".pub", "--deployment", "dx-prod", token}
+	code, out, errOut := runCLI(t, args...)
+	if code != 0 || out != "extended the grace period by 14 days (token X-1); it applies when a grace period starts\n" {
+		t.Errorf("extend: %d %q %q", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, args...)
+	if code != 2 || errOut != "headcount: the one-time extension was already applied (token X-1, 14 days)\n" {
+		t.Errorf("second extend: %d %q", code, errOut)
+	}
+	signed, _ := os.ReadFile(token)
+	forged := filepath.Join(dir, "forged.token")
+	writeTestFile(t, forged, strings.Replace(string(signed), `"extension_days":14`, `"extension_days":9`, 1))
+	code, _, errOut = runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", forged)
+	if code != 1 || errOut != "headcount: "+forged+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
+		t.Errorf("forged token: %d %q", code, errOut)
+	}
+}

@@ -149,3 +149,44 @@ func TestEvaluate_ClockSetBack(t *testing.T) {
 		t.Errorf("clock set back: ClockSetBack=%v outcome %v; want true and the grace still over", s.ClockSetBack, s.Outcome)
 	}
 }
+
+func TestExtension(t *testing.T) {
+	priv, pub := MustKeys(t)
+	doc := []byte(`{"token_id":"X-1","license_id":"L-1","deployment_id":"dx-prod","extension_days":14,"issued_at":"2026-07-01T09:00:00Z"}`)
+	file, err := SignExtension(doc, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := VerifyExtension(file, pub)
+	if err != nil || ext.Days != 14 {
+		t.Fatalf("VerifyExtension = %+v, %v", ext, err)
+	}
+	if _, err := VerifyExtension(bytes.Replace(file, []byte(`"extension_days":14`), []byte(`"extension_days":13`), 1), pub); !errors.Is(err, ErrSignature) {
+		t.Errorf("an edited token: %v", err)
+	}
+	if _, err := SignExtension([]byte(`{"token_id":"X-2","deployment_id":"dx-prod","extension_days":15}`), priv); err == nil ||
+		err.Error() != "extension_days 15: an extension is 1 to 14 days" {
+		t.Errorf("a 15-day extension was signed: %v", err)
+	}
+
+	_, st := Evaluate(at("2026-06-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, State{})
+	st, err = ext.Apply(st, "dx-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, st := Evaluate(at("2026-07-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, st)
+	if s.Outcome != UnreachableInGrace || date(s.GraceEnd) != "2026-07-13" {
+		t.Errorf("extended: %v until %s, want within grace until 2026-07-13", s.Outcome, date(s.GraceEnd))
+	}
+	if _, err := ext.Apply(st, "dx-prod"); !errors.Is(err, ErrExtensionUsed) || err.Error() != "the one-time extension was already applied (token X-1, 14 days)" {
+		t.Errorf("a second use: %v", err)
+	}
+	other := Extension{TokenID: "X-9", Deployment: "dx-prod", Days: 3}
+	if _, err := other.Apply(st, "dx-prod"); !errors.Is(err, ErrExtensionUsed) {
+		t.Errorf("a second token after the first: %v", err)
+	}
+	if _, err := (Extension{TokenID: "X-3", Deployment: "dx-uat", Days: 3}).Apply(State{}, "dx-prod"); err == nil ||
+		err.Error() != `the token is for deployment "dx-uat", this one is "dx-prod"` {
+		t.Errorf("another deployment's token: %v", err)
+	}
+}
