@@ -281,3 +281,65 @@ func extendGrace(c *cli.Context) error {
 	_, err = fmt.Fprintf(c.App.Writer, "extended the grace period by %d days (token %s); %s\n", ext.Days, ext.TokenID, msg)
 	return err
 }
+
+func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:  "usage",
+		Usage: "sessions used in the current contract year against the entitlement, with a forecast",
+		Description: "Reads the licence (--license, verified with --license-pubkey or the built-in key) for the entitled\n" +
+			"sessions and the contract year, and the database (directly, or through the running agent) for the\n" +
+			"sessions used; forecasts the day the entitlement runs out at the rate of the last 30 days.",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`"},
+			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			&cli.StringFlag{Name: "license", Required: true, EnvVars: env("LICENSE"), Usage: "the signed licence `FILE`"},
+			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` (default: built in)"},
+		},
+		Action: func(c *cli.Context) error {
+			l, err := loadLicense(c.String("license"), c.String("license-pubkey"))
+			if err != nil {
+				return err
+			}
+			today := time.Now().UTC().Truncate(24 * time.Hour)
+			start, end := l.ContractYear(today)
+			const recentDays = 30
+			from := earlier(start, today.AddDate(0, 0, -recentDays+1))
+			snap, err := readSnapshot(c.String("db"), c.String("admin-addr"), from, today.AddDate(0, 0, 1), false)
+			if err != nil {
+				return err
+			}
+			var used, recent uint64
+			for _, d := range snap.Days {
+				if !d.Day.Before(start) {
+					used += d.Sessions
+				}
+				if !d.Day.Before(today.AddDate(0, 0, -recentDays+1)) {
+					recent += d.Sessions
+				}
+			}
+			u := l.Forecast(today, used, recent, recentDays)
+			w := c.App.Writer
+			fmt.Fprintf(w, "licence %s for %s: contract year %s to %s\n", l.ID, l.Deployment,
+				start.Format("2006-01-02"), end.AddDate(0, 0, -1).Format("2006-01-02"))
+			fmt.Fprintf(w, "sessions used %d of %d (%.1f %%)\n", u.Used, u.Entitled, u.Percent)
+			fmt.Fprintf(w, "recent rate %.0f sessions a day (last %d days)\n", u.DailyRate, recentDays)
+			switch {
+			case u.Used >= u.Entitled:
+				fmt.Fprintln(w, "the entitlement for this contract year is used up")
+			case !u.RunsOut.IsZero():
+				fmt.Fprintf(w, "at this rate the entitlement runs out on %s\n", u.RunsOut.Format("2006-01-02"))
+			default:
+				fmt.Fprintln(w, "at this rate the entitlement lasts the contract year")
+			}
+			return nil
+		},
+	}
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

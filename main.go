@@ -88,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			checkCommand(onUsage),
 			keygenCommand(onUsage),
 			licenseCommand(onUsage),
+			usageCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -563,3 +563,33 @@ func TestLicense_Extend(t *testing.T) {
 		t.Errorf("forged token: %d %q", code, errOut)
 	}
 }
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	runCLI(t, "keygen", vendor)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -100)
+	doc := filepath.Join(dir, "license.json")
+	writeTestFile(t, doc, fmt.Sprintf(`{"license_id":"L-9","deployment_id":"dx-prod","entitled_sessions_per_year":100000,"contract_start":%q,"contract_end":%q}`,
+		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02")))
+	lic := filepath.Join(dir, "license.signed")
+	runCLI(t, "license", "sign", "--key", vendor+".key", "--output", lic, doc)
+	history := "date,sessions\n"
+	for d := start.AddDate(0, 0, -10); !d.After(today); d = d.AddDate(0, 0, 1) {
+		history += d.Format("2006-01-02") + ",500\n" // 10 days before the contract year do not count
+	}
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, history)
+	db := filepath.Join(dir, "headcount.db")
+	if code, _, errOut := runCLI(t, "import", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	code, out, errOut := runCLI(t, "usage", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub")
+	// 101 days of 500 in the contract year; 49,500 left at 500 a day: 99 days.
+	want := fmt.Sprintf("licence L-9 for dx-prod: contract year %s to %s\nsessions used 50500 of 100000 (50.5 %%)\nrecent rate 500 sessions a day (last 30 days)\nat this rate the entitlement runs out on %s\n",
+		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("usage: %d\n%s\nwant:\n%s\nstderr %q", code, out, want, errOut)
+	}
+}

@@ -190,3 +190,32 @@ func TestExtension(t *testing.T) {
 		t.Errorf("another deployment's token: %v", err)
 	}
 }
+
+func TestForecast(t *testing.T) {
+	l := License{Sessions: 1_000_000, Start: day("2025-03-01"), End: day("2027-02-28")}
+	cases := []struct {
+		name                  string
+		day                   string
+		used, recent          uint64
+		wantStart, wantOut    string
+		wantPercent, wantRate float64
+	}{
+		{"runs out within the year", "2026-06-01", 600_000, 150_000, "2026-03-01", "2026-08-20", 60, 5000}, // 400,000 left at 5,000 a day: 80 days
+		{"lasts the year", "2026-06-01", 100_000, 30_000, "2026-03-01", "", 10, 1000},
+		{"already used up", "2026-12-01", 1_200_000, 90_000, "2026-03-01", "2026-12-01", 120, 3000},
+		{"first year, quiet", "2025-03-15", 0, 0, "2025-03-01", "", 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := l.Forecast(day(tc.day).Time, tc.used, tc.recent, 30)
+			out := ""
+			if !u.RunsOut.IsZero() {
+				out = date(u.RunsOut)
+			}
+			if date(u.YearStart) != tc.wantStart || out != tc.wantOut || u.Percent != tc.wantPercent || u.DailyRate != tc.wantRate {
+				t.Errorf("year %s, runs out %q, %.1f%%, %.0f/day; want %s, %q, %.1f%%, %.0f/day",
+					date(u.YearStart), out, u.Percent, u.DailyRate, tc.wantStart, tc.wantOut, tc.wantPercent, tc.wantRate)
+			}
+		})
+	}
+}
