@@ -166,3 +166,28 @@ func TestRun_EntitlementOnline(t *testing.T) {
 	want := "the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (23 days left); check the connection to the entitlement server"
 	waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
 }
+
+// TestRun_EntitlementNonProduction: with --production=false the licence is
+// still checked and reported, and no session is counted.
+func TestRun_EntitlementNonProduction(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lic := entitlement.License{ID: "L-1", Deployment: "dx-uat", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Now().AddDate(0, -1, 0)}, End: entitlement.Date{Time: time.Now().AddDate(0, 6, 0)}}
+	a := runAgent(t, db, Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: false, License: &lic})
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.Valid) {
+		t.Errorf("non-production: entitlement state %v, want valid (checked)", got)
+	}
+	c := dialSPOP(t, a.spoe)
+	c.hello(false)
+	c.notify(requestMsg(ip4, "a tester", nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 0 {
+		t.Errorf("non-production counted %v sessions", got)
+	}
+	if got := a.metric(t, "headcount_spoe_messages_total"); got != 1 {
+		t.Errorf("the message was not received (%v): the agent must still answer HAProxy", got)
+	}
+}
