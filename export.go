@@ -45,6 +45,8 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "by", Value: "month", EnvVars: env("BY"), Usage: "one row per month, week (Sunday to Saturday), day or year"},
 			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` printed in the report, instead of the one stored at first start"},
 			&cli.StringFlag{Name: "output", Usage: "write the report to `FILE` (atomically: all of it or nothing) instead of standard output"},
+			&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "add the licence's consumption in its current contract year to JSON and HTML reports (signed licence `FILE`)"},
+			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` for --license (default: built in)"},
 		},
 		Action: export,
 	}
@@ -68,8 +70,19 @@ func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 	}
 }
 
-// exportValueFlags are the export flags that take a value, for reorderArgs.
-var exportValueFlags = map[string]bool{"db": true, "admin-addr": true, "format": true, "by": true, "environment": true, "output": true}
+// exportValueFlags returns the names of export's flags that take a value
+// (all but the boolean ones), for reorderArgs.
+func exportValueFlags() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range exportCommand(nil).Flags {
+		if _, isBool := f.(*cli.BoolFlag); !isBool {
+			for _, n := range f.Names() {
+				m[n] = true
+			}
+		}
+	}
+	return m
+}
 
 // reorderArgs moves export's flags in front of its dates, so that
 // `headcount export FROM TO --pretty` parses as the original script's did.
@@ -78,6 +91,7 @@ func reorderArgs(args []string) []string {
 		return args
 	}
 	var flags, positional []string
+	valueFlags := exportValueFlags()
 	rest := args[2:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -91,7 +105,7 @@ func reorderArgs(args []string) []string {
 		}
 		flags = append(flags, a)
 		name := strings.TrimLeft(a, "-")
-		if exportValueFlags[name] && i+1 < len(rest) {
+		if valueFlags[name] && i+1 < len(rest) {
 			flags = append(flags, rest[i+1])
 			i++
 		}
@@ -163,11 +177,31 @@ func export(c *cli.Context) error {
 		env = environment("")
 	}
 	r := report.Build(reportInput(snap, from, to, by, env))
+	if path := c.String("license"); path != "" {
+		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), c.String("admin-addr")); err != nil {
+			return err
+		}
+	}
 	write := func(w io.Writer) error { return report.Write(w, r, format) }
 	if output == "" {
 		return write(c.App.Writer)
 	}
 	return writeAtomically(output, 0o644, write)
+}
+
+// consumption computes the licence's use in its current contract year, as
+// headcount usage prints it.
+func consumption(license, pubkey, db, adminAddr string) (*report.Consumption, error) {
+	l, err := loadLicense(license, pubkey)
+	if err != nil {
+		return nil, err
+	}
+	u, err := licenseUsage(l, db, adminAddr, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &report.Consumption{License: l.ID, Deployment: l.Deployment, YearStart: u.YearStart, YearEnd: u.YearEnd,
+		Entitled: u.Entitled, Used: u.Used, Percent: u.Percent, DailyRate: u.DailyRate, RunsOut: u.RunsOut}, nil
 }
 
 // readSnapshot reads what the report needs: from the file when no agent holds

@@ -301,24 +301,11 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return err
 			}
-			today := time.Now().UTC().Truncate(24 * time.Hour)
-			start, end := l.ContractYear(today)
-			const recentDays = 30
-			from := earlier(start, today.AddDate(0, 0, -recentDays+1))
-			snap, err := readSnapshot(c.String("db"), c.String("admin-addr"), from, today.AddDate(0, 0, 1), false)
+			u, err := licenseUsage(l, c.String("db"), c.String("admin-addr"), time.Now())
 			if err != nil {
 				return err
 			}
-			var used, recent uint64
-			for _, d := range snap.Days {
-				if !d.Day.Before(start) {
-					used += d.Sessions
-				}
-				if !d.Day.Before(today.AddDate(0, 0, -recentDays+1)) {
-					recent += d.Sessions
-				}
-			}
-			u := l.Forecast(today, used, recent, recentDays)
+			start, end := u.YearStart, u.YearEnd
 			w := c.App.Writer
 			fmt.Fprintf(w, "licence %s for %s: contract year %s to %s\n", l.ID, l.Deployment,
 				start.Format("2006-01-02"), end.AddDate(0, 0, -1).Format("2006-01-02"))
@@ -335,6 +322,31 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// recentDays is the window of the consumption forecast's daily rate.
+const recentDays = 30
+
+// licenseUsage reads the sessions of l's contract year containing now, and
+// of the last recentDays days, and forecasts.
+func licenseUsage(l entitlement.License, db, adminAddr string, now time.Time) (entitlement.Usage, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	start, _ := l.ContractYear(today)
+	recentFrom := today.AddDate(0, 0, -recentDays+1)
+	snap, err := readSnapshot(db, adminAddr, earlier(start, recentFrom), today.AddDate(0, 0, 1), false)
+	if err != nil {
+		return entitlement.Usage{}, err
+	}
+	var used, recent uint64
+	for _, d := range snap.Days {
+		if !d.Day.Before(start) {
+			used += d.Sessions
+		}
+		if !d.Day.Before(recentFrom) {
+			recent += d.Sessions
+		}
+	}
+	return l.Forecast(today, used, recent, recentDays), nil
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -592,4 +592,20 @@ func TestUsage(t *testing.T) {
 	if code != 0 || out != want || errOut != "" {
 		t.Errorf("usage: %d\n%s\nwant:\n%s\nstderr %q", code, out, want, errOut)
 	}
+
+	// The same figures in the JSON and HTML reports.
+	from, to := today.AddDate(0, 0, -7).Format("2006-01-02"), today.AddDate(0, 0, 1).Format("2006-01-02")
+	_, js, errOut := runCLI(t, "export", "--db", db, "--format", "json", "--license", lic, "--license-pubkey", vendor+".pub", from, to)
+	wantJSON := fmt.Sprintf(`"consumption": {"license_id":"L-9","deployment_id":"dx-prod","contract_year_start":%q,"contract_year_end":%q,"entitled_sessions":100000,"used_sessions":50500,"used_percent":50.5,"daily_rate_30_days":500,"forecast_runs_out":%q},`,
+		start.Format("2006-01-02"), start.AddDate(1, 0, 0).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
+	if !strings.Contains(js, wantJSON) {
+		t.Errorf("JSON report lacks\n%s\n(stderr %q)", wantJSON, errOut)
+	}
+	_, html, _ := runCLI(t, "export", "--db", db, "--format", "html", "--license", lic, "--license-pubkey", vendor+".pub", from, to)
+	if !strings.Contains(html, `<strong>50,500</strong> of 100,000 sessions used (50.5 %)`) {
+		t.Errorf("HTML report lacks the consumption")
+	}
+	if _, csv, _ := runCLI(t, "export", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub", from, to); strings.Contains(csv, "50500") {
+		t.Errorf("the CSV changed with --license")
+	}
 }

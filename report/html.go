@@ -51,6 +51,14 @@ type htmlView struct {
 	Chart htmlChart
 	Rows  []htmlRow
 	Gaps  []htmlGap
+
+	Consumption *htmlConsumption
+}
+
+type htmlConsumption struct {
+	License, Deployment, YearStart, YearLast string
+	Entitled, Used, Percent, Rate, RunsOut   string
+	Bar                                      string // width of the used part, percent of the bar, at most 100
 }
 
 type htmlPeak struct{ Label, Sessions string }
@@ -112,6 +120,7 @@ func newHTMLView(r Report) htmlView {
 		ByTitle:      strings.ToUpper(r.By.String()[:1]) + r.By.String()[1:],
 		DayColumns:   r.By == Day,
 		Total:        strconv.FormatUint(r.Total, 10),
+		Consumption:  newHTMLConsumption(r.Consumption),
 		TotalGrouped: groupThousands(r.Total),
 	}
 	for _, d := range r.Days {
@@ -539,7 +548,10 @@ footer p { margin: 4px 0; }
 <tfoot><tr><td>Total</td><td class="num">{{.Total}}</td><td colspan="{{if .DayColumns}}5{{else}}2{{end}}"></td></tr></tfoot>
 </table>
 
-<h2>Gaps in coverage</h2>
+{{with .Consumption}}<h2>Entitlement</h2>
+<p class="consumption" id="consumption">Licence {{.License}} for {{.Deployment}}, contract year {{.YearStart}} to {{.YearLast}}: <strong>{{.Used}}</strong> of {{.Entitled}} sessions used ({{.Percent}} %). Last 30 days: {{.Rate}} sessions a day. {{.RunsOut}}</p>
+<svg class="usage-bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" aria-label="{{.Percent}} % of the entitlement used"><rect x="0" y="0" width="100" height="4" fill="#e5e7eb"/><rect x="0" y="0" width="{{.Bar}}" height="4" fill="#2563eb"/></svg>
+{{end}}<h2>Gaps in coverage</h2>
 {{if .Gaps}}<ul class="gaps-list">
 {{range .Gaps}}<li><span class="pretty">{{.Pretty}}</span> <span class="detail">(not metered: {{.First}} to {{.Last}})</span></li>
 {{end}}</ul>{{else}}<p class="none">None: every day of the range was metered.</p>{{end}}
@@ -554,3 +566,24 @@ footer p { margin: 4px 0; }
 </body>
 </html>
 `
+
+func newHTMLConsumption(c *Consumption) *htmlConsumption {
+	if c == nil {
+		return nil
+	}
+	h := &htmlConsumption{
+		License: c.License, Deployment: c.Deployment, YearStart: date(c.YearStart), YearLast: date(c.YearEnd.AddDate(0, 0, -1)),
+		Entitled: groupThousands(c.Entitled), Used: groupThousands(c.Used),
+		Percent: strconv.FormatFloat(c.Percent, 'f', 1, 64), Rate: strconv.FormatFloat(c.DailyRate, 'f', 0, 64),
+		Bar: strconv.FormatFloat(min(c.Percent, 100), 'f', 1, 64),
+	}
+	switch {
+	case c.Used >= c.Entitled:
+		h.RunsOut = "The entitlement for this contract year is used up."
+	case !c.RunsOut.IsZero():
+		h.RunsOut = "At this rate it runs out on " + date(c.RunsOut) + "."
+	default:
+		h.RunsOut = "At this rate it lasts the contract year."
+	}
+	return h
+}

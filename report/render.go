@@ -131,6 +131,19 @@ type jsonReport struct {
 	Gaps          []jsonGap    `json:"gaps"`
 	Coverage      []Interval   `json:"coverage"`
 	Days          []jsonDay    `json:"days"`
+	Consumption   *jsonConsumption
+}
+
+type jsonConsumption struct {
+	License    string  `json:"license_id"`
+	Deployment string  `json:"deployment_id"`
+	YearStart  string  `json:"contract_year_start"`
+	YearEnd    string  `json:"contract_year_end"` // excluded
+	Entitled   uint64  `json:"entitled_sessions"`
+	Used       uint64  `json:"used_sessions"`
+	Percent    float64 `json:"used_percent"`
+	DailyRate  float64 `json:"daily_rate_30_days"`
+	RunsOut    *string `json:"forecast_runs_out"` // null: not within the contract year
 }
 
 type jsonPeriod struct {
@@ -204,6 +217,15 @@ func WriteJSON(w io.Writer, r Report) error {
 	for _, iv := range r.Coverage {
 		out.Coverage = append(out.Coverage, Interval{iv.Start.UTC(), iv.End.UTC()})
 	}
+	if c := r.Consumption; c != nil {
+		jc := &jsonConsumption{License: c.License, Deployment: c.Deployment, YearStart: date(c.YearStart), YearEnd: date(c.YearEnd),
+			Entitled: c.Entitled, Used: c.Used, Percent: round2(c.Percent), DailyRate: round2(c.DailyRate)}
+		if !c.RunsOut.IsZero() {
+			d := date(c.RunsOut)
+			jc.RunsOut = &d
+		}
+		out.Consumption = jc
+	}
 	for _, d := range r.Days {
 		jd := jsonDay{Date: date(d.Date), Sessions: d.Sessions, Covered: d.Covered, CoveredHours: d.CoveredHours,
 			PeakLive: d.Peak, AverageLive: round2(d.Average), Hours: []jsonHour{}}
@@ -238,6 +260,9 @@ func writeJSONLines(w io.Writer, out jsonReport) error {
 	writeJSONList(bw, "periods", out.Periods, false)
 	writeJSONList(bw, "gaps", out.Gaps, false)
 	writeJSONList(bw, "coverage", out.Coverage, false)
+	if out.Consumption != nil {
+		field("consumption", out.Consumption, false)
+	}
 	writeJSONList(bw, "days", out.Days, true) // jsonDay marshals itself: ten years of days are most of the work
 	bw.WriteString("}\n")
 	return bw.Flush()

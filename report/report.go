@@ -124,6 +124,19 @@ type Report struct {
 	Total       uint64     // sessions over the covered days of the range
 	Coverage    []Interval // coverage intervals, clipped to the range
 	Days        []DayDetail
+	// Consumption is the licence's use in its current contract year, when
+	// the export was given a licence (JSON and HTML show it).
+	Consumption *Consumption
+}
+
+// Consumption is the entitlement's use in the current contract year.
+type Consumption struct {
+	License, Deployment string
+	YearStart, YearEnd  time.Time // YearEnd excluded
+	Entitled, Used      uint64
+	Percent             float64
+	DailyRate           float64   // sessions a day, last 30 days
+	RunsOut             time.Time // forecast day the entitlement runs out; zero: not in this contract year
 }
 
 // Period is one row of the report.
