@@ -251,6 +251,30 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
+	// SIGHUP: read the licence again and check the entitlement now.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	recheck := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case recheck <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	cfg.Recheck = recheck
+	if path := c.String("license"); path != "" {
+		cfg.ReloadLicense = func() (*entitlement.License, string) {
+			l, err := loadLicense(path, c.String("license-pubkey"))
+			if err != nil {
+				return nil, err.Error()
+			}
+			return &l, ""
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return agent.Run(ctx, cfg, db, log)

@@ -40,6 +40,17 @@ func NewEntitlement(license *entitlement.License, problem string, online *entitl
 	return &Entitlement{license: license, problem: problem, online: online, request: req, db: db, log: log}
 }
 
+// SetLicense replaces the licence to check (after the operator changed the
+// file and asked for a new check).
+func (e *Entitlement) SetLicense(license *entitlement.License, problem string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.license, e.problem = license, problem
+	if license != nil {
+		e.request.Deployment, e.request.License = license.Deployment, license.ID
+	}
+}
+
 // Check evaluates the entitlement at wall, persists the grace state and logs
 // the outcome.
 func (e *Entitlement) Check(wall time.Time) entitlement.Status {
@@ -51,20 +62,24 @@ func (e *Entitlement) Check(wall time.Time) entitlement.Status {
 			e.log.Error().Err(err).Msg("the stored entitlement state does not read; checking as if none was stored")
 		}
 	}
+	e.mu.Lock()
+	license, problem, request := e.license, e.problem, e.request
+	e.mu.Unlock()
 	ev := entitlement.Evidence{Kind: entitlement.ServerNone}
-	if e.license != nil {
-		ev = entitlement.Evidence{Kind: entitlement.LicenseFile, License: *e.license}
+	if license != nil {
+		ev = entitlement.Evidence{Kind: entitlement.LicenseFile, License: *license}
 	}
 	if e.online != nil {
 		var err error
-		ev, err = e.online.Check(context.Background(), e.request)
+		ev, err = e.online.Check(context.Background(), request)
 		if err != nil {
 			e.log.Debug().Err(err).Msg("online entitlement check failed")
 		}
-		if e.license != nil {
-			ev.License = *e.license // the licence's facts for the log; the server's end date wins
-			if ev.Kind == entitlement.ServerValid && ev.License.End.IsZero() {
-				ev.License.End = e.license.End
+		if license != nil {
+			end := ev.License.End
+			ev.License = *license // the licence's facts for the log; the server's end date wins
+			if !end.IsZero() {
+				ev.License.End = end
 			}
 		}
 	}
@@ -85,8 +100,8 @@ func (e *Entitlement) Check(wall time.Time) entitlement.Status {
 	default:
 		ev2 = e.log.Error()
 	}
-	if e.problem != "" {
-		ev2 = ev2.Str("licence_problem", e.problem)
+	if problem != "" {
+		ev2 = ev2.Str("licence_problem", problem)
 	}
 	ev2.Str("entitlement", s.Outcome.String()).Int("days_left", s.DaysLeft).Msg(s.Message)
 	e.mu.Lock()

@@ -191,3 +191,28 @@ func TestRun_EntitlementNonProduction(t *testing.T) {
 		t.Errorf("the message was not received (%v): the agent must still answer HAProxy", got)
 	}
 }
+
+// TestRun_EntitlementRecheck: after a configuration change (SIGHUP in
+// serve), the licence is read again and checked at once.
+func TestRun_EntitlementRecheck(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Now().AddDate(-2, 0, 0)}, End: entitlement.Date{Time: time.Now().AddDate(-1, 0, 0)}}
+	renewed := old
+	renewed.ID, renewed.End = "L-2", entitlement.Date{Time: time.Now().AddDate(1, 0, 0)}
+	recheck := make(chan struct{}, 1)
+	a := runAgent(t, db, Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true,
+		License: &old, Recheck: recheck, ReloadLicense: func() (*entitlement.License, string) { return &renewed, "" }})
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.NoEntitlement) {
+		t.Fatalf("with the old licence: state %v, want no entitlement", got)
+	}
+	recheck <- struct{}{}
+	waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
+	if !strings.Contains(a.logs.String(), "entitlement valid: licence L-2 for dx-prod") {
+		t.Errorf("no log line for the renewed licence")
+	}
+}

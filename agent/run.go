@@ -49,6 +49,11 @@ type Config struct {
 	LicenseProblem string
 	// Entitlement is the online entitlement check, nil without one.
 	Entitlement *entitlement.Client
+	// Recheck asks for an entitlement check now (SIGHUP: the operator
+	// changed the configuration); ReloadLicense, when set, reads the licence
+	// again first.
+	Recheck       <-chan struct{}
+	ReloadLicense func() (*entitlement.License, string)
 }
 
 // entitlementEvery is how often the licence is checked while running.
@@ -147,9 +152,14 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 				case <-meterCtx.Done():
 					return
 				case <-tick.C:
-					_, wall := cfg.Clock()
-					ent.Check(wall)
+				case <-cfg.Recheck:
+					if cfg.ReloadLicense != nil {
+						ent.SetLicense(cfg.ReloadLicense())
+					}
+					log.Info().Msg("checking the entitlement again, as asked (SIGHUP)")
 				}
+				_, wall := cfg.Clock()
+				ent.Check(wall)
 			}
 		}()
 	}

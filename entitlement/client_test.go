@@ -3,6 +3,7 @@ package entitlement
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -80,5 +81,32 @@ func TestClient_Check(t *testing.T) {
 				t.Errorf("outcome %v, message:\n%s\nwant %v:\n%s", s.Outcome, s.Message, tc.outcome, tc.message)
 			}
 		})
+	}
+}
+
+// TestClient_CustomCA: with the site's CA the server's certificate is
+// trusted; without it the server counts as unreachable.
+func TestClient_CustomCA(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"status":"valid"}`))
+	}))
+	defer srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	c, err := NewClient(srv.URL, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Check(context.Background(), Request{Deployment: "dx-prod"}); ev.Kind != ServerValid {
+		t.Errorf("with the CA: %v, %v; want valid", ev.Kind, err)
+	}
+	plain, err := NewClient(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := plain.Check(context.Background(), Request{Deployment: "dx-prod"}); ev.Kind != ServerUnreachable || err == nil {
+		t.Errorf("without the CA: %v, %v; want unreachable with a certificate error", ev.Kind, err)
+	}
+	if _, err := NewClient(srv.URL, []byte("not a certificate")); err == nil || err.Error() != "no PEM certificate in the CA file" {
+		t.Errorf("a CA file without a certificate: %v", err)
 	}
 }
