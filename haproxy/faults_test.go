@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,15 +119,17 @@ func TestFaults_KillUnderLoad(t *testing.T) {
 	}
 }
 
-// TestFaults_HAProxyReload reloads HAProxy (a new process with -sf, as
-// systemctl reload does) and then restarts it, under load: no client request
-// fails, counting goes on, and clients seen before and after count once.
+// TestFaults_HAProxyReload reloads HAProxy (master-worker mode and SIGUSR2,
+// as Debian's systemctl reload does: the listening sockets pass to the new
+// worker) and then restarts it, under load: no client request fails across
+// the reload, none hangs across the restart, counting goes on, and clients
+// seen before and after count once.
 func TestFaults_HAProxyReload(t *testing.T) {
 	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "3s", "--flush-interval", "200ms")
 	agent := runner.start(t)
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr})
-	old := startHAProxy(t, cfg)
+	master := startHAProxy(t, cfg, "-W")
 	agent.awaitHAProxy(t)
 
 	users := e2eClients("127.70", 200)
@@ -138,25 +139,25 @@ func TestFaults_HAProxyReload(t *testing.T) {
 	}
 	reload := startLoad(frontend, "127.69", 1_000_000) // load across the reload
 	time.Sleep(300 * time.Millisecond)
-	reloaded := startHAProxy(t, cfg, "-sf", strconv.Itoa(old.cmd.Process.Pid))
-	select {
-	case <-old.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the old HAProxy did not finish after -sf")
+	if err := master.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if !master.waitForOutput("Former worker", 10*time.Second) {
+		t.Fatalf("the reload did not replace the worker:\n%s", master.Output())
 	}
 	if f := run(ctx, frontend, users, 1); len(f) > 0 { // the same clients, through the new process
 		t.Fatalf("after the reload: %d failures, first %s", len(f), f[0])
 	}
 	reload.finish()
 	if n := reload.failed.Load(); n != 0 {
-		t.Errorf("%d of %d requests failed across the reload (-sf), first: %v", n, n+reload.ok.Load(), reload.errs[0])
+		t.Errorf("%d of %d requests failed across the reload, first: %v", n, n+reload.ok.Load(), reload.errs[0])
 	}
 
 	// A restart leaves a moment with nothing listening: requests then are
 	// refused, or cut by the stopping process, at once; none hangs.
 	restart := startLoad(frontend, "127.68", 1_000_000)
 	time.Sleep(300 * time.Millisecond)
-	reloaded.stop(t)
+	master.stop(t)
 	startHAProxy(t, cfg)
 	time.Sleep(300 * time.Millisecond)
 	restart.finish()
