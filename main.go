@@ -123,6 +123,9 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "usage-interval", Value: time.Hour, EnvVars: env("USAGE_INTERVAL"), Usage: "how often --usage-url receives a report; a failed one is resent with backoff"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "deployment", EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` in usage reports (default: the licence's, else the environment)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
 	}
@@ -242,6 +245,16 @@ func serve(c *cli.Context) error {
 		}
 	}
 
+	if u := c.String("usage-url"); u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return usagef("--usage-url %q: want an http:// or https:// URL", u)
+		}
+		if c.Duration("usage-interval") < time.Second {
+			return usagef("--usage-interval %s: want at least 1s", c.Duration("usage-interval"))
+		}
+		cfg.UsageURL, cfg.UsageInterval = u, c.Duration("usage-interval")
+	}
+
 	db, err := store.Open(c.String("db"), store.Options{})
 	if err != nil {
 		return err
@@ -249,6 +262,14 @@ func serve(c *cli.Context) error {
 	defer db.Close()
 	if cfg.Environment, err = db.SetEnvironment(environment(c.String("environment"))); err != nil {
 		return err
+	}
+
+	cfg.Deployment = c.String("deployment")
+	if cfg.Deployment == "" && cfg.License != nil {
+		cfg.Deployment = cfg.License.Deployment
+	}
+	if cfg.Deployment == "" {
+		cfg.Deployment = cfg.Environment
 	}
 
 	// SIGHUP: read the licence again and check the entitlement now.

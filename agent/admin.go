@@ -22,6 +22,7 @@ type Admin struct {
 	db       *store.DB
 	clock    Clock
 	ent      *Entitlement // nil when entitlement is not checked
+	usage    *usageSender // nil without online usage reporting
 	server   *Server
 	table    *session.Table
 	meter    *Meter
@@ -78,6 +79,22 @@ func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, m
 		}
 		return float64(ent.Status().DaysLeft)
 	})
+	for _, result := range []string{"ok", "failed"} {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "headcount_usage_transmissions_total",
+			Help:        "Online usage transmissions attempted, by result (a failed one is resent unchanged).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 {
+			u := a.usageSender()
+			switch {
+			case u == nil:
+				return 0
+			case result == "ok":
+				return float64(u.ok.Load())
+			}
+			return float64(u.fail.Load())
+		}))
+	}
 	prod := 0.0
 	if production {
 		prod = 1
@@ -89,6 +106,8 @@ func NewAdmin(db *store.DB, clock Clock, server *Server, table *session.Table, m
 	}, func() float64 { return prod }))
 	return a
 }
+
+func (a *Admin) usageSender() *usageSender { return a.usage }
 
 func unixSeconds(t time.Time) float64 {
 	if t.IsZero() {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,14 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"headcount/agent/session"
 	"headcount/entitlement"
+	"headcount/reporting"
 	"headcount/store"
 )
 
@@ -54,6 +57,13 @@ type Config struct {
 	// again first.
 	Recheck       <-chan struct{}
 	ReloadLicense func() (*entitlement.License, string)
+	// UsageURL, when set, receives the completed sessions every
+	// UsageInterval (reporting.Transmission), as Deployment.
+	UsageURL      string
+	UsageInterval time.Duration
+	// UsageTimeout bounds one transmission; default 10s.
+	UsageTimeout time.Duration
+	Deployment   string
 }
 
 // entitlementEvery is how often the licence is checked while running.
@@ -100,13 +110,20 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
 		ent = NewEntitlement(cfg.License, cfg.LicenseProblem, cfg.Entitlement, cfg.Environment, db, log)
 		if cfg.Entitlement == nil {
-			ent.Check(wall)
-		} else {
-			go ent.Check(wall) // a slow or unreachable server never holds up the start
+			ent.Check(wall) // an online check runs in the background, below: it never holds up the start
 		}
 	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
 	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: func() time.Time { mono, _ := cfg.Clock(); return mono }}, handler, coverage, log)
+
+	var usage *usageSender
+	if cfg.UsageURL != "" {
+		usage = &usageSender{
+			t: &reporting.Transmitter{URL: cfg.UsageURL, Deployment: cfg.Deployment, Environment: cfg.Environment, Store: db,
+				HTTP: &http.Client{Timeout: cmp.Or(cfg.UsageTimeout, 10*time.Second)}},
+			every: cfg.UsageInterval, clock: cfg.Clock, log: log,
+		}
+	}
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
@@ -121,6 +138,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
 		a := NewAdmin(db, cfg.Clock, server, table, meter, coverage, ent, cfg.Environment, cfg.Production, cfg.Version)
+		a.usage = usage
 		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 
@@ -143,8 +161,22 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		meter.Run(meterCtx)
 		close(meterDone)
 	}()
-	if ent != nil {
+	var background sync.WaitGroup // goroutines that use the database: waited for before Run returns
+	if usage != nil {
+		background.Add(1)
 		go func() {
+			defer background.Done()
+			usage.run(meterCtx)
+		}()
+	}
+	if ent != nil {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			if cfg.Entitlement != nil {
+				_, wall := cfg.Clock()
+				ent.Check(wall)
+			}
 			tick := time.NewTicker(entitlementEvery)
 			defer tick.Stop()
 			for {
@@ -192,6 +224,7 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	}
 	stopMeter()
 	<-meterDone
+	background.Wait()
 	if err := meter.Shutdown(cfg.Clock()); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final flush: %w", err))
 	} else {

@@ -91,3 +91,37 @@ func (db *DB) SetEntitlementState(state []byte) error {
 		return tx.Bucket(bucketMeta).Put(keyEntitlement, state)
 	})
 }
+
+var keyUsage = []byte("usage_transmission")
+
+// UsageState returns the usage transmitter's persisted state (a JSON
+// document the store does not interpret), nil if none was stored.
+func (db *DB) UsageState() ([]byte, error) {
+	var v []byte
+	err := db.view(func(tx *bbolt.Tx) error {
+		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyUsage)...)
+		return nil
+	})
+	if len(v) == 0 {
+		v = nil
+	}
+	return v, err
+}
+
+// SetUsageState stores the usage transmitter's state.
+func (db *DB) SetUsageState(state []byte) error {
+	return db.update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyUsage, state)
+	})
+}
+
+// CompletedTotal returns the number of sessions the agent completed, ever
+// (completed_total; imported history is not in it).
+func (db *DB) CompletedTotal() (uint64, error) {
+	var n uint64
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		n, err = getUint(tx.Bucket(bucketMeta), keyCompleted)
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"headcount/reporting"
+	"headcount/store"
+)
+
+// receiver is a local usage receiver that misbehaves at random: it fails,
+// times out, records a transmission and then drops its answer, or records
+// it and answers; it counts each sequence once.
+type receiver struct {
+	mu       sync.Mutex
+	seen     map[uint64]reporting.Transmission
+	received int
+	chaos    atomic.Bool
+	rng      *rand.Rand
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	var tr reporting.Transmission
+	if err := json.NewDecoder(req.Body).Decode(&tr); err != nil || req.Header.Get("Idempotency-Key") != fmt.Sprint(tr.Sequence) {
+		http.Error(w, "bad transmission", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	mode := 3
+	if r.chaos.Load() {
+		mode = r.rng.IntN(4)
+	}
+	r.received++
+	if mode >= 2 { // recorded (once per sequence)
+		if old, ok := r.seen[tr.Sequence]; ok && old != tr {
+			r.mu.Unlock()
+			panic(fmt.Sprintf("sequence %d resent changed: %+v then %+v", tr.Sequence, old, tr))
+		}
+		r.seen[tr.Sequence] = tr
+	}
+	r.mu.Unlock()
+	switch mode {
+	case 0:
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	case 1:
+		time.Sleep(time.Second) // longer than the agent waits (UsageTimeout below)
+	case 2: // recorded, but the answer is lost
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
+	default:
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+func (r *receiver) total() (sum uint64, sequences int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, tr := range r.seen {
+		sum += tr.Sessions
+	}
+	return sum, len(r.seen)
+}
+
+// TestRun_UsageTransmission sends usage to a receiver that fails, times out,
+// loses answers, and receives duplicates, across agent restarts (SIGTERM-like
+// stops and a crash-like stop): the receiver's de-duplicated sum equals the
+// agent's completed total exactly.
+func TestRun_UsageTransmission(t *testing.T) {
+	rc := &receiver{seen: map[uint64]reporting.Transmission{}, rng: rand.New(rand.NewPCG(7, 11))}
+	rc.chaos.Store(true)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true,
+		UsageURL: srv.URL, UsageInterval: 150 * time.Millisecond, UsageTimeout: 300 * time.Millisecond, Deployment: "dx-prod", Environment: "prod"}
+	client := 0
+	for run := 0; run < 4; run++ {
+		a := runAgent(t, db, cfg)
+		c := dialSPOP(t, a.spoe)
+		c.hello(false)
+		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+			for i := 0; i < 20; i++ {
+				c.notify(requestMsg(ip4, fmt.Sprint("client-", client), nil))
+				client++
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := a.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A last, quiet run with a well-behaved receiver delivers what is left.
+	rc.chaos.Store(false)
+	a := runAgent(t, db, cfg)
+	want, err := db.CompletedTotal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { sum, _ := rc.total(); return sum == want }, "the receiver to have everything")
+	time.Sleep(500 * time.Millisecond) // a few more transmissions: nothing more may arrive
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	sum, sequences := rc.total()
+	if got, _ := db.CompletedTotal(); sum != got || uint64(client) != got {
+		t.Errorf("receiver's de-duplicated sum %d, agent's completed total %d, clients %d: want all equal", sum, got, client)
+	}
+	rc.mu.Lock()
+	received := rc.received
+	rc.mu.Unlock()
+	t.Logf("%d sessions, %d distinct transmissions, %d deliveries (with failures, time-outs, lost answers and duplicates), receiver total %d", client, sequences, received, sum)
+}
