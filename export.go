@@ -165,7 +165,7 @@ func export(c *cli.Context) error {
 	}
 
 	hours := format == report.JSON || format == report.HTML || by == report.Day
-	snap, err := readSnapshot(c.String("db"), c.String("admin-addr"), from, to, hours)
+	snap, err := readSnapshot(c.String("db"), c.String("admin-addr"), from, to, store.Parts{Hours: hours})
 	if err != nil {
 		return err
 	}
@@ -206,11 +206,11 @@ func consumption(license, pubkey, db, adminAddr string) (*report.Consumption, er
 
 // readSnapshot reads what the report needs: from the file when no agent holds
 // it, else from the agent that does, through its admin endpoint.
-func readSnapshot(path, adminAddr string, from, to time.Time, hours bool) (store.Snapshot, error) {
+func readSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts) (store.Snapshot, error) {
 	db, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
 	if err == nil {
 		defer db.Close()
-		return db.Snapshot(from, to, hours)
+		return db.Snapshot(from, to, parts)
 	}
 	if !errors.Is(err, store.ErrLocked) {
 		return store.Snapshot{}, err
@@ -220,8 +220,11 @@ func readSnapshot(path, adminAddr string, from, to time.Time, hours bool) (store
 		return store.Snapshot{}, err
 	}
 	q := url.Values{"from": {from.Format(report.DateLayout)}, "to": {to.Format(report.DateLayout)}}
-	if hours {
+	if parts.Hours {
 		q.Set("hours", "1")
+	}
+	if parts.Windows {
+		q.Set("windows", "1")
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Get("http://" + adminAddr + "/snapshot?" + q.Encode())

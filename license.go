@@ -333,7 +333,7 @@ func licenseUsage(l entitlement.License, db, adminAddr string, now time.Time) (e
 	today := now.UTC().Truncate(24 * time.Hour)
 	start, _ := l.ContractYear(today)
 	recentFrom := today.AddDate(0, 0, -recentDays+1)
-	snap, err := readSnapshot(db, adminAddr, earlier(start, recentFrom), today.AddDate(0, 0, 1), false)
+	snap, err := readSnapshot(db, adminAddr, earlier(start, recentFrom), today.AddDate(0, 0, 1), store.Parts{})
 	if err != nil {
 		return entitlement.Usage{}, err
 	}

@@ -89,6 +89,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			keygenCommand(onUsage),
 			licenseCommand(onUsage),
 			usageCommand(onUsage),
+			metricsFileCommand(onUsage),
+			verifyCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",

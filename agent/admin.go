@@ -156,7 +156,7 @@ type SnapshotResponse struct {
 	Snapshot store.Snapshot `json:"snapshot"`
 }
 
-// snapshot answers /snapshot?from=YYYY-MM-DD&to=YYYY-MM-DD[&hours=1] from one
+// snapshot answers /snapshot?from=YYYY-MM-DD&to=YYYY-MM-DD[&hours=1][&windows=1] from one
 // read transaction. It carries numbers and timestamps only.
 func (a *Admin) snapshot(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -171,7 +171,7 @@ func (a *Admin) snapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	snap, err := a.db.Snapshot(from, to, q.Get("hours") == "1")
+	snap, err := a.db.Snapshot(from, to, store.Parts{Hours: q.Get("hours") == "1", Windows: q.Get("windows") == "1"})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -104,9 +104,14 @@ func (m *Meter) collect(mono, wall time.Time) {
 	p := &m.pending
 	p.Now = wall
 	p.Started += d.Started
+	var completed uint64
 	for _, c := range d.Completions {
 		p.Completed[c.Reason.String()] += c.Sessions
 		p.Days = append(p.Days, store.DayCount{Day: c.Day, Sessions: c.Sessions})
+		completed += c.Sessions
+	}
+	if completed > 0 {
+		p.Windows = append(p.Windows, store.WindowCount{Start: wall.Truncate(store.Window), Sessions: completed})
 	}
 	for _, h := range d.Hours {
 		p.Hours = append(p.Hours, store.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})

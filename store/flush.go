@@ -23,8 +23,22 @@ type Flush struct {
 	// Completed is the number of sessions completed since the previous flush, by reason ("idle",
 	// "max", "logout", "shutdown"). Its sum must equal the sum of Days.
 	Completed map[string]uint64
+	// Windows holds the completed sessions to add per 10-minute window (the
+	// window in which the agent saw them complete), for the tamper-evident
+	// metrics file. Their sum is the sum of Days.
+	Windows []WindowCount
 	// Now is the wall-clock time of this flush, stored as the last flush time.
 	Now time.Time
+}
+
+// Window is the length of a metrics-file window.
+const Window = 10 * time.Minute
+
+// WindowCount is the number of sessions completed in the 10-minute window
+// that starts at Start.
+type WindowCount struct {
+	Start    time.Time `json:"start"`
+	Sessions uint64    `json:"sessions"`
 }
 
 // DayCount is the number of sessions completed on the UTC day that contains Day. Reads return Day as
@@ -64,6 +78,17 @@ func (db *DB) Flush(f Flush) error {
 		for _, d := range f.Days {
 			if err := addUint(days, dayKey(d.Day), d.Sessions); err != nil {
 				return err
+			}
+		}
+		if len(f.Windows) > 0 {
+			windows, err := tx.CreateBucketIfNotExists(bucketWindows)
+			if err != nil {
+				return err
+			}
+			for _, w := range f.Windows {
+				if err := addUint(windows, secondsKey(w.Start.Truncate(Window)), w.Sessions); err != nil {
+					return err
+				}
 			}
 		}
 		hours := tx.Bucket(bucketHours)
@@ -203,6 +228,13 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 			return err
 		}
 		if err := addUint(tx.Bucket(bucketDays), dayKey(day), live); err != nil {
+			return err
+		}
+		windows, err := tx.CreateBucketIfNotExists(bucketWindows)
+		if err != nil {
+			return err
+		}
+		if err := addUint(windows, secondsKey(day.Truncate(Window)), live); err != nil {
 			return err
 		}
 		if err := addUint(meta, keyCompleted, live); err != nil {

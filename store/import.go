@@ -125,3 +125,43 @@ func (db *DB) CompletedTotal() (uint64, error) {
 	})
 	return n, err
 }
+
+var bucketWindows = []byte("windows") // 10-minute window start (Unix seconds) → sessions; created by the first flush with windows
+
+// Windows returns the sessions completed per 10-minute window in [from, to),
+// in order; windows without a stored count are absent.
+func (db *DB) Windows(from, to time.Time) ([]WindowCount, error) {
+	var out []WindowCount
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		out, err = readWindows(tx, from, to)
+		return err
+	})
+	return out, err
+}
+
+func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
+	var out []WindowCount
+	err := func() error {
+		b := tx.Bucket(bucketWindows)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(secondsKey(from)); k != nil; k, v = c.Next() {
+			start, err := decodeSeconds("window key", k)
+			if err != nil {
+				return err
+			}
+			if !start.Before(to) {
+				break
+			}
+			n, err := decodeUint("window", v)
+			if err != nil {
+				return err
+			}
+			out = append(out, WindowCount{Start: start, Sessions: n})
+		}
+		return nil
+	}()
+	return out, err
+}

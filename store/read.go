@@ -131,15 +131,19 @@ func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
 // Snapshot is what a report of the days from <= d < to reads, taken in one
 // read transaction so that its parts agree.
 type Snapshot struct {
-	Environment string     `json:"environment"`
-	Days        []DayCount `json:"days"`
-	Hours       []HourStat `json:"hours"`    // only when asked for
-	Coverage    []Interval `json:"coverage"` // the intervals that reach into the range
+	Environment string        `json:"environment"`
+	Days        []DayCount    `json:"days"`
+	Hours       []HourStat    `json:"hours"`    // only when asked for
+	Windows     []WindowCount `json:"windows"`  // only when asked for
+	Coverage    []Interval    `json:"coverage"` // the intervals that reach into the range
 }
 
+// Parts says which optional parts a Snapshot reads.
+type Parts struct{ Hours, Windows bool }
+
 // Snapshot reads the environment, the days and coverage of [from, to), and
-// with hours also the hour statistics.
-func (db *DB) Snapshot(from, to time.Time, hours bool) (Snapshot, error) {
+// the hour statistics and 10-minute windows when parts asks for them.
+func (db *DB) Snapshot(from, to time.Time, parts Parts) (Snapshot, error) {
 	var s Snapshot
 	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
@@ -147,8 +151,13 @@ func (db *DB) Snapshot(from, to time.Time, hours bool) (Snapshot, error) {
 		if s.Days, err = readDays(tx, from, to); err != nil {
 			return err
 		}
-		if hours {
+		if parts.Hours {
 			if s.Hours, err = readHours(tx, from, to); err != nil {
+				return err
+			}
+		}
+		if parts.Windows {
+			if s.Windows, err = readWindows(tx, from, to); err != nil {
 				return err
 			}
 		}

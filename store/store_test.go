@@ -858,7 +858,7 @@ func TestDB_Import(t *testing.T) {
 	if err := db.Import([]DayCount{{day("2023-01-01"), 10}, {day("2023-01-02"), 0}, {day("2023-01-04"), 7}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := db.Snapshot(day("2023-01-01"), day("2023-01-05"), false)
+	s, err := db.Snapshot(day("2023-01-01"), day("2023-01-05"), Parts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -899,7 +899,7 @@ func TestDB_Import(t *testing.T) {
 	if after := MustSum(t, path); after != before {
 		t.Errorf("a refused import changed the file")
 	}
-	s, _ = db.Snapshot(day("2023-02-02"), day("2023-02-03"), false)
+	s, _ = db.Snapshot(day("2023-02-02"), day("2023-02-03"), Parts{})
 	if len(s.Days) != 0 {
 		t.Errorf("a refused import left days behind: %+v", s.Days)
 	}
