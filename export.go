@@ -19,6 +19,7 @@ import (
 
 	"headcount/agent"
 	"headcount/report"
+	"headcount/reporting"
 	"headcount/store"
 )
 
@@ -176,7 +177,7 @@ func export(c *cli.Context) error {
 	if env == "" {
 		env = environment("")
 	}
-	r := report.Build(reportInput(snap, from, to, by, env))
+	r := report.Build(reporting.Input(snap, from, to, by, env))
 	if path := c.String("license"); path != "" {
 		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), c.String("admin-addr")); err != nil {
 			return err
@@ -247,25 +248,6 @@ func readSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts)
 		return store.Snapshot{}, fmt.Errorf("the agent at %s serves another database than %s: set --admin-addr to the agent that holds it", adminAddr, path)
 	}
 	return answer.Snapshot, nil
-}
-
-// reportInput converts what the store read into the report's input.
-func reportInput(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Input {
-	in := report.Input{From: from, To: to, By: by, Environment: env,
-		Days:     make([]report.DaySessions, 0, len(s.Days)),
-		Hours:    make([]report.HourStat, 0, len(s.Hours)),
-		Coverage: make([]report.Interval, 0, len(s.Coverage)),
-	}
-	for _, d := range s.Days {
-		in.Days = append(in.Days, report.DaySessions{Day: d.Day, Sessions: d.Sessions})
-	}
-	for _, h := range s.Hours {
-		in.Hours = append(in.Hours, report.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})
-	}
-	for _, iv := range s.Coverage {
-		in.Coverage = append(in.Coverage, report.Interval{Start: iv.Start, End: iv.End})
-	}
-	return in
 }
 
 // writeAtomically writes path through a temporary file in the same directory

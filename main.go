@@ -26,6 +26,7 @@ import (
 
 	"headcount/agent"
 	"headcount/entitlement"
+	"headcount/reporting"
 	"headcount/store"
 )
 
@@ -128,6 +129,9 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "usage-interval", Value: time.Hour, EnvVars: env("USAGE_INTERVAL"), Usage: "how often --usage-url receives a report; a failed one is resent with backoff"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "deployment", EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` in usage reports (default: the licence's, else the environment)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-dir", EnvVars: env("REPORT_DIR"), Usage: "write scheduled reports under `DIR`/Reports/NAME/YYYY/MM/DD/ID.csv (see README)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "report-every", Value: 24 * time.Hour, EnvVars: env("REPORT_EVERY"), Usage: "the scheduled reports' period: 24h, 168h (weeks from Sunday) or 720h (30 days)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-name", Value: "headcount", EnvVars: env("REPORT_NAME"), Usage: "the scheduled reports' `NAME`"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
 	}
@@ -255,6 +259,21 @@ func serve(c *cli.Context) error {
 			return usagef("--usage-interval %s: want at least 1s", c.Duration("usage-interval"))
 		}
 		cfg.UsageURL, cfg.UsageInterval = u, c.Duration("usage-interval")
+	}
+
+	if dir := c.String("report-dir"); dir != "" {
+		every := c.Duration("report-every")
+		if every != 24*time.Hour && every != 7*24*time.Hour && every != 30*24*time.Hour {
+			return usagef("--report-every %s: want 24h, 168h or 720h", every)
+		}
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return usagef("--report-dir %s: not a directory", dir)
+		}
+		name := c.String("report-name")
+		if name == "" || strings.ContainsAny(name, "/\\") {
+			return usagef("--report-name %q: want a name without slashes", name)
+		}
+		cfg.Reports = &reporting.Schedule{Dir: dir, Name: name, Every: every, Settle: cfg.IdleTimeout + cfg.Heartbeat + time.Minute, Since: 400 * 24 * time.Hour}
 	}
 
 	db, err := store.Open(c.String("db"), store.Options{})

@@ -64,6 +64,9 @@ type Config struct {
 	// UsageTimeout bounds one transmission; default 10s.
 	UsageTimeout time.Duration
 	Deployment   string
+	// Reports, when set, writes the scheduled report files; checked every
+	// minute (and at start, for periods missed while the agent was down).
+	Reports *reporting.Schedule
 }
 
 // entitlementEvery is how often the licence is checked while running.
@@ -167,6 +170,27 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		go func() {
 			defer background.Done()
 			usage.run(meterCtx)
+		}()
+	}
+	if cfg.Reports != nil {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			for {
+				_, wall := cfg.Clock()
+				written, err := cfg.Reports.WriteDue(db, wall)
+				for _, p := range written {
+					log.Info().Str("file", p).Msg("wrote a scheduled report")
+				}
+				if err != nil {
+					log.Error().Err(err).Msg("writing the scheduled reports failed; retried in a minute")
+				}
+				select {
+				case <-meterCtx.Done():
+					return
+				case <-time.After(time.Minute):
+				}
+			}
 		}()
 	}
 	if ent != nil {

@@ -1,0 +1,145 @@
+package reporting
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"headcount/report"
+	"headcount/store"
+)
+
+// Input converts what the store read into a report's input.
+func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Input {
+	in := report.Input{From: from, To: to, By: by, Environment: env,
+		Days:     make([]report.DaySessions, 0, len(s.Days)),
+		Hours:    make([]report.HourStat, 0, len(s.Hours)),
+		Coverage: make([]report.Interval, 0, len(s.Coverage)),
+	}
+	for _, d := range s.Days {
+		in.Days = append(in.Days, report.DaySessions{Day: d.Day, Sessions: d.Sessions})
+	}
+	for _, h := range s.Hours {
+		in.Hours = append(in.Hours, report.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})
+	}
+	for _, iv := range s.Coverage {
+		in.Coverage = append(in.Coverage, report.Interval{Start: iv.Start, End: iv.End})
+	}
+	return in
+}
+
+// Schedule writes the scheduled report files of seed 002: one per completed
+// period of Every (24h, 168h: weeks from Sunday, or 720h: 30-day periods
+// counted from 1970-01-01), under
+// Dir/Reports/<Name>/<year>/<month>/<day>/<report-id>.csv (the period's
+// first day), each the CSV of `headcount export --by day` for the period.
+type Schedule struct {
+	Dir, Name   string
+	Every       time.Duration
+	Environment string
+	// Settle is how long after a period's end its report waits, so that the
+	// sessions whose last request fell in it have completed (the idle
+	// timeout plus a flush).
+	Settle time.Duration
+	// Since bounds how far back missed periods are written.
+	Since time.Duration
+}
+
+// period returns the start of the period containing day (UTC midnight).
+func (s Schedule) period(day time.Time) time.Time {
+	switch s.Every {
+	case 7 * 24 * time.Hour:
+		return day.AddDate(0, 0, -int(day.Weekday()))
+	case 30 * 24 * time.Hour:
+		n := day.Unix() / 86400
+		return time.Unix((n-n%30)*86400, 0).UTC()
+	}
+	return day
+}
+
+// Path returns the file of the period starting at start.
+func (s Schedule) Path(start time.Time) string {
+	end := start.Add(s.Every)
+	id := fmt.Sprintf("%s_%s_%s", s.Name, start.Format("2006-01-02"), end.Format("2006-01-02"))
+	return filepath.Join(s.Dir, "Reports", s.Name, start.Format("2006"), start.Format("01"), start.Format("02"), id+".csv")
+}
+
+// WriteDue writes the report of every period that ended at least Settle
+// before now (within Since), from the database's data: periods missed while
+// the agent was down are written now. A period whose file already holds the
+// same report is left alone, so writing again changes nothing. It returns
+// the files written.
+func (s Schedule) WriteDue(db *store.DB, now time.Time) ([]string, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	first := s.period(today.Add(-s.Since).Truncate(24 * time.Hour))
+	var written []string
+	for start := first; !start.Add(s.Every).Add(s.Settle).After(now); start = start.Add(s.Every) {
+		end := start.Add(s.Every)
+		snap, err := db.Snapshot(start, end, store.Parts{})
+		if err != nil {
+			return written, err
+		}
+		env := s.Environment
+		if env == "" {
+			env = snap.Environment
+		}
+		r := report.Build(Input(snap, start, end, report.Day, env))
+		if !metered(r) {
+			continue // a gap for the whole period: no report
+		}
+		var b bytes.Buffer
+		if err := report.WriteCSV(&b, r); err != nil {
+			return written, err
+		}
+		path := s.Path(start)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b.Bytes()) {
+			continue
+		}
+		if err := writeFileAtomically(path, b.Bytes()); err != nil {
+			return written, err
+		}
+		written = append(written, path)
+	}
+	return written, nil
+}
+
+// metered reports whether any day of r was covered.
+func metered(r report.Report) bool {
+	for _, p := range r.Periods {
+		if p.Covered() {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomically writes data to path through a temporary file renamed
+// into place, creating the directories.
+func writeFileAtomically(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename: nothing left
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
