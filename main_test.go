@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"headcount/reporting"
 	"headcount/store"
 )
 
@@ -642,5 +643,32 @@ func TestMetricsFile_Verify(t *testing.T) {
 	code, _, errOut := runCLI(t, "verify", "--pubkey", site+".pub", edited)
 	if code != 1 || errOut != "headcount: "+edited+": the metrics file was changed: line 6 was edited\n" {
 		t.Errorf("verify of an edited file: %d %q", code, errOut)
+	}
+}
+
+// TestScheduledReports_EqualExport: a scheduled report holds exactly what
+// headcount export --by day prints for its period.
+func TestScheduledReports_EqualExport(t *testing.T) {
+	db := seedDB(t)
+	s, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := reporting.Schedule{Dir: t.TempDir(), Name: "weekly", Every: 7 * 24 * time.Hour, Settle: time.Hour, Since: 3 * 365 * 24 * time.Hour}
+	written, err := sched.WriteDue(s, time.Date(2024, 4, 10, 0, 0, 0, 0, time.UTC))
+	s.Close()
+	if err != nil || len(written) < 40 {
+		t.Fatalf("%d weekly reports (%v)", len(written), err)
+	}
+	for _, start := range []string{"2023-01-01", "2023-04-09", "2023-10-22", "2024-03-10"} {
+		from, _ := time.Parse("2006-01-02", start)
+		got, err := os.ReadFile(sched.Path(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, _ := runCLI(t, "export", "--db", db, "--by", "day", from.Format("2006-01-02"), from.AddDate(0, 0, 7).Format("2006-01-02"))
+		if string(got) != want {
+			t.Errorf("week of %s:\n%s\nexport --by day:\n%s", start, got, want)
+		}
 	}
 }
