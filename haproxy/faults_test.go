@@ -142,9 +142,11 @@ func TestFaults_HAProxyReload(t *testing.T) {
 	if err := master.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	if !master.waitForOutput("Former worker", 10*time.Second) {
-		t.Fatalf("the reload did not replace the worker:\n%s", master.Output())
-	}
+	// The new worker is up once the master logs its second "Loading
+	// success."; the former one finishes its connections meanwhile.
+	waitFor(t, 20*time.Second, "the new worker", func() bool {
+		return strings.Count(master.Output(), "Loading success.") >= 2
+	})
 	if f := run(ctx, frontend, users, 1); len(f) > 0 { // the same clients, through the new process
 		t.Fatalf("after the reload: %d failures, first %s", len(f), f[0])
 	}
