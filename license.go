@@ -62,83 +62,15 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Name:  "license",
 		Usage: "sign, verify and show licences",
 		Subcommands: []*cli.Command{
-			{
-				Name:         "sign",
-				Usage:        "sign a licence document (vendor side)",
-				ArgsUsage:    "LICENSE.json",
-				OnUsageError: onUsage,
-				Description: "LICENSE.json holds license_id, licensee, deployment_id, environments, product,\n" +
-					"entitled_sessions_per_year, contract_start and contract_end (YYYY-MM-DD, the last day included) and\n" +
+			signingCommand("sign", "sign a licence document (vendor side)", "LICENSE.json",
+				"LICENSE.json holds license_id, licensee, deployment_id, environments, product,\n"+
+					"entitled_sessions_per_year, contract_start and contract_end (YYYY-MM-DD, the last day included) and\n"+
 					"issued_at. The signed licence is written to --output or standard output.",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "key", Required: true, Usage: "the vendor's private key `FILE` (from headcount keygen)"},
-					&cli.StringFlag{Name: "output", Usage: "write the signed licence to `FILE`"},
-				},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("license sign takes the licence document, e.g. headcount license sign --key vendor.key license.json")
-					}
-					keyPEM, err := os.ReadFile(c.String("key"))
-					if err != nil {
-						return usageError{err}
-					}
-					key, err := entitlement.ParsePrivateKey(keyPEM)
-					if err != nil {
-						return usagef("--key %s: %v", c.String("key"), err)
-					}
-					doc, err := os.ReadFile(c.Args().First())
-					if err != nil {
-						return usageError{err}
-					}
-					out, err := entitlement.Sign(doc, key)
-					if err != nil {
-						return usagef("%s: %v", c.Args().First(), err)
-					}
-					if o := c.String("output"); o != "" {
-						return writeAtomically(o, 0o644, func(w io.Writer) error { _, err := w.Write(out); return err })
-					}
-					_, err = c.App.Writer.Write(out)
-					return err
-				},
-			},
-			{
-				Name:         "sign-extension",
-				Usage:        "sign a one-time extension of the grace period (vendor side)",
-				ArgsUsage:    "EXTENSION.json",
-				OnUsageError: onUsage,
-				Description: "EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at.\n" +
+				entitlement.Sign, onUsage),
+			signingCommand("sign-extension", "sign a one-time extension of the grace period (vendor side)", "EXTENSION.json",
+				"EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at.\n"+
 					"The site applies the token with headcount license extend; a deployment gets one extension, once.",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "key", Required: true, Usage: "the vendor's private key `FILE`"},
-					&cli.StringFlag{Name: "output", Usage: "write the signed token to `FILE`"},
-				},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("license sign-extension takes the extension document")
-					}
-					keyPEM, err := os.ReadFile(c.String("key"))
-					if err != nil {
-						return usageError{err}
-					}
-					key, err := entitlement.ParsePrivateKey(keyPEM)
-					if err != nil {
-						return usagef("--key %s: %v", c.String("key"), err)
-					}
-					doc, err := os.ReadFile(c.Args().First())
-					if err != nil {
-						return usageError{err}
-					}
-					out, err := entitlement.SignExtension(doc, key)
-					if err != nil {
-						return usagef("%s: %v", c.Args().First(), err)
-					}
-					if o := c.String("output"); o != "" {
-						return writeAtomically(o, 0o644, func(w io.Writer) error { _, err := w.Write(out); return err })
-					}
-					_, err = c.App.Writer.Write(out)
-					return err
-				},
-			},
+				entitlement.SignExtension, onUsage),
 			{
 				Name:         "extend",
 				Usage:        "apply a vendor's one-time extension token to the grace period (customer side; stop the agent first)",
@@ -167,6 +99,48 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 				Flags:        []cli.Flag{pubFlag},
 				Action:       func(c *cli.Context) error { return showLicense(c, true) },
 			},
+		},
+	}
+}
+
+// signingCommand is a vendor-side command that signs the document named by
+// its argument with --key.
+func signingCommand(name, usage, arg, description string, sign func([]byte, ed25519.PrivateKey) ([]byte, error), onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		ArgsUsage:    arg,
+		Description:  description,
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "key", Required: true, Usage: "the vendor's private key `FILE` (from headcount keygen)"},
+			&cli.StringFlag{Name: "output", Usage: "write the signed document to `FILE`"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("license %s takes the document to sign, %s", name, arg)
+			}
+			keyPEM, err := os.ReadFile(c.String("key"))
+			if err != nil {
+				return usageError{err}
+			}
+			key, err := entitlement.ParsePrivateKey(keyPEM)
+			if err != nil {
+				return usagef("--key %s: %v", c.String("key"), err)
+			}
+			doc, err := os.ReadFile(c.Args().First())
+			if err != nil {
+				return usageError{err}
+			}
+			out, err := sign(doc, key)
+			if err != nil {
+				return usagef("%s: %v", c.Args().First(), err)
+			}
+			if o := c.String("output"); o != "" {
+				return writeAtomically(o, 0o644, func(w io.Writer) error { _, err := w.Write(out); return err })
+			}
+			_, err = c.App.Writer.Write(out)
+			return err
 		},
 	}
 }

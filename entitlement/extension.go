@@ -30,11 +30,6 @@ func (e Extension) Check() error {
 	return nil
 }
 
-type signedExtension struct {
-	Document  json.RawMessage `json:"extension"`
-	Signature []byte          `json:"signature"`
-}
-
 // SignExtension signs an extension document (JSON) with the vendor's key.
 func SignExtension(doc []byte, key ed25519.PrivateKey) ([]byte, error) {
 	var e Extension
@@ -44,30 +39,15 @@ func SignExtension(doc []byte, key ed25519.PrivateKey) ([]byte, error) {
 	if err := e.Check(); err != nil {
 		return nil, err
 	}
-	compact, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := json.Marshal(ed25519.Sign(key, compact))
-	if err != nil {
-		return nil, err
-	}
-	return []byte(fmt.Sprintf("{\n  \"extension\": %s,\n  \"signature\": %s\n}\n", compact, sig)), nil
+	return signDocument("extension", e, key)
 }
 
 // VerifyExtension checks a signed extension token with the vendor's public
 // key and returns the extension.
 func VerifyExtension(file []byte, pub ed25519.PublicKey) (Extension, error) {
-	var s signedExtension
-	if err := json.Unmarshal(file, &s); err != nil || len(s.Document) == 0 {
-		return Extension{}, errors.New("not a signed headcount extension token")
-	}
-	if !ed25519.Verify(pub, s.Document, s.Signature) {
-		return Extension{}, ErrSignature
-	}
 	var e Extension
-	if err := json.Unmarshal(s.Document, &e); err != nil {
-		return Extension{}, fmt.Errorf("the signed extension does not read: %w", err)
+	if err := verifyDocument(file, "extension", "extension token", pub, &e); err != nil {
+		return Extension{}, err
 	}
 	return e, e.Check()
 }

@@ -73,12 +73,6 @@ func (l License) Check() error {
 	return nil
 }
 
-// signed is the file format of a signed document.
-type signed struct {
-	Document  json.RawMessage `json:"license"`
-	Signature []byte          `json:"signature"`
-}
-
 // ErrSignature is returned for a document whose signature does not verify
 // with the vendor's public key: forged, edited, or signed by another key.
 var ErrSignature = errors.New("the signature does not match: the file was changed or not signed with the vendor's key")
@@ -93,32 +87,47 @@ func Sign(doc []byte, key ed25519.PrivateKey) ([]byte, error) {
 	if err := l.Check(); err != nil {
 		return nil, err
 	}
-	compact, err := json.Marshal(l) // what is signed is exactly what is stored
+	return signDocument("license", l, key)
+}
+
+// signDocument writes {"<field>": <v as compact JSON>, "signature": <base64>},
+// the signature over exactly the document's bytes. It is written by hand: an
+// indenting encoder would re-indent the document and break the signature.
+func signDocument(field string, v any, key ed25519.PrivateKey) ([]byte, error) {
+	compact, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	// Written by hand: an indenting encoder would re-indent the document and
-	// break the signature over its bytes.
 	sig, err := json.Marshal(ed25519.Sign(key, compact))
 	if err != nil {
 		return nil, err
 	}
-	return []byte(fmt.Sprintf("{\n  \"license\": %s,\n  \"signature\": %s\n}\n", compact, sig)), nil
+	return []byte(fmt.Sprintf("{\n  %q: %s,\n  \"signature\": %s\n}\n", field, compact, sig)), nil
+}
+
+// verifyDocument checks a file written by signDocument and decodes its
+// document into v. what names the document in errors.
+func verifyDocument(file []byte, field, what string, pub ed25519.PublicKey, v any) error {
+	var s map[string]json.RawMessage
+	var sig []byte
+	if err := json.Unmarshal(file, &s); err != nil || len(s[field]) == 0 || json.Unmarshal(s["signature"], &sig) != nil {
+		return fmt.Errorf("not a signed headcount %s", what)
+	}
+	if !ed25519.Verify(pub, s[field], sig) {
+		return ErrSignature
+	}
+	if err := json.Unmarshal(s[field], v); err != nil {
+		return fmt.Errorf("the signed %s does not read: %w", what, err)
+	}
+	return nil
 }
 
 // Verify checks a signed licence file with the vendor's public key and
 // returns the licence.
 func Verify(file []byte, pub ed25519.PublicKey) (License, error) {
-	var s signed
-	if err := json.Unmarshal(file, &s); err != nil || len(s.Document) == 0 {
-		return License{}, errors.New("not a signed headcount licence")
-	}
-	if !ed25519.Verify(pub, s.Document, s.Signature) {
-		return License{}, ErrSignature
-	}
 	var l License
-	if err := json.Unmarshal(s.Document, &l); err != nil {
-		return License{}, fmt.Errorf("the signed licence does not read: %w", err)
+	if err := verifyDocument(file, "license", "licence", pub, &l); err != nil {
+		return License{}, err
 	}
 	return l, l.Check()
 }

@@ -73,10 +73,16 @@ var keyEntitlement = []byte("entitlement")
 
 // EntitlementState returns the entitlement checker's persisted state (a JSON
 // document the store does not interpret), nil if none was stored.
-func (db *DB) EntitlementState() ([]byte, error) {
+func (db *DB) EntitlementState() ([]byte, error) { return db.metaBlob(keyEntitlement) }
+
+// SetEntitlementState stores the entitlement checker's state.
+func (db *DB) SetEntitlementState(state []byte) error { return db.setMetaBlob(keyEntitlement, state) }
+
+// metaBlob returns a copy of the meta value under key, nil if there is none.
+func (db *DB) metaBlob(key []byte) ([]byte, error) {
 	var v []byte
 	err := db.view(func(tx *bbolt.Tx) error {
-		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyEntitlement)...)
+		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(key)...)
 		return nil
 	})
 	if len(v) == 0 {
@@ -85,35 +91,18 @@ func (db *DB) EntitlementState() ([]byte, error) {
 	return v, err
 }
 
-// SetEntitlementState stores the entitlement checker's state.
-func (db *DB) SetEntitlementState(state []byte) error {
-	return db.update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyEntitlement, state)
-	})
+func (db *DB) setMetaBlob(key, value []byte) error {
+	return db.update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, value) })
 }
 
 var keyUsage = []byte("usage_transmission")
 
 // UsageState returns the usage transmitter's persisted state (a JSON
 // document the store does not interpret), nil if none was stored.
-func (db *DB) UsageState() ([]byte, error) {
-	var v []byte
-	err := db.view(func(tx *bbolt.Tx) error {
-		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyUsage)...)
-		return nil
-	})
-	if len(v) == 0 {
-		v = nil
-	}
-	return v, err
-}
+func (db *DB) UsageState() ([]byte, error) { return db.metaBlob(keyUsage) }
 
 // SetUsageState stores the usage transmitter's state.
-func (db *DB) SetUsageState(state []byte) error {
-	return db.update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyUsage, state)
-	})
-}
+func (db *DB) SetUsageState(state []byte) error { return db.setMetaBlob(keyUsage, state) }
 
 // CompletedTotal returns the number of sessions the agent completed, ever
 // (completed_total; imported history is not in it).
