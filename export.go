@@ -126,20 +126,28 @@ func parseDate(which, s string) (time.Time, error) {
 	return t, nil
 }
 
-func export(c *cli.Context) error {
+// parseRange reads a command's two date arguments, FROM and TO, with
+// FROM before TO.
+func parseRange(c *cli.Context) (from, to time.Time, err error) {
 	if c.NArg() != 2 {
-		return usagef("export takes two dates, FROM and TO, e.g. headcount export 2023-01-01 2024-04-02")
+		return from, to, usagef("%s takes two dates, FROM and TO, e.g. headcount %s 2023-01-01 2024-04-02", c.Command.Name, c.Command.Name)
 	}
-	from, err := parseDate("FROM", c.Args().Get(0))
-	if err != nil {
-		return err
+	if from, err = parseDate("FROM", c.Args().Get(0)); err != nil {
+		return from, to, err
 	}
-	to, err := parseDate("TO", c.Args().Get(1))
-	if err != nil {
-		return err
+	if to, err = parseDate("TO", c.Args().Get(1)); err != nil {
+		return from, to, err
 	}
 	if !from.Before(to) {
-		return usagef("FROM %s is not before TO %s: the range is FROM ≤ day < TO", c.Args().Get(0), c.Args().Get(1))
+		return from, to, usagef("FROM %s is not before TO %s: the range is FROM ≤ day < TO", c.Args().Get(0), c.Args().Get(1))
+	}
+	return from, to, nil
+}
+
+func export(c *cli.Context) error {
+	from, to, err := parseRange(c)
+	if err != nil {
+		return err
 	}
 	if days := (to.Unix() - from.Unix()) / 86400; days > maxReportDays {
 		return usagef("the range has %d days; a report covers at most %d", days, maxReportDays)
@@ -250,38 +258,9 @@ func readSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts)
 	return answer.Snapshot, nil
 }
 
-// writeAtomically writes path through a temporary file in the same directory
-// renamed into place: readers see all of it or the old file, and a failed
-// write leaves nothing behind.
+// writeAtomically writes path all at once or not at all (reporting.WriteFileAtomically).
 func writeAtomically(path string, mode os.FileMode, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return reporting.WriteFileAtomically(path, mode, write)
 }
 
 func importHistory(c *cli.Context) error {

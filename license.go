@@ -120,13 +120,9 @@ func signingCommand(name, usage, arg, description string, sign func([]byte, ed25
 			if c.NArg() != 1 {
 				return usagef("license %s takes the document to sign, %s", name, arg)
 			}
-			keyPEM, err := os.ReadFile(c.String("key"))
+			key, err := readPrivateKey(c.String("key"))
 			if err != nil {
-				return usageError{err}
-			}
-			key, err := entitlement.ParsePrivateKey(keyPEM)
-			if err != nil {
-				return usagef("--key %s: %v", c.String("key"), err)
+				return err
 			}
 			doc, err := os.ReadFile(c.Args().First())
 			if err != nil {
@@ -143,6 +139,19 @@ func signingCommand(name, usage, arg, description string, sign func([]byte, ed25
 			return err
 		},
 	}
+}
+
+// readPrivateKey reads a PEM Ed25519 private key made by headcount keygen.
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	key, err := entitlement.ParsePrivateKey(data)
+	if err != nil {
+		return nil, usagef("--key %s: %v", path, err)
+	}
+	return key, nil
 }
 
 // vendorKey returns the public key from path, or the built-in one.

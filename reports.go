@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"headcount/entitlement"
 	"headcount/reporting"
 	"headcount/store"
 )
@@ -30,27 +29,13 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "write to `FILE` (atomically) instead of standard output"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return usagef("metrics-file takes two dates, FROM and TO")
-			}
-			from, err := parseDate("FROM", c.Args().Get(0))
+			from, to, err := parseRange(c)
 			if err != nil {
 				return err
 			}
-			to, err := parseDate("TO", c.Args().Get(1))
+			key, err := readPrivateKey(c.String("key"))
 			if err != nil {
 				return err
-			}
-			if !from.Before(to) {
-				return usagef("FROM %s is not before TO %s", c.Args().Get(0), c.Args().Get(1))
-			}
-			keyPEM, err := os.ReadFile(c.String("key"))
-			if err != nil {
-				return usageError{err}
-			}
-			key, err := entitlement.ParsePrivateKey(keyPEM)
-			if err != nil {
-				return usagef("--key %s: %v", c.String("key"), err)
 			}
 			snap, err := readSnapshot(c.String("db"), c.String("admin-addr"), from, to, store.Parts{Windows: true})
 			if err != nil {
@@ -99,13 +84,9 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			pubPEM, err := os.ReadFile(c.String("pubkey"))
+			pub, err := vendorKey(c.String("pubkey")) // the file's key; the flag is required, so never the built-in one
 			if err != nil {
-				return usageError{err}
-			}
-			pub, err := entitlement.ParsePublicKey(pubPEM)
-			if err != nil {
-				return usagef("--pubkey %s: %v", c.String("pubkey"), err)
+				return err
 			}
 			rows, err := reporting.VerifyMetricsFile(data, pub)
 			if err != nil {

@@ -308,34 +308,7 @@ func TestWriteHTML_Golden(t *testing.T) {
 				t.Fatal("two renderings of the same report differ")
 			}
 			checkHTMLAgainstCSV(t, got, tc.r)
-			path := filepath.Join("testdata", "html", tc.name)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./report/ -run Golden -update to create it)", err)
-			}
-			if got != string(want) {
-				gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-				for i := range max(len(gl), len(wl)) {
-					if i >= len(gl) || i >= len(wl) || gl[i] != wl[i] {
-						g, w := "<end>", "<end>"
-						if i < len(gl) {
-							g = gl[i]
-						}
-						if i < len(wl) {
-							w = wl[i]
-						}
-						t.Fatalf("%s differs from line %d:\ngot:  %s\nwant: %s\n(review, then -update)", path, i+1, g, w)
-					}
-				}
-			}
+			golden(t, filepath.Join("html", tc.name), got)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package reporting
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -97,7 +98,10 @@ func (s Schedule) WriteDue(db *store.DB, now time.Time) ([]string, error) {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b.Bytes()) {
 			continue
 		}
-		if err := writeFileAtomically(path, b.Bytes()); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return written, err
+		}
+		if err := WriteFileAtomically(path, 0o644, func(w io.Writer) error { _, err := w.Write(b.Bytes()); return err }); err != nil {
 			return written, err
 		}
 		written = append(written, path)
@@ -115,30 +119,26 @@ func metered(r report.Report) bool {
 	return false
 }
 
-// writeFileAtomically writes data to path through a temporary file renamed
-// into place, creating the directories.
-func writeFileAtomically(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
+// WriteFileAtomically writes path through a temporary file in the same
+// directory renamed into place, with mode: readers see all of it or the old
+// file, and a failed write leaves nothing behind.
+func WriteFileAtomically(path string, mode os.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing left
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	defer os.Remove(tmp.Name()) // after the rename there is nothing left to remove
+	err = write(tmp)
+	if err == nil {
+		err = tmp.Chmod(mode)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
