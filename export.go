@@ -39,8 +39,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`"},
-			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
 			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json or html"},
 			&cli.StringFlag{Name: "by", Value: "month", EnvVars: env("BY"), Usage: "one row per month, week (Sunday to Saturday), day or year"},

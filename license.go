@@ -274,8 +274,7 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"sessions used; forecasts the day the entitlement runs out at the rate of the last 30 days.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`"},
-			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.StringFlag{Name: "license", Required: true, EnvVars: env("LICENSE"), Usage: "the signed licence `FILE`"},
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` (default: built in)"},
 		},

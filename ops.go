@@ -15,6 +15,17 @@ import (
 	"headcount/store"
 )
 
+// dbFlag is the --db flag of the commands that read a database.
+func dbFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: usage}
+}
+
+// adminAddrFlag returns the --admin-addr flag of the commands that read a database
+// a running agent may hold.
+func adminAddrFlag() cli.Flag {
+	return &cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"}
+}
+
 func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 	return &cli.Command{
 		Name:      "backup",
@@ -25,8 +36,7 @@ func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"is written with mode 0600 through a temporary file renamed into place, then opened and checked.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE` to copy"},
-			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			dbFlag("database `FILE` to copy"), adminAddrFlag(),
 		},
 		Action: backup,
 	}
@@ -42,8 +52,7 @@ func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"anything is wrong, 2 when the file cannot be read as a headcount database.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE` to check"},
-			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			dbFlag("database `FILE` to check"), adminAddrFlag(),
 		},
 		Action: check,
 	}

@@ -22,8 +22,7 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"of the chain's end (headcount keygen makes the key). headcount verify checks it.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`"},
-			&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "admin endpoint `ADDR` of the agent that holds --db while it runs"},
+			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.StringFlag{Name: "key", Required: true, Usage: "the deployment's private key `FILE` (headcount keygen)"},
 			&cli.StringFlag{Name: "deployment", Required: true, EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` named in the file"},
 			&cli.StringFlag{Name: "output", Usage: "write to `FILE` (atomically) instead of standard output"},
