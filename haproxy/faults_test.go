@@ -156,10 +156,15 @@ func TestFaults_HAProxyReload(t *testing.T) {
 	}
 
 	// A restart leaves a moment with nothing listening: requests then are
-	// refused, or cut by the stopping process, at once; none hangs.
+	// refused, or cut by the stopping process, at once; none hangs. It is
+	// done on a plain (not master-worker) HAProxy: a stopping master keeps
+	// its listening sockets to pass them on, and connections would queue on
+	// them unanswered until the client gives up.
+	master.stop(t)
+	plain := startHAProxy(t, cfg)
 	restart := startLoad(frontend, "127.68", 1_000_000)
 	time.Sleep(300 * time.Millisecond)
-	master.stop(t)
+	plain.stop(t)
 	startHAProxy(t, cfg)
 	time.Sleep(300 * time.Millisecond)
 	restart.finish()
