@@ -12,7 +12,7 @@ all: build
 
 ## build: static binary ./headcount (CGO_ENABLED=0, version from git)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/headcount
 
 ## run: build and start the agent on ./headcount.db (SPOP 127.0.0.1:12345, admin 127.0.0.1:9345)
 run: build

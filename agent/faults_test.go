@@ -18,6 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"headcount/agent/spop/spoptest"
+	"headcount/internal/logbuf"
 	"headcount/store"
 )
 
@@ -37,7 +39,7 @@ func mustTmpfs(t *testing.T, size int) string {
 // or stop is called, and returns the addresses.
 type runningAgent struct {
 	spoe, admin string
-	logs        *syncBuffer
+	logs        *logbuf.Buffer
 	stop        func() error
 }
 
@@ -52,7 +54,7 @@ func runAgent(t *testing.T, db *store.DB, cfg Config) *runningAgent {
 		return l.Addr().String()
 	}
 	cfg.SPOEAddr, cfg.AdminAddr = free(), free()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, db, zerolog.New(logs)) }()
@@ -122,12 +124,12 @@ func TestRun_DiskFull(t *testing.T) {
 		return mono.Add(step), wall.Add(step)
 	}
 	a := runAgent(t, db, Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock})
-	c := dialSPOP(t, a.spoe)
-	c.hello(false)
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
 	clients := 0
 	traffic := func(n int) {
 		for i := 0; i < n; i++ {
-			c.notify(requestMsg(ip4, fmt.Sprintf("client-%d", clients), nil))
+			c.Notify(requestMsg(ip4, fmt.Sprintf("client-%d", clients), nil))
 			clients++
 		}
 	}
@@ -210,12 +212,12 @@ func TestRun_ClockSteps(t *testing.T) {
 		return mono, wall.Add(time.Duration(offset.Load()))
 	}
 	a := runAgent(t, db, Config{IdleTimeout: 2 * time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock})
-	c := dialSPOP(t, a.spoe)
-	c.hello(false)
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
 	const clients = 20
 	requests := func() {
 		for i := 0; i < clients; i++ {
-			c.notify(requestMsg(ip4, fmt.Sprintf("client-%d", i), nil))
+			c.Notify(requestMsg(ip4, fmt.Sprintf("client-%d", i), nil))
 		}
 	}
 	requests()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"headcount/agent/spop"
 )
 
 // Message and argument names of the shipped haproxy/*.spoe.conf files.
@@ -71,7 +73,7 @@ func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handl
 // HandleMessages meters one NOTIFY frame's messages. A frame carrying a
 // logout does not also count a request (the shipped configurations never
 // send both; another one might). It allocates nothing.
-func (h *Handler) HandleMessages(now time.Time, msgs []Message) {
+func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) {
 	logout := false
 	for i := range msgs {
 		if string(msgs[i].Name) == MessageLogout {
@@ -120,8 +122,8 @@ func (h *Handler) checkMode(name []byte) {
 
 // key hashes a message's three values and reports whether the request is
 // metered at all (false for excluded networks and User-Agents).
-func (h *Handler) key(m *Message) (uint64, bool) {
-	var ip, ua, xff Value
+func (h *Handler) key(m *spop.Message) (uint64, bool) {
+	var ip, ua, xff spop.Value
 	for i := range m.Args {
 		switch string(m.Args[i].Name) {
 		case argIP:
@@ -194,14 +196,14 @@ func appendField(b, field []byte) []byte {
 
 // clientAddr returns the client address an ip argument carries, or the zero
 // Addr when it carries none.
-func clientAddr(v Value) netip.Addr {
+func clientAddr(v spop.Value) netip.Addr {
 	var addr netip.Addr
 	switch v.Type {
-	case TypeIPv4:
+	case spop.TypeIPv4:
 		addr = netip.AddrFrom4([4]byte(v.Bytes))
-	case TypeIPv6:
+	case spop.TypeIPv6:
 		addr = netip.AddrFrom16([16]byte(v.Bytes))
-	case TypeString, TypeBinary: // not what HAProxy sends for src; costs an allocation
+	case spop.TypeString, spop.TypeBinary: // not what HAProxy sends for src; costs an allocation
 		addr, _ = netip.ParseAddr(string(v.Bytes))
 	}
 	return addr.Unmap().WithZone("")
@@ -210,17 +212,17 @@ func clientAddr(v Value) netip.Addr {
 // valueBytes returns a header value's bytes whatever its SPOP type; NULL
 // (HAProxy's absent header) and an absent argument are "-". Numbers and
 // booleans are written as text into buf.
-func valueBytes(v Value, buf []byte) []byte {
+func valueBytes(v spop.Value, buf []byte) []byte {
 	switch v.Type {
-	case TypeString, TypeBinary, TypeIPv4, TypeIPv6:
+	case spop.TypeString, spop.TypeBinary, spop.TypeIPv4, spop.TypeIPv6:
 		return v.Bytes
-	case TypeBool:
+	case spop.TypeBool:
 		return strconv.AppendBool(buf, v.Int != 0)
-	case TypeInt32:
+	case spop.TypeInt32:
 		return strconv.AppendInt(buf, int64(int32(v.Int)), 10)
-	case TypeInt64:
+	case spop.TypeInt64:
 		return strconv.AppendInt(buf, int64(v.Int), 10)
-	case TypeUint32, TypeUint64:
+	case spop.TypeUint32, spop.TypeUint64:
 		return strconv.AppendUint(buf, v.Int, 10)
 	}
 	return append(buf, missing...)
@@ -231,11 +233,11 @@ var missingBytes = []byte(missing)
 // matchValue reports whether re matches a header value. Only the types
 // HAProxy never sends for a header (numbers, booleans) cost an allocation:
 // regexp keeps its argument, so a stack buffer would move to the heap.
-func matchValue(re *regexp.Regexp, v Value) bool {
+func matchValue(re *regexp.Regexp, v spop.Value) bool {
 	switch v.Type {
-	case TypeString, TypeBinary, TypeIPv4, TypeIPv6:
+	case spop.TypeString, spop.TypeBinary, spop.TypeIPv4, spop.TypeIPv6:
 		return re.Match(v.Bytes)
-	case TypeNull:
+	case spop.TypeNull:
 		return re.Match(missingBytes)
 	}
 	return re.Match(valueBytes(v, nil))

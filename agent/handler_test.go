@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"headcount/agent/session"
+	"headcount/agent/spop"
+	"headcount/agent/spop/spoptest"
 	"headcount/store"
 )
 
@@ -30,16 +32,21 @@ func (r *recordingSessions) Logout(key uint64, _ time.Time) bool {
 }
 
 // decoded encodes msgs in a NOTIFY frame and decodes it as the server does.
-func decoded(t testing.TB, msgs ...message) []Message {
+func decoded(t testing.TB, msgs ...spoptest.Message) []spop.Message {
 	t.Helper()
-	var n notify
-	if err := decodeNotify(notifyFrame(1, msgs...)[5:], &n); err != nil {
+	m, err := spop.DecodeNotify(spoptest.NotifyFrame(1, msgs...))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n.messages
+	return m
 }
 
-func keyOf(t *testing.T, h *Handler, m message) (uint64, bool) {
+var ip4 = netip.MustParseAddr("203.0.113.9")
+
+func requestMsg(ip, ua, xff any) spoptest.Message { return spoptest.Msg(MessageRequest, ip, ua, xff) }
+func logoutMsg(ip, ua, xff any) spoptest.Message  { return spoptest.Msg(MessageLogout, ip, ua, xff) }
+
+func keyOf(t *testing.T, h *Handler, m spoptest.Message) (uint64, bool) {
 	t.Helper()
 	rec := &recordingSessions{}
 	h.sessions = rec
@@ -55,7 +62,7 @@ func TestHandler_Key(t *testing.T) {
 	base := requestMsg(netip.MustParseAddr("198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")
 	same := []struct {
 		name string
-		m    message
+		m    spoptest.Message
 	}{
 		{"IPv4 sent as text", requestMsg("198.51.100.7", "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
 		{"IPv4 sent IPv4-mapped", requestMsg(netip.MustParseAddr("::ffff:198.51.100.7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
@@ -63,7 +70,7 @@ func TestHandler_Key(t *testing.T) {
 	}
 	different := []struct {
 		name string
-		m    message
+		m    spoptest.Message
 	}{
 		{"other IP", requestMsg(netip.MustParseAddr("198.51.100.8"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
 		{"IPv6 IP", requestMsg(netip.MustParseAddr("2001:db8::7"), "Mozilla/5.0 (X11; Linux x86_64)", "203.0.113.1, 10.0.0.1")},
@@ -89,7 +96,7 @@ func TestHandler_Key(t *testing.T) {
 	// A missing header is the value "-" (SPEC §1).
 	nullUA, _ := keyOf(t, h, requestMsg(ip4, nil, nil))
 	dashUA, _ := keyOf(t, h, requestMsg(ip4, "-", "-"))
-	absent, _ := keyOf(t, h, message{MessageRequest, []arg{{"ip", ip4}}})
+	absent, _ := keyOf(t, h, spoptest.Message{MessageRequest, []spoptest.Arg{{"ip", ip4}}})
 	if nullUA != dashUA || absent != dashUA {
 		t.Errorf("NULL, absent and \"-\" headers give different keys")
 	}
@@ -108,7 +115,7 @@ func TestHandler_Exclusions(t *testing.T) {
 	}, nil, zerolog.Nop())
 	cases := []struct {
 		name    string
-		m       message
+		m       spoptest.Message
 		metered bool
 	}{
 		{"ordinary client", requestMsg(ip4, "Mozilla/5.0", nil), true},
@@ -137,7 +144,7 @@ func TestHandler_LogoutAndProduction(t *testing.T) {
 	if len(rec.logouts) != 2 || len(rec.observed) != 0 {
 		t.Errorf("logouts=%d observed=%d; want 2 logouts and no request counted alongside a logout", len(rec.logouts), len(rec.observed))
 	}
-	h.HandleMessages(time.Now(), decoded(t, message{"some-other-message", []arg{{"ip", ip4}}}))
+	h.HandleMessages(time.Now(), decoded(t, spoptest.Message{"some-other-message", []spoptest.Arg{{"ip", ip4}}}))
 	if len(rec.observed) != 0 {
 		t.Errorf("an unknown message was metered")
 	}
@@ -198,7 +205,7 @@ func TestHandler_NoAllocations(t *testing.T) {
 		ExcludeIP:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		ExcludeUA:  []*regexp.Regexp{regexp.MustCompile(`^kube-probe/`)},
 	}, table, zerolog.Nop())
-	frames := [][]Message{
+	frames := [][]spop.Message{
 		decoded(t, requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1")),
 		decoded(t, requestMsg(netip.MustParseAddr("2001:db8::1"), []byte("curl/8.5.0"), nil)),
 		decoded(t, requestMsg(netip.MustParseAddr("198.51.100.7"), nil, "2001:db8::5")),

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"headcount/agent/spop"
+	"headcount/agent/spop/spoptest"
 	"io"
 	"net"
 	"net/netip"
@@ -37,7 +39,7 @@ func newLoadgen(clients int) *loadgen {
 	ip := netip.AddrFrom4([4]byte{10, 0xAA, 0xBB, 0xCC})
 	ua := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0." + placeholder + ".0 Safari/537.36"
 	xff := "198.51.100.7, client-" + placeholder
-	lg := &loadgen{clients: clients, template: notifyFrame(1, requestMsg(ip, ua, xff))}
+	lg := &loadgen{clients: clients, template: spoptest.NotifyFrame(1, requestMsg(ip, ua, xff))}
 	lg.ipAt = bytes.Index(lg.template, []byte{10, 0xAA, 0xBB, 0xCC})
 	for off := 0; ; {
 		i := bytes.Index(lg.template[off:], []byte(placeholder))
@@ -77,7 +79,7 @@ func (lg *loadgen) run(tb testing.TB, addr string, conns, n, window int) {
 				return
 			}
 			defer conn.Close()
-			if _, err := conn.Write(helloFrame()); err != nil {
+			if _, err := conn.Write(spoptest.HelloFrame()); err != nil {
 				tb.Error(err)
 				return
 			}
@@ -173,14 +175,14 @@ func startBenchServer(b *testing.B, handler string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var h FrameHandler = handlerFunc(func([]Message) {})
+	var h spop.Handler = nopHandler{}
 	switch handler {
 	case "key":
 		h = NewHandler(HandlerConfig{Production: true}, nopSessions{}, zerolog.Nop())
 	case "full":
 		h = NewHandler(HandlerConfig{Production: true}, mustTable(b), zerolog.Nop())
 	}
-	s := NewServer(ServerConfig{}, h, &Coverage{}, zerolog.Nop())
+	s := spop.NewServer(spop.Config{}, h, zerolog.Nop())
 	go func() { _ = s.Serve(l) }()
 	b.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	return l.Addr().String()
@@ -190,3 +192,8 @@ type nopSessions struct{}
 
 func (nopSessions) Observe(uint64, time.Time) bool { return false }
 func (nopSessions) Logout(uint64, time.Time) bool  { return false }
+
+// nopHandler handles messages by doing nothing.
+type nopHandler struct{}
+
+func (nopHandler) HandleMessages(time.Time, []spop.Message) {}

@@ -28,6 +28,8 @@ type Meter struct {
 	clock    Clock
 	log      zerolog.Logger
 
+	sweepTick, flushTick <-chan time.Time
+
 	mu      sync.Mutex // serialises Flush and Shutdown
 	pending store.Flush
 
@@ -36,11 +38,25 @@ type Meter struct {
 	lastFlush   atomic.Int64 // Unix nanoseconds of the last successful flush
 }
 
-// NewMeter returns a meter flushing table and coverage to db every flushEvery.
-// clock is the metering clock (SystemClock in production); the sweep and
-// flush intervals are timed by the real one.
-func NewMeter(table *session.Table, coverage *Coverage, db *store.DB, flushEvery time.Duration, clock Clock, log zerolog.Logger) *Meter {
-	return &Meter{table: table, coverage: coverage, db: db, every: flushEvery, clock: clock, log: log, pending: emptyFlush()}
+// MeterOptions sets a Meter up.
+type MeterOptions struct {
+	Table    *session.Table
+	Coverage *Coverage
+	DB       *store.DB
+	// FlushEvery is the flush interval: what a crash can lose.
+	FlushEvery time.Duration
+	// Clock is the metering clock (SystemClock in production).
+	Clock Clock
+	// SweepTick and FlushTick drive Run; default tickers of SweepInterval
+	// and FlushEvery on the real clock. Tests send on their own channels.
+	SweepTick, FlushTick <-chan time.Time
+	Log                  zerolog.Logger
+}
+
+// NewMeter returns a meter flushing the table and coverage to the database.
+func NewMeter(o MeterOptions) *Meter {
+	return &Meter{table: o.Table, coverage: o.Coverage, db: o.DB, every: o.FlushEvery, clock: o.Clock, log: o.Log,
+		sweepTick: o.SweepTick, flushTick: o.FlushTick, pending: emptyFlush()}
 }
 
 func emptyFlush() store.Flush {
@@ -64,19 +80,26 @@ func (m *Meter) Recover(now time.Time) (uint64, error) {
 // Run sweeps and flushes until ctx is done. It does not flush at the end:
 // Shutdown does, once the SPOP connections are closed.
 func (m *Meter) Run(ctx context.Context) {
-	sweep := time.NewTicker(SweepInterval)
-	defer sweep.Stop()
-	flush := time.NewTicker(m.every)
-	defer flush.Stop()
+	sweepTick, flushTick := m.sweepTick, m.flushTick
+	if sweepTick == nil {
+		t := time.NewTicker(SweepInterval)
+		defer t.Stop()
+		sweepTick = t.C
+	}
+	if flushTick == nil {
+		t := time.NewTicker(m.every)
+		defer t.Stop()
+		flushTick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sweep.C:
+		case <-sweepTick:
 			mono, wall := m.clock()
 			m.table.SetWall(mono, wall)
 			m.table.Sweep(mono)
-		case <-flush.C:
+		case <-flushTick:
 			_ = m.Flush(m.clock())
 		}
 	}

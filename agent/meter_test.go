@@ -35,7 +35,7 @@ func TestMeter_FlushKeepsCountsUntilWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	cov := &Coverage{}
-	m := NewMeter(table, cov, readOnly, time.Second, SystemClock(), zerolog.Nop())
+	m := NewMeter(MeterOptions{Table: table, Coverage: cov, DB: readOnly, FlushEvery: time.Second, Clock: SystemClock(), Log: zerolog.Nop()})
 	for k := uint64(10); k < 15; k++ {
 		table.Observe(k, now)
 	}

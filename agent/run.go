@@ -1,3 +1,9 @@
+// Package agent is the running meter: it wires the SPOP server (agent/spop)
+// to the handler that turns HAProxy's messages into session keys, the
+// session table (agent/session), the coverage record and the meter that
+// flushes both to the store, plus the admin endpoint (agent/admin) and the
+// background jobs (licence checks, online usage, scheduled report files).
+// Run only orders their start and stop.
 package agent
 
 import (
@@ -7,86 +13,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
-	"regexp"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"headcount/agent/admin"
 	"headcount/agent/session"
-	"headcount/entitlement"
-	"headcount/reporting"
+	"headcount/agent/spop"
 	"headcount/store"
+	"headcount/usage"
 )
-
-// Config is everything `headcount serve` runs with.
-type Config struct {
-	SPOEAddr      string // SPOP listen address
-	AdminAddr     string // admin endpoint listen address; "" disables it
-	Environment   string
-	IdleTimeout   time.Duration
-	MaxSession    time.Duration
-	FlushInterval time.Duration
-	// Heartbeat is HAProxy's heartbeat interval with the heartbeat
-	// configuration (haproxy/haproxy-heartbeat.cfg), 0 with the per-request
-	// one. HAProxy then reports a client at most once per interval, so a
-	// session is idle only after IdleTimeout + Heartbeat without a report.
-	Heartbeat time.Duration
-	Allow     []netip.Prefix
-	// MaxConnections bounds the open SPOP connections (0: the default, 512).
-	MaxConnections int
-	ExcludeIP      []netip.Prefix
-	ExcludeUA      []*regexp.Regexp
-	Production     bool
-	Version        string
-	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
-	ShutdownTimeout time.Duration
-	// Clock is the metering clock: frame arrival, sweeps, flushes,
-	// coverage. Default SystemClock(); tests step its wall clock.
-	Clock Clock
-	// License is the verified licence to check (--license); LicenseProblem
-	// says why a given licence did not verify. With neither, entitlement is
-	// not checked.
-	License        *entitlement.License
-	LicenseProblem string
-	// Entitlement is the online entitlement check, nil without one.
-	Entitlement *entitlement.Client
-	// Recheck asks for an entitlement check now (SIGHUP: the operator
-	// changed the configuration); ReloadLicense, when set, reads the licence
-	// again first.
-	Recheck       <-chan struct{}
-	ReloadLicense func() (*entitlement.License, string)
-	// UsageURL, when set, receives the completed sessions every
-	// UsageInterval (reporting.Transmission), as Deployment.
-	UsageURL      string
-	UsageInterval time.Duration
-	// UsageTimeout bounds one transmission; default 10s.
-	UsageTimeout time.Duration
-	Deployment   string
-	// Reports, when set, writes the scheduled report files; checked every
-	// minute (and at start, for periods missed while the agent was down).
-	Reports *reporting.Schedule
-}
-
-// entitlementEvery is how often the licence is checked while running.
-const entitlementEvery = 24 * time.Hour
-
-// Validate checks the durations against the session table's limits and the
-// coverage sampling.
-func (c *Config) Validate() error {
-	switch {
-	case c.IdleTimeout < time.Second || c.IdleTimeout > session.MaxDuration:
-		return fmt.Errorf("--idle-timeout %s must be between 1s and %s", c.IdleTimeout, session.MaxDuration)
-	case c.MaxSession < time.Second || c.MaxSession > session.MaxDuration:
-		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
-	case c.Heartbeat != 0 && (c.Heartbeat < time.Second || c.Heartbeat > time.Hour):
-		return fmt.Errorf("--heartbeat %s must be 0 (per-request mode) or between 1s and 1h", c.Heartbeat)
-	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
-		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
-	}
-	return nil
-}
 
 // Run meters sessions until ctx is done, then shuts down in order: stop
 // accepting, let in-flight frames finish, close the connections, end the live
@@ -98,34 +35,52 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock()
 	}
-	now, wall := cfg.Clock()
-	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, now)
+	mono, wall := cfg.Clock()
+	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, mono)
 	if err != nil {
 		return err
 	}
+	table.SetWall(mono, wall)
 	coverage := &Coverage{}
-	meter := NewMeter(table, coverage, db, cfg.FlushInterval, cfg.Clock, log)
-	table.SetWall(now, wall)
+	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock, Log: log})
 	if _, err := meter.Recover(wall); err != nil {
 		return err
 	}
-	var ent *Entitlement
-	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
-		ent = NewEntitlement(cfg.License, cfg.LicenseProblem, cfg.Entitlement, cfg.Environment, db, log)
-		if cfg.Entitlement == nil {
-			ent.Check(wall) // an online check runs in the background, below: it never holds up the start
-		}
-	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
-	server := NewServer(ServerConfig{Allow: cfg.Allow, MaxConnections: cfg.MaxConnections, Clock: func() time.Time { mono, _ := cfg.Clock(); return mono }}, handler, coverage, log)
+	server := spop.NewServer(spop.Config{
+		Allow:          cfg.Allow,
+		MaxConnections: cfg.MaxConnections,
+		Clock:          func() time.Time { mono, _ := cfg.Clock(); return mono },
+		OnContact:      coverage.Contact,
+	}, handler, log)
 
-	var usage *usageSender
-	if cfg.UsageURL != "" {
-		usage = &usageSender{
-			t: &reporting.Transmitter{URL: cfg.UsageURL, Deployment: cfg.Deployment, Environment: cfg.Environment, Store: db,
-				HTTP: &http.Client{Timeout: cmp.Or(cfg.UsageTimeout, 10*time.Second)}},
-			every: cfg.UsageInterval, clock: cfg.Clock, log: log,
+	// The background jobs: each runs until jobsCtx is done.
+	var jobs []func(context.Context)
+	var license *LicenseCheck
+	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
+		license = NewLicenseCheck(cfg.License, cfg.LicenseProblem, cfg.Entitlement, cfg.Environment, db, log)
+		if cfg.Entitlement == nil {
+			license.Check(wall) // an online check runs in the background: it never holds up the start
 		}
+		jobs = append(jobs, func(ctx context.Context) {
+			license.Run(ctx, LicenseRunOptions{Clock: cfg.Clock, Online: cfg.Entitlement != nil, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense})
+		})
+	}
+	var sender *usage.Sender
+	if cfg.UsageURL != "" {
+		sender = usage.NewSender(usage.SenderOptions{
+			Transmitter: &usage.Transmitter{URL: cfg.UsageURL, Deployment: cfg.Deployment, Environment: cfg.Environment, Store: db,
+				HTTP: &http.Client{Timeout: cmp.Or(cfg.UsageTimeout, 10*time.Second)}},
+			Every: cfg.UsageInterval,
+			Now:   func() time.Time { _, wall := cfg.Clock(); return wall },
+			Log:   log,
+		})
+		jobs = append(jobs, sender.Run)
+	}
+	if cfg.Reports != nil {
+		jobs = append(jobs, func(ctx context.Context) {
+			cfg.Reports.Run(ctx, db, func() time.Time { _, wall := cfg.Clock(); return wall }, nil, log)
+		})
 	}
 
 	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
@@ -133,21 +88,23 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		return fmt.Errorf("listen for SPOP on %s: %w", cfg.SPOEAddr, err)
 	}
 	var adminSrv *http.Server
-	var admin net.Listener
+	var adminL net.Listener
 	if cfg.AdminAddr != "" {
-		admin, err = net.Listen("tcp", cfg.AdminAddr)
+		adminL, err = net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
 			_ = spoe.Close()
 			return fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
-		a := NewAdmin(db, cfg.Clock, server, table, meter, coverage, ent, cfg.Environment, cfg.Production, cfg.Version)
-		a.usage = usage
-		adminSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Coverage: coverage, License: license,
+			Usage: sender, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
+		adminSrv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: admin.Handler(admin.Options{
+			DB: db, Metrics: newRegistry(sources), Ready: func() admin.Readiness { return readiness(sources) },
+		})}
 	}
 
 	log.Info().
 		Str("spoe_addr", spoe.Addr().String()).
-		Str("admin_addr", addrString(admin)).
+		Str("admin_addr", addrString(adminL)).
 		Str("db", db.Path()).
 		Str("environment", cfg.Environment).
 		Bool("production", cfg.Production).
@@ -158,72 +115,23 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		Str("version", cfg.Version).
 		Msg("headcount is metering")
 
+	// Start: the meter, the background jobs, then the listeners.
 	meterCtx, stopMeter := context.WithCancel(context.Background())
 	meterDone := make(chan struct{})
 	go func() {
 		meter.Run(meterCtx)
 		close(meterDone)
 	}()
-	var background sync.WaitGroup // goroutines that use the database: waited for before Run returns
-	if usage != nil {
-		background.Add(1)
-		go func() {
-			defer background.Done()
-			usage.run(meterCtx)
-		}()
-	}
-	if cfg.Reports != nil {
-		background.Add(1)
-		go func() {
-			defer background.Done()
-			for {
-				_, wall := cfg.Clock()
-				written, err := cfg.Reports.WriteDue(db, wall)
-				for _, p := range written {
-					log.Info().Str("file", p).Msg("wrote a scheduled report")
-				}
-				if err != nil {
-					log.Error().Err(err).Msg("writing the scheduled reports failed; retried in a minute")
-				}
-				select {
-				case <-meterCtx.Done():
-					return
-				case <-time.After(time.Minute):
-				}
-			}
-		}()
-	}
-	if ent != nil {
-		background.Add(1)
-		go func() {
-			defer background.Done()
-			if cfg.Entitlement != nil {
-				_, wall := cfg.Clock()
-				ent.Check(wall)
-			}
-			tick := time.NewTicker(entitlementEvery)
-			defer tick.Stop()
-			for {
-				select {
-				case <-meterCtx.Done():
-					return
-				case <-tick.C:
-				case <-cfg.Recheck:
-					if cfg.ReloadLicense != nil {
-						ent.SetLicense(cfg.ReloadLicense())
-					}
-					log.Info().Msg("checking the entitlement again, as asked (SIGHUP)")
-				}
-				_, wall := cfg.Clock()
-				ent.Check(wall)
-			}
-		}()
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	var running sync.WaitGroup // the jobs use the database: waited for before Run returns
+	for _, job := range jobs {
+		running.Go(func() { job(jobsCtx) })
 	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- server.Serve(spoe) }()
 	if adminSrv != nil {
 		go func() {
-			if err := adminSrv.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
+			if err := adminSrv.Serve(adminL); !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("admin endpoint: %w", err)
 			}
 		}()
@@ -237,18 +145,18 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		log.Error().Err(runErr).Msg("stopping after a listener failed")
 	}
 
-	timeout := cfg.ShutdownTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	// Stop, in the reverse order: SPOP (so no request starts a session
+	// afterwards), the jobs and the meter, the final flush, the admin
+	// endpoint last (it reads the database).
+	drainCtx, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.ShutdownTimeout, 10*time.Second))
 	defer cancel()
 	if err := server.Shutdown(drainCtx); err != nil {
 		log.Warn().Err(err).Msg("closed SPOP connections that had not drained")
 	}
+	stopJobs()
+	running.Wait()
 	stopMeter()
 	<-meterDone
-	background.Wait()
 	if err := meter.Shutdown(cfg.Clock()); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final flush: %w", err))
 	} else {

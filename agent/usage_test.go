@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"headcount/reporting"
+	"headcount/agent/spop/spoptest"
 	"headcount/store"
+	"headcount/usage"
 )
 
 // receiver is a local usage receiver that misbehaves at random: it fails,
@@ -21,14 +22,14 @@ import (
 // it and answers; it counts each sequence once.
 type receiver struct {
 	mu       sync.Mutex
-	seen     map[uint64]reporting.Transmission
+	seen     map[uint64]usage.Transmission
 	received int
 	chaos    atomic.Bool
 	rng      *rand.Rand
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	var tr reporting.Transmission
+	var tr usage.Transmission
 	if err := json.NewDecoder(req.Body).Decode(&tr); err != nil || req.Header.Get("Idempotency-Key") != fmt.Sprint(tr.Sequence) {
 		http.Error(w, "bad transmission", http.StatusBadRequest)
 		return
@@ -77,7 +78,7 @@ func (r *receiver) total() (sum uint64, sequences int) {
 // stops and a crash-like stop): the receiver's de-duplicated sum equals the
 // agent's completed total exactly.
 func TestRun_UsageTransmission(t *testing.T) {
-	rc := &receiver{seen: map[uint64]reporting.Transmission{}, rng: rand.New(rand.NewPCG(7, 11))}
+	rc := &receiver{seen: map[uint64]usage.Transmission{}, rng: rand.New(rand.NewPCG(7, 11))}
 	rc.chaos.Store(true)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -91,11 +92,11 @@ func TestRun_UsageTransmission(t *testing.T) {
 	client := 0
 	for run := 0; run < 4; run++ {
 		a := runAgent(t, db, cfg)
-		c := dialSPOP(t, a.spoe)
-		c.hello(false)
+		c := spoptest.Dial(t, a.spoe)
+		c.Hello(false)
 		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
 			for i := 0; i < 20; i++ {
-				c.notify(requestMsg(ip4, fmt.Sprint("client-", client), nil))
+				c.Notify(requestMsg(ip4, fmt.Sprint("client-", client), nil))
 				client++
 			}
 			time.Sleep(50 * time.Millisecond)

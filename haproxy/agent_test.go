@@ -39,7 +39,7 @@ func runTests(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		agentBin = filepath.Join(dir, "headcount")
-		build := exec.Command("go", "build", "-race", "-o", agentBin, "headcount")
+		build := exec.Command("go", "build", "-race", "-o", agentBin, "headcount/cmd/headcount")
 		build.Dir = ".."
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building the agent: %v\n%s", err, out)

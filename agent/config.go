@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"headcount/agent/session"
+	"headcount/entitlement"
+	"headcount/report/export"
+)
+
+// Config is everything `headcount serve` runs with.
+type Config struct {
+	SPOEAddr      string // SPOP listen address
+	AdminAddr     string // admin endpoint listen address; "" disables it
+	Environment   string
+	IdleTimeout   time.Duration
+	MaxSession    time.Duration
+	FlushInterval time.Duration
+	// Heartbeat is HAProxy's heartbeat interval with the heartbeat
+	// configuration (haproxy/haproxy-heartbeat.cfg), 0 with the per-request
+	// one. HAProxy then reports a client at most once per interval, so a
+	// session is idle only after IdleTimeout + Heartbeat without a report.
+	Heartbeat time.Duration
+	Allow     []netip.Prefix
+	// MaxConnections bounds the open SPOP connections (0: the default, 512).
+	MaxConnections int
+	ExcludeIP      []netip.Prefix
+	ExcludeUA      []*regexp.Regexp
+	Production     bool
+	Version        string
+	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
+	ShutdownTimeout time.Duration
+	// Clock is the metering clock: frame arrival, sweeps, flushes,
+	// coverage. Default SystemClock(); tests step its wall clock.
+	Clock Clock
+	// License is the verified licence to check (--license); LicenseProblem
+	// says why a given licence did not verify. With neither, entitlement is
+	// not checked.
+	License        *entitlement.License
+	LicenseProblem string
+	// Entitlement is the online entitlement check, nil without one.
+	Entitlement *entitlement.Client
+	// Recheck asks for an entitlement check now (SIGHUP: the operator
+	// changed the configuration); ReloadLicense, when set, reads the licence
+	// again first.
+	Recheck       <-chan struct{}
+	ReloadLicense func() (*entitlement.License, string)
+	// UsageURL, when set, receives the completed sessions every
+	// UsageInterval (usage.Transmission), as Deployment.
+	UsageURL      string
+	UsageInterval time.Duration
+	// UsageTimeout bounds one transmission; default 10s.
+	UsageTimeout time.Duration
+	Deployment   string
+	// Reports, when set, writes the scheduled report files; checked every
+	// minute (and at start, for periods missed while the agent was down).
+	Reports *export.Schedule
+}
+
+// Validate checks the durations against the session table's limits and the
+// coverage sampling.
+func (c *Config) Validate() error {
+	switch {
+	case c.IdleTimeout < time.Second || c.IdleTimeout > session.MaxDuration:
+		return fmt.Errorf("--idle-timeout %s must be between 1s and %s", c.IdleTimeout, session.MaxDuration)
+	case c.MaxSession < time.Second || c.MaxSession > session.MaxDuration:
+		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
+	case c.Heartbeat != 0 && (c.Heartbeat < time.Second || c.Heartbeat > time.Hour):
+		return fmt.Errorf("--heartbeat %s must be 0 (per-request mode) or between 1s and 1h", c.Heartbeat)
+	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
+		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"headcount/agent/admin"
+	"headcount/agent/spop/spoptest"
+	"headcount/entitlement"
+	"headcount/store"
+)
+
+func readyz(t *testing.T, a *runningAgent) admin.Readiness {
+	t.Helper()
+	resp, err := http.Get("http://" + a.admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %s", resp.Status)
+	}
+	var r admin.Readiness
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRun_Entitlement: a licence that ended is reported (log line, metrics,
+// /readyz) while metering goes on; a restart later keeps the grace period's
+// original end; a licence that did not verify counts as no valid
+// entitlement, and metering goes on too.
+func TestRun_Entitlement(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var days atomic.Int64
+	system := SystemClock()
+	start := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
+	clock := func() (time.Time, time.Time) {
+		mono, _ := system()
+		return mono, start.Add(time.Duration(days.Load()) * 24 * time.Hour)
+	}
+	lic := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, End: entitlement.Date{Time: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}}
+	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, License: &lic}
+
+	a := runAgent(t, db, cfg)
+	want := "entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (19 days left): renew the contract to keep the entitlement"
+	if !strings.Contains(a.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, a.logs.String())
+	}
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.ExpiredInGrace) {
+		t.Errorf("headcount_entitlement_state = %v, want %d", got, entitlement.ExpiredInGrace)
+	}
+	if got := a.metric(t, "headcount_entitlement_grace_days_left"); got != 19 {
+		t.Errorf("grace days left = %v, want 19", got)
+	}
+	r := readyz(t, a)
+	if !r.Ready || r.Entitlement == nil || r.Entitlement.State != "expired_in_grace" || r.Entitlement.Message != want {
+		t.Errorf("/readyz = %+v (entitlement %+v)", r, r.Entitlement)
+	}
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
+	c.Notify(requestMsg(ip4, "still metering", nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
+		t.Errorf("metering stopped with the entitlement in grace: %v sessions started", got)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten days later, restarted: the same grace end, nine days left.
+	days.Store(10)
+	a = runAgent(t, db, cfg)
+	want = "entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (9 days left): renew the contract to keep the entitlement"
+	if !strings.Contains(a.logs.String(), want) {
+		t.Errorf("after a restart, log lacks %q:\n%s", want, a.logs.String())
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A licence that did not verify.
+	cfg.License, cfg.LicenseProblem = nil, "license.json: the signature does not match"
+	a = runAgent(t, db, cfg)
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.NoEntitlement) {
+		t.Errorf("a forged licence: state %v, want %d", got, entitlement.NoEntitlement)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, `"licence_problem":"license.json: the signature does not match"`) {
+		t.Errorf("the log does not say why the licence was refused:\n%s", logs)
+	}
+	c = spoptest.Dial(t, a.spoe)
+	c.Hello(false)
+	c.Notify(requestMsg(ip4, fmt.Sprint("client ", 2), nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
+		t.Errorf("metering stopped without a valid licence: %v sessions started", got)
+	}
+}
+
+// TestRun_EntitlementOnline: the online check at start, without holding it
+// up: valid; then the server unreachable, a grace period starts, and a
+// restart later keeps its end.
+func TestRun_EntitlementOnline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var answer atomic.Value
+	answer.Store(`{"status":"valid","contract_end":"2026-12-31"}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answer.Load().(string)
+		if a == "" {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(a))
+	}))
+	defer srv.Close()
+	client, err := entitlement.NewClient(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days atomic.Int64
+	system := SystemClock()
+	start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() (time.Time, time.Time) {
+		mono, _ := system()
+		return mono, start.Add(time.Duration(days.Load()) * 24 * time.Hour)
+	}
+	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, Entitlement: client, Environment: "dx-prod"}
+	state := func(a *runningAgent) float64 {
+		var v float64
+		waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
+		return v
+	}
+	a := runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.Valid) {
+		t.Errorf("state %v, want valid", got)
+	}
+	_ = a.stop()
+
+	answer.Store("") // the server fails from now on
+	a = runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.UnreachableGraceStarts) {
+		t.Errorf("state %v, want unreachable, grace started", got)
+	}
+	_ = a.stop()
+
+	days.Store(5)
+	a = runAgent(t, db, cfg)
+	if got := state(a); got != float64(entitlement.UnreachableInGrace) {
+		t.Errorf("state %v, want unreachable within grace", got)
+	}
+	want := "the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (23 days left); check the connection to the entitlement server"
+	waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
+}
+
+// TestRun_EntitlementNonProduction: with --production=false the licence is
+// still checked and reported, and no session is counted.
+func TestRun_EntitlementNonProduction(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lic := entitlement.License{ID: "L-1", Deployment: "dx-uat", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Now().AddDate(0, -1, 0)}, End: entitlement.Date{Time: time.Now().AddDate(0, 6, 0)}}
+	a := runAgent(t, db, Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: false, License: &lic})
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.Valid) {
+		t.Errorf("non-production: entitlement state %v, want valid (checked)", got)
+	}
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
+	c.Notify(requestMsg(ip4, "a tester", nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 0 {
+		t.Errorf("non-production counted %v sessions", got)
+	}
+	if got := a.metric(t, "headcount_spoe_messages_total"); got != 1 {
+		t.Errorf("the message was not received (%v): the agent must still answer HAProxy", got)
+	}
+}
+
+// TestRun_EntitlementRecheck: after a configuration change (SIGHUP in
+// serve), the licence is read again and checked at once.
+func TestRun_EntitlementRecheck(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Now().AddDate(-2, 0, 0)}, End: entitlement.Date{Time: time.Now().AddDate(-1, 0, 0)}}
+	renewed := old
+	renewed.ID, renewed.End = "L-2", entitlement.Date{Time: time.Now().AddDate(1, 0, 0)}
+	recheck := make(chan struct{}, 1)
+	a := runAgent(t, db, Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true,
+		License: &old, Recheck: recheck, ReloadLicense: func() (*entitlement.License, string) { return &renewed, "" }})
+	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.NoEntitlement) {
+		t.Fatalf("with the old licence: state %v, want no entitlement", got)
+	}
+	recheck <- struct{}{}
+	waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
+	if !strings.Contains(a.logs.String(), "entitlement valid: licence L-2 for dx-prod") {
+		t.Errorf("no log line for the renewed licence")
+	}
+}

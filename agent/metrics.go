@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"headcount/agent/admin"
+	"headcount/agent/session"
+	"headcount/agent/spop"
+	"headcount/entitlement"
+	"headcount/usage"
+)
+
+// metricsSources is what the metrics are read from at scrape time, so that
+// the request path pays nothing for them. Usage and License are nil when not
+// configured.
+type metricsSources struct {
+	Clock       Clock
+	Server      *spop.Server
+	Table       *session.Table
+	Meter       *Meter
+	Coverage    *Coverage
+	License     *LicenseCheck
+	Usage       *usage.Sender
+	Environment string
+	Production  bool
+	Version     string
+}
+
+// newRegistry registers the agent's Prometheus metrics (README: Metrics).
+func newRegistry(m metricsSources) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	counter := func(name, help string, f func() float64) {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge := func(name, help string, f func() float64) {
+		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	labelled := func(name, help, label, value string, f func() float64) {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{label: value}}, f))
+	}
+	spopStat := func(f func(spop.Stats) float64) func() float64 { return func() float64 { return f(m.Server.Stats()) } }
+	counter("headcount_spoe_messages_total", "SPOE messages received from HAProxy.", spopStat(func(s spop.Stats) float64 { return float64(s.Messages) }))
+	gauge("headcount_spoe_connections", "Open SPOP connections from HAProxy.", spopStat(func(s spop.Stats) float64 { return float64(s.Connections) }))
+	counter("headcount_spoe_refused_connections_total", "SPOP connections refused because the peer is outside --allow.", spopStat(func(s spop.Stats) float64 { return float64(s.Refused) }))
+	counter("headcount_spoe_refused_over_limit_total", "SPOP connections refused because --max-connections were open.", spopStat(func(s spop.Stats) float64 { return float64(s.OverLimit) }))
+	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", spopStat(func(s spop.Stats) float64 { return float64(s.Timeouts) }))
+	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (zero, too short or over the negotiated size); each closes its connection.", spopStat(func(s spop.Stats) float64 { return float64(s.BadFrames) }))
+	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", spopStat(func(s spop.Stats) float64 { return float64(s.Panics) }))
+	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(m.Table.Live()) })
+	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })
+	const completedHelp = "Sessions completed since the agent started, by reason."
+	for _, reason := range session.Reasons {
+		labelled("headcount_sessions_completed_total", completedHelp, "reason", reason.String(), func() float64 { return float64(m.Table.Stats().Completed[reason]) })
+	}
+	labelled("headcount_sessions_completed_total", completedHelp, "reason", "recovered", func() float64 { return float64(m.Meter.Recovered()) })
+	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(m.Meter.FlushErrors()) })
+	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(m.Meter.LastFlush()) })
+	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(m.Coverage.LastContact(m.Clock())) })
+	gauge("headcount_entitlement_state", "The last entitlement check: 0 not checked, 1 valid, 2 ended within grace, 3 no valid entitlement (grace over), 4 server unreachable and grace started, 5 unreachable within grace, 6 unreachable and grace over.", func() float64 {
+		if m.License == nil {
+			return 0
+		}
+		return float64(m.License.Status().Outcome)
+	})
+	gauge("headcount_entitlement_grace_days_left", "Days left in the grace period, 0 when valid or over.", func() float64 {
+		if m.License == nil || m.License.Status().Outcome == entitlement.Valid {
+			return 0
+		}
+		return float64(m.License.Status().DaysLeft)
+	})
+	const transmissionsHelp = "Online usage transmissions attempted, by result (a failed one is resent unchanged)."
+	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "ok", func() float64 {
+		if m.Usage == nil {
+			return 0
+		}
+		return float64(m.Usage.Stats().OK)
+	})
+	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "failed", func() float64 {
+		if m.Usage == nil {
+			return 0
+		}
+		return float64(m.Usage.Stats().Failed)
+	})
+	prod := 0.0
+	if m.Production {
+		prod = 1
+	}
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "headcount_info",
+		Help:        "The agent's version, environment and whether it counts sessions (production).",
+		ConstLabels: prometheus.Labels{"version": m.Version, "environment": m.Environment},
+	}, func() float64 { return prod }))
+	return r
+}
+
+// readiness returns /readyz's body.
+func readiness(m metricsSources) admin.Readiness {
+	body := admin.Readiness{
+		Ready:           true,
+		SPOPConnections: m.Server.Connections(),
+		LiveSessions:    m.Table.Live(),
+		FlushErrors:     m.Meter.FlushErrors(),
+	}
+	if t := m.Meter.LastFlush(); !t.IsZero() {
+		body.LastFlush = &t
+	}
+	mono, wall := m.Clock()
+	if t := m.Coverage.LastContact(mono, wall); !t.IsZero() {
+		body.LastContact = &t
+		body.HAProxyConnected = m.Coverage.Contacted(mono)
+	}
+	if m.License != nil {
+		st := m.License.Status()
+		body.Entitlement = &admin.EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message}
+		if !st.GraceEnd.IsZero() {
+			body.Entitlement.GraceEnd = &st.GraceEnd
+		}
+	}
+	return body
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"headcount/agent/admin"
+	"headcount/store"
+)
+
+func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:      "backup",
+		Usage:     "write a consistent copy of the database, also while the agent runs",
+		ArgsUsage: "FILE",
+		Description: "Copies the database from one read transaction, so the copy is consistent even while the agent\n" +
+			"keeps metering: a running agent (which holds the file) streams it through its admin endpoint. The copy\n" +
+			"is written with mode 0600 through a temporary file renamed into place, then opened and checked.",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			dbFlag("database `FILE` to copy"), adminAddrFlag(),
+		},
+		Action: backup,
+	}
+}
+
+func backup(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("backup takes the file to write, e.g. headcount backup /var/backups/headcount.db")
+	}
+	out := c.Args().First()
+	if info, err := os.Stat(filepath.Dir(out)); err != nil || !info.IsDir() {
+		return usagef("backup %s: its directory does not exist", out)
+	}
+	path := c.String("db")
+	if err := admin.CopyDatabase(path, c.String("admin-addr"), out); err != nil {
+		return err
+	}
+	copied, err := store.Open(out, store.Options{ReadOnly: true})
+	if err != nil {
+		_ = os.Remove(out)
+		return fmt.Errorf("the copy does not open, removed it: %w", err)
+	}
+	defer copied.Close()
+	r, err := copied.Check()
+	if err != nil {
+		return err
+	}
+	info, _ := os.Stat(out)
+	_, err = fmt.Fprintf(c.App.Writer, "backed up %s to %s: %d bytes, %d days, %d sessions, %d coverage intervals\n",
+		path, out, info.Size(), r.Days, r.Sessions, r.Intervals)
+	return err
+}

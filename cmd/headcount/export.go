@@ -1,0 +1,188 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"headcount/agent/admin"
+	"headcount/internal/atomicfile"
+	"headcount/report"
+	"headcount/report/export"
+	"headcount/store"
+)
+
+// maxReportDays bounds a report's range: a century of days.
+const maxReportDays = 36600
+
+func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "print the usage report of the days FROM ≤ day < TO (UTC)",
+		ArgsUsage: "FROM TO",
+		Description: "Prints one row per month (or --by week, day, year) with the sessions completed on the days that\n" +
+			"were metered, and the gaps: runs of days in which nothing was metered. FROM and TO are YYYY-MM-DD;\n" +
+			"TO is excluded, so `headcount export 2023-01-01 2024-04-02` ends on 2024-04-01.\n" +
+			"Flags may also follow the dates: `headcount export 2023-01-01 2024-04-02 --pretty`.\n\n" +
+			"It works whether the agent is running or not: a running agent holds the database, so export asks\n" +
+			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			dbFlag("database `FILE`"), adminAddrFlag(),
+			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
+			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json or html"},
+			&cli.StringFlag{Name: "by", Value: "month", EnvVars: env("BY"), Usage: "one row per month, week (Sunday to Saturday), day or year"},
+			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` printed in the report, instead of the one stored at first start"},
+			&cli.StringFlag{Name: "output", Usage: "write the report to `FILE` (atomically: all of it or nothing) instead of standard output"},
+			&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "add the licence's consumption in its current contract year to JSON and HTML reports (signed licence `FILE`)"},
+			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` for --license (default: built in)"},
+		},
+		Action: runExport,
+	}
+}
+
+// exportValueFlags returns the names of export's flags that take a value
+// (all but the boolean ones), for reorderArgs.
+func exportValueFlags() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range exportCommand(nil).Flags {
+		if _, isBool := f.(*cli.BoolFlag); !isBool {
+			for _, n := range f.Names() {
+				m[n] = true
+			}
+		}
+	}
+	return m
+}
+
+// reorderArgs moves export's flags in front of its dates, so that
+// `headcount export FROM TO --pretty` parses as the original script's did.
+func reorderArgs(args []string) []string {
+	if len(args) < 2 || args[1] != "export" {
+		return args
+	}
+	var flags, positional []string
+	valueFlags := exportValueFlags()
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			positional = append(positional, rest[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if valueFlags[name] && i+1 < len(rest) {
+			flags = append(flags, rest[i+1])
+			i++
+		}
+	}
+	out := append([]string{args[0], "export"}, flags...)
+	if len(positional) > 0 {
+		out = append(append(out, "--"), positional...)
+	}
+	return out
+}
+
+func parseDate(which, s string) (time.Time, error) {
+	t, err := time.Parse(report.DateLayout, s)
+	if err != nil {
+		return time.Time{}, usagef("%s %q is not a date: want YYYY-MM-DD", which, s)
+	}
+	return t, nil
+}
+
+// parseRange reads a command's two date arguments, FROM and TO, with
+// FROM before TO.
+func parseRange(c *cli.Context) (from, to time.Time, err error) {
+	if c.NArg() != 2 {
+		return from, to, usagef("%s takes two dates, FROM and TO, e.g. headcount %s 2023-01-01 2024-04-02", c.Command.Name, c.Command.Name)
+	}
+	if from, err = parseDate("FROM", c.Args().Get(0)); err != nil {
+		return from, to, err
+	}
+	if to, err = parseDate("TO", c.Args().Get(1)); err != nil {
+		return from, to, err
+	}
+	if !from.Before(to) {
+		return from, to, usagef("FROM %s is not before TO %s: the range is FROM ≤ day < TO", c.Args().Get(0), c.Args().Get(1))
+	}
+	return from, to, nil
+}
+
+func runExport(c *cli.Context) error {
+	from, to, err := parseRange(c)
+	if err != nil {
+		return err
+	}
+	if days := (to.Unix() - from.Unix()) / 86400; days > maxReportDays {
+		return usagef("the range has %d days; a report covers at most %d", days, maxReportDays)
+	}
+	format, err := report.ParseFormat(c.String("format"))
+	if err != nil {
+		return usageError{err}
+	}
+	if c.Bool("pretty") {
+		if c.IsSet("format") && format != report.Pretty {
+			return usagef("--pretty and --format %s ask for two forms: give one", c.String("format"))
+		}
+		format = report.Pretty
+	}
+	by, err := report.ParseGranularity(c.String("by"))
+	if err != nil {
+		return usageError{err}
+	}
+	output := c.String("output")
+	if output != "" {
+		if info, err := os.Stat(filepath.Dir(output)); err != nil || !info.IsDir() {
+			return usagef("--output %s: its directory does not exist", output)
+		}
+	}
+
+	hours := format == report.JSON || format == report.HTML || by == report.Day
+	snap, err := admin.ReadSnapshot(c.String("db"), c.String("admin-addr"), from, to, store.Parts{Hours: hours})
+	if err != nil {
+		return err
+	}
+	env := c.String("environment")
+	if env == "" {
+		env = snap.Environment
+	}
+	if env == "" {
+		env = environment("")
+	}
+	r := export.Report(snap, from, to, by, env)
+	if path := c.String("license"); path != "" {
+		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), c.String("admin-addr")); err != nil {
+			return err
+		}
+	}
+	write := func(w io.Writer) error { return report.Write(w, r, format) }
+	if output == "" {
+		return write(c.App.Writer)
+	}
+	return atomicfile.Write(output, 0o644, write)
+}
+
+// consumption computes the licence's use in its current contract year, as
+// headcount usage prints it.
+func consumption(license, pubkey, db, adminAddr string) (*report.Consumption, error) {
+	l, err := loadLicense(license, pubkey)
+	if err != nil {
+		return nil, err
+	}
+	u, err := contractConsumption(l, db, adminAddr, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &report.Consumption{License: l.ID, Deployment: l.Deployment, YearStart: u.YearStart, YearEnd: u.YearEnd,
+		Entitled: u.Entitled, Used: u.Used, Percent: u.Percent, DailyRate: u.DailyRate, RunsOut: u.RunsOut}, nil
+}

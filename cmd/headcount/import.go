@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"headcount/report"
+	"headcount/store"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "add daily history from another meter",
+		ArgsUsage: "FILE.csv",
+		Description: "Reads rows `date,sessions` (a header line `date,sessions` first, dates YYYY-MM-DD in UTC) and, in one\n" +
+			"transaction, adds each day's sessions and marks the day as metered. A bad row rejects the whole file,\n" +
+			"naming its line; so does a day the database already counts, so an import cannot count a day twice.\n" +
+			"The agent must be stopped: it holds the database while it runs.",
+		OnUsageError: onUsage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
+			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet"},
+		},
+		Action: importHistory,
+	}
+}
+
+func importHistory(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("import takes one file of rows date,sessions, e.g. headcount import history.csv")
+	}
+	path := c.Args().First()
+	f, err := os.Open(path)
+	if err != nil {
+		return usageError{err}
+	}
+	rows, err := store.ParseHistory(f, path)
+	_ = f.Close()
+	if err != nil {
+		return usageError{err}
+	}
+	db, err := store.Open(c.String("db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if env := c.String("environment"); env != "" {
+		if _, err := db.SetEnvironment(env); err != nil {
+			return err
+		}
+	}
+	if err := db.Import(rows); err != nil {
+		if errors.Is(err, store.ErrOverlap) {
+			return usagef("%v; nothing imported", err)
+		}
+		return err
+	}
+	var total uint64
+	for _, r := range rows {
+		total += r.Sessions
+	}
+	if len(rows) == 0 {
+		_, err = fmt.Fprintf(c.App.Writer, "imported nothing: %s has no rows\n", path)
+		return err
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "imported %d days (%s to %s), %d sessions, into %s\n",
+		len(rows), rows[0].Day.Format(report.DateLayout), rows[len(rows)-1].Day.Format(report.DateLayout), total, db.Path())
+	return err
+}

@@ -1,0 +1,674 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"headcount/report/export"
+	"headcount/store"
+)
+
+// runCLI runs the command line in-process and returns its exit status,
+// stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"headcount"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRun_Version(t *testing.T) {
+	code, out, errOut := runCLI(t, "version")
+	if code != 0 || out != "headcount dev\n" || errOut != "" {
+		t.Errorf("version: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestRun_BadInput checks that bad input gets one clear line on stderr,
+// exit status 2, and that no database file is created.
+func TestRun_BadInput(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	if err := os.WriteFile(foreign, []byte("these are not the pages you are looking for\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	if err := os.WriteFile(unknownKey, []byte("idle-timout: 10m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badValue := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badValue, []byte("idle-timeout: 100h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newDB := filepath.Join(dir, "new.db")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // the whole stderr
+	}{
+		{"unknown command", nil, []string{"frobnicate"},
+			"headcount: unknown command \"frobnicate\"; see headcount --help\n"},
+		{"unknown flag", nil, []string{"serve", "--db", newDB, "--no-such-flag"},
+			"headcount: flag provided but not defined: -no-such-flag\n"},
+		{"malformed duration", nil, []string{"serve", "--db", newDB, "--idle-timeout", "ten minutes"},
+			"headcount: invalid value \"ten minutes\" for flag -idle-timeout: parse error\n"},
+		{"idle timeout out of range", nil, []string{"serve", "--db", newDB, "--idle-timeout", "0s"},
+			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
+		{"flush interval too long for coverage", nil, []string{"serve", "--db", newDB, "--flush-interval", "2m"},
+			"headcount: --flush-interval 2m0s must be at least 100ms and less than 1m0s (coverage is sampled at each flush)\n"},
+		{"malformed CIDR", nil, []string{"serve", "--db", newDB, "--allow", "10.0.0/8"},
+			"headcount: --allow \"10.0.0/8\" is not a CIDR (e.g. 10.0.0.0/8) or an address\n"},
+		{"malformed excluded network", nil, []string{"serve", "--db", newDB, "--exclude-ip", "not-a-network"},
+			"headcount: --exclude-ip \"not-a-network\" is not a CIDR (e.g. 10.0.0.0/8) or an address\n"},
+		{"invalid regular expression", nil, []string{"serve", "--db", newDB, "--exclude-ua", "kube-probe/("},
+			"headcount: --exclude-ua \"kube-probe/(\": error parsing regexp: missing closing ): `kube-probe/(`\n"},
+		{"unknown log level", nil, []string{"serve", "--db", newDB, "--log-level", "chatty"},
+			"headcount: --log-level \"chatty\": want debug, info, warn or error\n"},
+		{"unknown log format", nil, []string{"serve", "--db", newDB, "--log-format", "xml"},
+			"headcount: --log-format \"xml\": want json or console\n"},
+		{"arguments to serve", nil, []string{"serve", "--db", newDB, "extra"},
+			"headcount: serve takes no arguments, got \"extra\"\n"},
+		{"environment variable read", map[string]string{"HEADCOUNT_MAX_SESSION": "0s"}, []string{"serve", "--db", newDB},
+			"headcount: --max-session 0s must be between 1s and 24h0m0s\n"},
+		{"config file read", nil, []string{"serve", "--db", newDB, "--config", badValue},
+			"headcount: --idle-timeout 100h0m0s must be between 1s and 24h0m0s\n"},
+		{"flag wins over config file", nil, []string{"serve", "--db", newDB, "--config", badValue, "--idle-timeout", "0s"},
+			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
+		{"unknown key in config file", nil, []string{"serve", "--db", newDB, "--config", unknownKey},
+			"headcount: --config " + unknownKey + ": unknown key \"idle-timout\"\n"},
+		{"missing config file", nil, []string{"serve", "--db", newDB, "--config", filepath.Join(dir, "none.yaml")},
+			"headcount: --config: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory\n"},
+		{"foreign database", nil, []string{"serve", "--db", foreign},
+			"headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
+		{"empty database file", nil, []string{"serve", "--db", empty},
+			"headcount: " + empty + ": not a headcount database: file is empty\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if errOut != tc.want {
+				t.Errorf("stderr:\n%q\nwant:\n%q", errOut, tc.want)
+			}
+			if strings.Count(errOut, "\n") != 1 || out != "" {
+				t.Errorf("want one line on stderr and nothing on stdout, got stdout %q", out)
+			}
+			if _, err := os.Stat(newDB); err == nil {
+				t.Errorf("bad input created the database file")
+			}
+		})
+	}
+}
+
+func TestEnvironment_Default(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		flag string
+		want string
+	}{
+		{"flag wins", map[string]string{"HEADCOUNT_RELEASE": "dx", "HEADCOUNT_NAMESPACE": "prod"}, "UAT-ENV", "UAT-ENV"},
+		{"release and namespace", map[string]string{"HEADCOUNT_RELEASE": "dx", "HEADCOUNT_NAMESPACE": "prod"}, "", "dx-prod"},
+		{"Kubernetes namespace", map[string]string{"HEADCOUNT_RELEASE": "dx", "POD_NAMESPACE": "uat"}, "", "dx-uat"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"HEADCOUNT_RELEASE", "HEADCOUNT_NAMESPACE", "POD_NAMESPACE"} {
+				t.Setenv(k, tc.env[k])
+			}
+			if got := environment(tc.flag); got != tc.want {
+				t.Errorf("environment(%q) = %q, want %q", tc.flag, got, tc.want)
+			}
+		})
+	}
+	t.Setenv("HEADCOUNT_RELEASE", "")
+	host, _ := os.Hostname()
+	if got := environment(""); got != host {
+		t.Errorf("without release and namespace: %q, want the host name %q", got, host)
+	}
+}
+
+// seedDB imports the seed document's daily history into a new database.
+func seedDB(t *testing.T) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "headcount.db")
+	code, out, errOut := runCLI(t, "import", "--db", db, "--environment", "UAT-ENV", "../../report/testdata/seed/history.csv")
+	want := "imported 322 days (2023-01-01 to 2024-03-15), 34739664 sessions, into " + db + "\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("import: status %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
+	}
+	return db
+}
+
+// TestExport_Seed reproduces the seed document's report through import and
+// export, byte for byte, with the flags after the dates as the original
+// script took them.
+func TestExport_Seed(t *testing.T) {
+	db := seedDB(t)
+	for _, tc := range []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"export", "--db", db, "2023-01-01", "2024-04-02", "--pretty"}, "../../report/testdata/seed/expected.txt"},
+		{[]string{"export", "2023-01-01", "2024-04-02", "--db", db, "--format", "pretty"}, "../../report/testdata/seed/expected.txt"},
+		{[]string{"export", "--db", db, "2023-01-01", "2024-04-02"}, "../../report/testdata/seed/expected.csv"},
+	} {
+		code, out, errOut := runCLI(t, tc.args...)
+		want, err := os.ReadFile(tc.golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 0 || errOut != "" || out != string(want) {
+			t.Errorf("%v: status %d, stderr %q, output:\n%s\nwant %s:\n%s", tc.args, code, errOut, out, tc.golden, want)
+		}
+	}
+	// --environment overrides the stored one.
+	_, out, _ := runCLI(t, "export", "--db", db, "--environment", "PROD", "2023-01-01", "2023-02-01")
+	if out != "month,sessions,gaps,environment\n2023-01,3685341,,PROD\n" {
+		t.Errorf("export --environment PROD: %q", out)
+	}
+}
+
+func TestExport_Output(t *testing.T) {
+	db := seedDB(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.json")
+	code, out, errOut := runCLI(t, "export", "--db", db, "--format", "json", "--output", path, "2023-01-01", "2024-04-02")
+	if code != 0 || out != "" || errOut != "" {
+		t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, direct, _ := runCLI(t, "export", "--db", db, "--format", "json", "2023-01-01", "2024-04-02")
+	written, err := os.ReadFile(path)
+	if err != nil || string(written) != direct {
+		t.Errorf("--output wrote %d bytes (%v), stdout gives %d", len(written), err, len(direct))
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("the output directory holds %d entries, want only the report (no temporary file left)", len(entries))
+	}
+}
+
+func TestExport_BadInput(t *testing.T) {
+	db := seedDB(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.csv")
+	foreign := filepath.Join(dir, "foreign.db")
+	if err := os.WriteFile(foreign, []byte("not a database, just some words in a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.db")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no dates", []string{"--db", db}, "headcount: export takes two dates, FROM and TO, e.g. headcount export 2023-01-01 2024-04-02\n"},
+		{"one date", []string{"--db", db, "2023-01-01"}, "headcount: export takes two dates, FROM and TO, e.g. headcount export 2023-01-01 2024-04-02\n"},
+		{"malformed date", []string{"--db", db, "2023-1-01", "2023-02-01"}, "headcount: FROM \"2023-1-01\" is not a date: want YYYY-MM-DD\n"},
+		{"impossible date", []string{"--db", db, "2023-01-01", "2023-02-30"}, "headcount: TO \"2023-02-30\" is not a date: want YYYY-MM-DD\n"},
+		{"FROM equals TO", []string{"--db", db, "2023-01-01", "2023-01-01"}, "headcount: FROM 2023-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
+		{"FROM after TO", []string{"--db", db, "2024-01-01", "2023-01-01"}, "headcount: FROM 2024-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
+		{"range too long", []string{"--db", db, "1970-01-01", "9999-01-01"}, "headcount: the range has 2932532 days; a report covers at most 36600\n"},
+		{"unknown format", []string{"--db", db, "--format", "xml", "2023-01-01", "2023-02-01"}, "headcount: --format \"xml\": want csv, pretty, json or html\n"},
+		{"two forms", []string{"--db", db, "--format", "json", "2023-01-01", "2023-02-01", "--pretty"}, "headcount: --pretty and --format json ask for two forms: give one\n"},
+		{"unknown granularity", []string{"--db", db, "--by", "hour", "2023-01-01", "2023-02-01"}, "headcount: --by \"hour\": want month, week, day or year\n"},
+		{"missing database", []string{"--db", missing, "2023-01-01", "2023-02-01"}, "headcount: " + missing + ": database file does not exist\n"},
+		{"foreign database", []string{"--db", foreign, "2023-01-01", "2023-02-01"}, "headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
+		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": its directory does not exist\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"export"}, tc.args...)
+			if !strings.Contains(strings.Join(args, " "), "--output") {
+				args = append(args, "--output", out)
+			}
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 2 || stderr != tc.want || stdout != "" {
+				t.Errorf("status %d, stderr %q, stdout %q; want 2 and %q", code, stderr, stdout, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("bad input left files behind: %d entries in the output directory", len(entries))
+			}
+		})
+	}
+}
+
+func TestImport_BadInput(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, content, want string
+	}{
+		{"empty file", "", "%s: the file is empty: want a header date,sessions; nothing imported"},
+		{"wrong header", "day,count\n2023-01-01,5\n", "%s:1: the header must be date,sessions, not \"day,count\"; nothing imported"},
+		{"malformed date", "date,sessions\n2023-01-01,5\n2023/01/02,5\n", "%s:3: \"2023/01/02\" is not a date: want YYYY-MM-DD; nothing imported"},
+		{"impossible date", "date,sessions\n2023-02-29,5\n", "%s:2: \"2023-02-29\" is not a date: want YYYY-MM-DD; nothing imported"},
+		{"negative sessions", "date,sessions\n2023-01-01,-5\n", "%s:2: sessions \"-5\" is not a whole number of at least 0; nothing imported"},
+		{"missing sessions", "date,sessions\n2023-01-01\n", "%s:2: want two fields date,sessions, got \"2023-01-01\"; nothing imported"},
+		{"extra field", "date,sessions\n2023-01-01,5,7\n", "%s:2: want two fields date,sessions, got \"2023-01-01,5,7\"; nothing imported"},
+		{"day twice", "date,sessions\n2023-01-01,5\n2023-01-02,1\n2023-01-01,3\n", "%s:4: 2023-01-01 is listed twice (first on line 2); nothing imported"},
+		{"before 1970", "date,sessions\n1969-12-31,5\n", "%s:2: 1969-12-31 is before 1970; nothing imported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".csv")
+			if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(dir, "headcount.db")
+			code, out, errOut := runCLI(t, "import", "--db", db, file)
+			want := "headcount: " + fmt.Sprintf(tc.want, file) + "\n"
+			if code != 2 || errOut != want || out != "" {
+				t.Errorf("status %d, stderr %q, stdout %q; want 2 and %q", code, errOut, out, want)
+			}
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("a rejected file created the database")
+			}
+		})
+	}
+	// A day already counted rejects the whole file.
+	db := seedDB(t)
+	again := filepath.Join(dir, "again.csv")
+	if err := os.WriteFile(again, []byte("date,sessions\n2022-12-31,4\n2023-01-05,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "import", "--db", db, again)
+	if want := "headcount: " + db + ": day already in the database: 2023-01-05 was imported before; nothing imported\n"; code != 2 || errOut != want {
+		t.Errorf("re-import: status %d, stderr %q, want %q", code, errOut, want)
+	}
+	_, out, _ := runCLI(t, "export", "--db", db, "2022-12-31", "2023-01-01")
+	if out != "month,sessions,gaps,environment\n2022-12,,2022-12-30_2022-12-31,UAT-ENV\n" {
+		t.Errorf("a rejected import left 2022-12-31 behind: %q", out)
+	}
+}
+
+// tenYears creates a database with ten years of daily history and, from the
+// agent, live-session statistics for every hour.
+func tenYears(b *testing.B) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	var days []store.DayCount
+	var hours []store.HourStat
+	for d := start; d.Year() < 2025; d = d.AddDate(0, 0, 1) {
+		if d.Month() == time.August && d.Day() < 10 {
+			continue // a gap every summer
+		}
+		days = append(days, store.DayCount{Day: d, Sessions: uint64(1000 + d.YearDay())})
+		for h := 0; h < 24; h++ {
+			hours = append(hours, store.HourStat{Hour: d.Add(time.Duration(h) * time.Hour), Peak: 50, LiveMillis: 3600000 * 20, SampledMillis: 3600000})
+		}
+	}
+	if err := db.Import(days); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkExport_TenYears exports ten years of daily data, the whole
+// command: open the file, read, build, render.
+func BenchmarkExport_TenYears(b *testing.B) {
+	db := tenYears(b)
+	for _, format := range []string{"csv", "pretty", "json", "html"} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var errb bytes.Buffer
+				if code := run([]string{"headcount", "export", "--db", db, "--format", format, "2015-01-01", "2025-01-01"}, io.Discard, &errb); code != 0 {
+					b.Fatalf("status %d: %s", code, errb.String())
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/export")
+		})
+	}
+}
+
+func TestCheckAndBackup(t *testing.T) {
+	db := seedDB(t)
+	code, out, errOut := runCLI(t, "check", "--db", db)
+	want := db + ": 322 days, 34739664 sessions, 0 hours, 322 coverage intervals\nok\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	code, out, errOut = runCLI(t, "backup", "--db", db, copyPath)
+	if code != 0 || errOut != "" || !strings.Contains(out, "322 days, 34739664 sessions, 322 coverage intervals") {
+		t.Fatalf("backup: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if info, err := os.Stat(copyPath); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("backup file: %v, mode %v; want 0600", err, info.Mode().Perm())
+	}
+	_, a, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2024-04-02")
+	_, b, _ := runCLI(t, "export", "--db", copyPath, "2023-01-01", "2024-04-02")
+	if a != b || a == "" {
+		t.Errorf("the backup exports differently from the original")
+	}
+
+	// A broken invariant: completed_total no longer matches the days.
+	b2, err := bbolt.Open(copyPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b2.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("completed_total"), binary.BigEndian.AppendUint64(nil, 5))
+	})
+	b2.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", copyPath)
+	if code != 1 || !strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
+		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
+		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
+		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
+		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestRun_DamagedDatabases: a truncated database, a corrupt one and one of a
+// newer schema are refused by every command with one line and status 2, and
+// are not modified.
+func TestRun_DamagedDatabases(t *testing.T) {
+	good := seedDB(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	truncated := filepath.Join(dir, "truncated.db")
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(dir, "newer.db")
+	if err := os.WriteFile(newer, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bbolt.Open(newer, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	cases := []struct{ file, want string }{
+		{truncated, "database is corrupt: file is truncated"},
+		{newer, "database has a newer schema: schema 2, this headcount reads up to 1"},
+	}
+	for _, tc := range cases {
+		before, _ := os.ReadFile(tc.file)
+		for _, args := range [][]string{
+			{"serve", "--db", tc.file, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
+			{"export", "--db", tc.file, "2023-01-01", "2023-02-01"},
+			{"check", "--db", tc.file},
+			{"import", "--db", tc.file, "../../report/testdata/seed/history.csv"},
+		} {
+			code, out, errOut := runCLI(t, args...)
+			if code != 2 || out != "" || !strings.HasPrefix(errOut, "headcount: "+tc.file+": "+tc.want) || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("%v: status %d, stdout %q, stderr %q; want status 2 and %q", args, code, out, errOut, tc.want)
+			}
+		}
+		if after, _ := os.ReadFile(tc.file); !bytes.Equal(before, after) {
+			t.Errorf("%s was modified", tc.file)
+		}
+	}
+}
+
+// TestServe_ReadOnlyDirectory: a database in a directory that cannot be
+// written is refused at start with one line, and nothing is left running.
+func TestServe_ReadOnlyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a read-only tmpfs (this test needs root, as CI has): %v: %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	db := filepath.Join(dir, "headcount.db")
+	code, out, errOut := runCLI(t, "serve", "--db", db, "--spoe-addr", "127.0.0.1:0", "--admin-addr", "")
+	want := "headcount: open " + db + ": read-only file system\n"
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1 and %q", code, out, errOut, want)
+	}
+}
+
+// TestServe_Defaults: the agent listens on loopback unless told otherwise.
+func TestServe_Defaults(t *testing.T) {
+	want := map[string]string{"spoe-addr": "127.0.0.1:12345", "admin-addr": "127.0.0.1:9345", "db": "./headcount.db"}
+	for _, f := range serveFlags() {
+		if sf, ok := f.(interface{ GetDefaultText() string }); ok {
+			name := f.Names()[0]
+			if w, ok := want[name]; ok && !strings.Contains(sf.GetDefaultText(), w) {
+				t.Errorf("--%s defaults to %s, want %s", name, sf.GetDefaultText(), w)
+			}
+			delete(want, name)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("flags not found: %v", want)
+	}
+}
+
+func TestLicense_KeygenSignVerifyShow(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	code, out, errOut := runCLI(t, "keygen", vendor)
+	if code != 0 || out != "wrote "+vendor+".key (private, keep it secret) and "+vendor+".pub\n" || errOut != "" {
+		t.Fatalf("keygen: %d %q %q", code, out, errOut)
+	}
+	if info, err := os.Stat(vendor + ".key"); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("private key mode %v (%v), want 0600", info.Mode().Perm(), err)
+	}
+	if code, _, errOut := runCLI(t, "keygen", vendor); code != 2 || errOut != "headcount: "+vendor+".key exists: keygen never overwrites a key\n" {
+		t.Errorf("keygen over an existing key: %d %q", code, errOut)
+	}
+	end := time.Now().UTC().AddDate(0, 0, 100).Format("2006-01-02")
+	doc := filepath.Join(dir, "license.json")
+	writeTestFile(t, doc, `{"license_id":"L-7","licensee":"Example Bank","deployment_id":"dx-prod","product":"headcount",
+		"entitled_sessions_per_year":4000000,"contract_start":"2026-01-01","contract_end":"`+end+`","issued_at":"2025-12-01T09:00:00Z"}`)
+	signedPath := filepath.Join(dir, "license.signed")
+	if code, _, errOut := runCLI(t, "license", "sign", "--key", vendor+".key", "--output", signedPath, doc); code != 0 || errOut != "" {
+		t.Fatalf("license sign: %d %q", code, errOut)
+	}
+	code, out, _ = runCLI(t, "license", "verify", "--pubkey", vendor+".pub", signedPath)
+	wantPrefix := "signature ok; entitlement valid: licence L-7 for dx-prod, 4000000 sessions a year, contract ends on " + end + " ("
+	if code != 0 || !strings.HasPrefix(out, wantPrefix) || !strings.HasSuffix(out, " days left)\n") {
+		t.Errorf("license verify: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, "license", "show", "--pubkey", vendor+".pub", signedPath)
+	if code != 0 || !strings.Contains(out, "licence      L-7\nlicensee     Example Bank\ndeployment   dx-prod\n") {
+		t.Errorf("license show: %d %q", code, out)
+	}
+
+	signed, _ := os.ReadFile(signedPath)
+	forged := filepath.Join(dir, "forged")
+	writeTestFile(t, forged, strings.Replace(string(signed), "4000000", "9000000", 1))
+	other := filepath.Join(dir, "other")
+	runCLI(t, "keygen", other)
+	for _, tc := range []struct{ name, file, pub string }{
+		{"edited", forged, vendor + ".pub"},
+		{"another vendor's key", signedPath, other + ".pub"},
+	} {
+		code, _, errOut := runCLI(t, "license", "verify", "--pubkey", tc.pub, tc.file)
+		if code != 1 || errOut != "headcount: "+tc.file+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
+			t.Errorf("%s: status %d, stderr %q", tc.name, code, errOut)
+		}
+	}
+	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: pass --license-pubkey FILE (this binary has none built in)\n" {
+		t.Errorf("no key: %d %q", code, errOut)
+	}
+}
+
+func writeTestFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLicense_Extend: a vendor's extension token applies once; a second
+// use, or a token for another deployment, is refused.
+func TestLicense_Extend(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	runCLI(t, "keygen", vendor)
+	doc := filepath.Join(dir, "ext.json")
+	writeTestFile(t, doc, `{"token_id":"X-1","deployment_id":"dx-prod","extension_days":14,"issued_at":"2026-07-01T09:00:00Z"}`)
+	token := filepath.Join(dir, "ext.token")
+	if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", token, doc); code != 0 {
+		t.Fatalf("sign-extension: %d %q", code, errOut)
+	}
+	db := filepath.Join(dir, "headcount.db")
+	args := []string{"license", "extend", "--db", db, "--pubkey", vendor + ".pub", "--deployment", "dx-prod", token}
+	code, out, errOut := runCLI(t, args...)
+	if code != 0 || out != "extended the grace period by 14 days (token X-1); it applies when a grace period starts\n" {
+		t.Errorf("extend: %d %q %q", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, args...)
+	if code != 2 || errOut != "headcount: the one-time extension was already applied (token X-1, 14 days)\n" {
+		t.Errorf("second extend: %d %q", code, errOut)
+	}
+	signed, _ := os.ReadFile(token)
+	forged := filepath.Join(dir, "forged.token")
+	writeTestFile(t, forged, strings.Replace(string(signed), `"extension_days":14`, `"extension_days":9`, 1))
+	code, _, errOut = runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", forged)
+	if code != 1 || errOut != "headcount: "+forged+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
+		t.Errorf("forged token: %d %q", code, errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	vendor := filepath.Join(dir, "vendor")
+	runCLI(t, "keygen", vendor)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -100)
+	doc := filepath.Join(dir, "license.json")
+	writeTestFile(t, doc, fmt.Sprintf(`{"license_id":"L-9","deployment_id":"dx-prod","entitled_sessions_per_year":100000,"contract_start":%q,"contract_end":%q}`,
+		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02")))
+	lic := filepath.Join(dir, "license.signed")
+	runCLI(t, "license", "sign", "--key", vendor+".key", "--output", lic, doc)
+	history := "date,sessions\n"
+	for d := start.AddDate(0, 0, -10); !d.After(today); d = d.AddDate(0, 0, 1) {
+		history += d.Format("2006-01-02") + ",500\n" // 10 days before the contract year do not count
+	}
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, history)
+	db := filepath.Join(dir, "headcount.db")
+	if code, _, errOut := runCLI(t, "import", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	code, out, errOut := runCLI(t, "usage", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub")
+	// 101 days of 500 in the contract year; 49,500 left at 500 a day: 99 days.
+	want := fmt.Sprintf("licence L-9 for dx-prod: contract year %s to %s\nsessions used 50500 of 100000 (50.5 %%)\nrecent rate 500 sessions a day (last 30 days)\nat this rate the entitlement runs out on %s\n",
+		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("usage: %d\n%s\nwant:\n%s\nstderr %q", code, out, want, errOut)
+	}
+
+	// The same figures in the JSON and HTML reports.
+	from, to := today.AddDate(0, 0, -7).Format("2006-01-02"), today.AddDate(0, 0, 1).Format("2006-01-02")
+	_, js, errOut := runCLI(t, "export", "--db", db, "--format", "json", "--license", lic, "--license-pubkey", vendor+".pub", from, to)
+	wantJSON := fmt.Sprintf(`"consumption": {"license_id":"L-9","deployment_id":"dx-prod","contract_year_start":%q,"contract_year_end":%q,"entitled_sessions":100000,"used_sessions":50500,"used_percent":50.5,"daily_rate_30_days":500,"forecast_runs_out":%q},`,
+		start.Format("2006-01-02"), start.AddDate(1, 0, 0).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
+	if !strings.Contains(js, wantJSON) {
+		t.Errorf("JSON report lacks\n%s\n(stderr %q)", wantJSON, errOut)
+	}
+	_, html, _ := runCLI(t, "export", "--db", db, "--format", "html", "--license", lic, "--license-pubkey", vendor+".pub", from, to)
+	if !strings.Contains(html, `<strong>50,500</strong> of 100,000 sessions used (50.5 %)`) {
+		t.Errorf("HTML report lacks the consumption")
+	}
+	if _, csv, _ := runCLI(t, "export", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub", from, to); strings.Contains(csv, "50500") {
+		t.Errorf("the CSV changed with --license")
+	}
+}
+
+// TestMetricsFile_Verify: the file from the database verifies, and an edit
+// is found.
+func TestMetricsFile_Verify(t *testing.T) {
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site")
+	runCLI(t, "keygen", site)
+	path := filepath.Join(dir, "headcount.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
+		Windows: []store.WindowCount{{Start: day.Add(30 * time.Minute), Sessions: 5}, {Start: day.Add(23 * time.Hour), Sessions: 2}}, Now: day.Add(24 * time.Hour)})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "metrics.csv")
+	if code, _, errOut := runCLI(t, "metrics-file", "--db", path, "--key", site+".key", "--deployment", "dx-prod", "--output", file, "2026-11-01", "2026-11-02"); code != 0 {
+		t.Fatalf("metrics-file: %d %s", code, errOut)
+	}
+	code, out, _ := runCLI(t, "verify", "--pubkey", site+".pub", file)
+	if code != 0 || out != "ok: 144 windows from 2026-11-01T00:00:00Z to 2026-11-02T00:00:00Z, 7 sessions, signature valid\n" {
+		t.Errorf("verify: %d %q", code, out)
+	}
+	data, _ := os.ReadFile(file)
+	edited := filepath.Join(dir, "edited.csv")
+	writeTestFile(t, edited, strings.Replace(string(data), "2026-11-01T00:30:00Z,2026-11-01T00:40:00Z,5,", "2026-11-01T00:30:00Z,2026-11-01T00:40:00Z,0,", 1))
+	code, _, errOut := runCLI(t, "verify", "--pubkey", site+".pub", edited)
+	if code != 1 || errOut != "headcount: "+edited+": the metrics file was changed: line 6 was edited\n" {
+		t.Errorf("verify of an edited file: %d %q", code, errOut)
+	}
+}
+
+// TestScheduledReports_EqualExport: a scheduled report holds exactly what
+// headcount export --by day prints for its period.
+func TestScheduledReports_EqualExport(t *testing.T) {
+	db := seedDB(t)
+	s, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := export.Schedule{Dir: t.TempDir(), Name: "weekly", Every: 7 * 24 * time.Hour, Settle: time.Hour, Since: 3 * 365 * 24 * time.Hour}
+	written, err := sched.WriteDue(s, time.Date(2024, 4, 10, 0, 0, 0, 0, time.UTC))
+	s.Close()
+	if err != nil || len(written) < 40 {
+		t.Fatalf("%d weekly reports (%v)", len(written), err)
+	}
+	for _, start := range []string{"2023-01-01", "2023-04-09", "2023-10-22", "2024-03-10"} {
+		from, _ := time.Parse("2006-01-02", start)
+		got, err := os.ReadFile(sched.Path(from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, _ := runCLI(t, "export", "--db", db, "--by", "day", from.Format("2006-01-02"), from.AddDate(0, 0, 7).Format("2006-01-02"))
+		if string(got) != want {
+			t.Errorf("week of %s:\n%s\nexport --by day:\n%s", start, got, want)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"headcount/agent"
+	"headcount/entitlement"
+	"headcount/report/export"
+	"headcount/store"
+	"net/url"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
+)
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", EnvVars: env("CONFIG"), Usage: "read flags from this YAML `FILE` (keys are flag names); flags and environment variables win over it"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "spoe-addr", Value: "127.0.0.1:12345", EnvVars: env("SPOE_ADDR"), Usage: "listen for HAProxy's SPOP connections on `ADDR`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "usage-interval", Value: time.Hour, EnvVars: env("USAGE_INTERVAL"), Usage: "how often --usage-url receives a report; a failed one is resent with backoff"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "deployment", EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` in usage reports (default: the licence's, else the environment)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-dir", EnvVars: env("REPORT_DIR"), Usage: "write scheduled reports under `DIR`/Reports/NAME/YYYY/MM/DD/ID.csv (see README)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "report-every", Value: 24 * time.Hour, EnvVars: env("REPORT_EVERY"), Usage: "the scheduled reports' period: 24h, 168h (weeks from Sunday) or 720h (30 days)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-name", Value: "headcount", EnvVars: env("REPORT_NAME"), Usage: "the scheduled reports' `NAME`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
+	}
+}
+
+func serveCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	flags := serveFlags()
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the SPOE agent that meters sessions",
+		Description: "Listens for HAProxy's SPOE connections (see haproxy/ for the configuration to use) and counts\n" +
+			"completed sessions per UTC day into --db. Stop it with SIGTERM or SIGINT: it finishes the frames in\n" +
+			"flight, counts the live sessions as completed (reason shutdown) and flushes before exiting.\n" +
+			"Every flag can also be set with the environment variable HEADCOUNT_<FLAG> or in the --config file.",
+		Flags:        flags,
+		OnUsageError: onUsage,
+		Before: func(c *cli.Context) error {
+			if path := c.String("config"); path != "" {
+				if err := checkConfigKeys(path, flags); err != nil {
+					return usageError{err}
+				}
+			}
+			if err := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
+				return usagef("--config %s: %v", c.String("config"), err)
+			}
+			return nil
+		},
+		Action: serve,
+	}
+}
+
+// checkConfigKeys refuses a --config file with a key that is no flag, so a
+// typo does not silently leave a default in force.
+func checkConfigKeys(path string, flags []cli.Flag) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var keys map[string]any
+	if err := yaml.Unmarshal(data, &keys); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	for k := range keys {
+		if !known[k] || k == "config" {
+			return fmt.Errorf("--config %s: unknown key %q", path, k)
+		}
+	}
+	return nil
+}
+
+func serve(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", c.Args().First())
+	}
+	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{
+		SPOEAddr:       c.String("spoe-addr"),
+		AdminAddr:      c.String("admin-addr"),
+		IdleTimeout:    c.Duration("idle-timeout"),
+		MaxSession:     c.Duration("max-session"),
+		FlushInterval:  c.Duration("flush-interval"),
+		Heartbeat:      c.Duration("heartbeat"),
+		MaxConnections: c.Int("max-connections"),
+		Production:     c.Bool("production"),
+		Version:        version,
+	}
+	if cfg.Allow, err = parsePrefixes("--allow", c.StringSlice("allow")); err != nil {
+		return err
+	}
+	if cfg.ExcludeIP, err = parsePrefixes("--exclude-ip", c.StringSlice("exclude-ip")); err != nil {
+		return err
+	}
+	for _, s := range c.StringSlice("exclude-ua") {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return usagef("--exclude-ua %q: %v", s, err)
+		}
+		cfg.ExcludeUA = append(cfg.ExcludeUA, re)
+	}
+	if cfg.MaxConnections < 1 {
+		return usagef("--max-connections %d: want at least 1", cfg.MaxConnections)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	if path := c.String("license"); path != "" {
+		l, err := loadLicense(path, c.String("license-pubkey"))
+		if err != nil {
+			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
+		} else {
+			cfg.License = &l
+		}
+	}
+
+	if u := c.String("entitlement-url"); u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return usagef("--entitlement-url %q: want an http:// or https:// URL", u)
+		}
+		var ca []byte
+		if path := c.String("entitlement-ca"); path != "" {
+			if ca, err = os.ReadFile(path); err != nil {
+				return usageError{err}
+			}
+		}
+		if cfg.Entitlement, err = entitlement.NewClient(u, ca); err != nil {
+			return usagef("--entitlement-ca %s: %v", c.String("entitlement-ca"), err)
+		}
+	}
+
+	if u := c.String("usage-url"); u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return usagef("--usage-url %q: want an http:// or https:// URL", u)
+		}
+		if c.Duration("usage-interval") < time.Second {
+			return usagef("--usage-interval %s: want at least 1s", c.Duration("usage-interval"))
+		}
+		cfg.UsageURL, cfg.UsageInterval = u, c.Duration("usage-interval")
+	}
+
+	if dir := c.String("report-dir"); dir != "" {
+		every := c.Duration("report-every")
+		if every != 24*time.Hour && every != 7*24*time.Hour && every != 30*24*time.Hour {
+			return usagef("--report-every %s: want 24h, 168h or 720h", every)
+		}
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return usagef("--report-dir %s: not a directory", dir)
+		}
+		name := c.String("report-name")
+		if name == "" || strings.ContainsAny(name, "/\\") {
+			return usagef("--report-name %q: want a name without slashes", name)
+		}
+		cfg.Reports = &export.Schedule{Dir: dir, Name: name, Every: every, Settle: cfg.IdleTimeout + cfg.Heartbeat + time.Minute, Since: 400 * 24 * time.Hour}
+	}
+
+	db, err := store.Open(c.String("db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Environment, err = db.SetEnvironment(environment(c.String("environment"))); err != nil {
+		return err
+	}
+
+	cfg.Deployment = c.String("deployment")
+	if cfg.Deployment == "" && cfg.License != nil {
+		cfg.Deployment = cfg.License.Deployment
+	}
+	if cfg.Deployment == "" {
+		cfg.Deployment = cfg.Environment
+	}
+
+	// SIGHUP: read the licence again and check the entitlement now.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	recheck := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case recheck <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	cfg.Recheck = recheck
+	if path := c.String("license"); path != "" {
+		cfg.ReloadLicense = func() (*entitlement.License, string) {
+			l, err := loadLicense(path, c.String("license-pubkey"))
+			if err != nil {
+				return nil, err.Error()
+			}
+			return &l, ""
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return agent.Run(ctx, cfg, db, log)
+}

@@ -1,0 +1,38 @@
+// Package export is the one pipeline from stored numbers to a report: a
+// store snapshot (read from the file, or from the agent that holds it) becomes
+// report.Input and then a report.Report. `headcount export`, the scheduled
+// report files and every later report source go through it, so they cannot
+// disagree.
+package export
+
+import (
+	"time"
+
+	"headcount/report"
+	"headcount/store"
+)
+
+// Report builds the report of the days from ≤ d < to, by granularity, from
+// what the store read.
+func Report(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Report {
+	return report.Build(Input(s, from, to, by, env))
+}
+
+// Input converts what the store read into a report's input.
+func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Input {
+	in := report.Input{From: from, To: to, By: by, Environment: env,
+		Days:     make([]report.DaySessions, 0, len(s.Days)),
+		Hours:    make([]report.HourStat, 0, len(s.Hours)),
+		Coverage: make([]report.Interval, 0, len(s.Coverage)),
+	}
+	for _, d := range s.Days {
+		in.Days = append(in.Days, report.DaySessions{Day: d.Day, Sessions: d.Sessions})
+	}
+	for _, h := range s.Hours {
+		in.Hours = append(in.Hours, report.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})
+	}
+	for _, iv := range s.Coverage {
+		in.Coverage = append(in.Coverage, report.Interval{Start: iv.Start, End: iv.End})
+	}
+	return in
+}

@@ -1,0 +1,97 @@
+package export
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"headcount/report"
+	"headcount/store"
+)
+
+// TestSchedule_WriteDue writes daily reports across a simulated outage: every
+// period is written once, at the first run after it settled, with the
+// content of export --by day for it; writing again changes nothing.
+func TestSchedule_WriteDue(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	var history []store.DayCount
+	for i := 0; i < 20; i++ {
+		if i == 12 {
+			continue // a day nothing was metered: no report for it
+		}
+		history = append(history, store.DayCount{Day: day0.AddDate(0, 0, i), Sessions: uint64(100 + i)})
+	}
+	if err := db.Import(history); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := Schedule{Dir: dir, Name: "dx-prod-daily", Every: 24 * time.Hour, Environment: "dx-prod", Settle: 40 * time.Minute, Since: 30 * 24 * time.Hour}
+
+	at := func(days int, minutes int) time.Time {
+		return day0.AddDate(0, 0, days).Add(time.Duration(minutes) * time.Minute)
+	}
+	runs := []struct {
+		now  time.Time
+		want int // files written by this run
+	}{
+		{at(5, 30), 4},   // days 0..3; day 4 ended 30 minutes ago, not settled
+		{at(5, 45), 1},   // day 4
+		{at(5, 50), 0},   // nothing new
+		{at(16, 45), 10}, // the agent was down for eleven days: days 5..15 but 12
+		{at(16, 46), 0},
+	}
+	seen := map[string]int{}
+	for i, r := range runs {
+		written, err := s.WriteDue(db, r.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(written) != r.want {
+			t.Errorf("run %d at %s wrote %d files, want %d: %v", i, r.now, len(written), r.want, written)
+		}
+		for _, p := range written {
+			seen[p]++
+		}
+	}
+	if len(seen) != 15 {
+		t.Errorf("%d distinct reports, want 15 (days 0..15 but 12)", len(seen))
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("%s written %d times", p, n)
+		}
+	}
+	// The layout of seed 002, and the content of export --by day.
+	path := filepath.Join(dir, "Reports", "dx-prod-daily", "2026", "10", "03", "dx-prod-daily_2026-10-03_2026-10-04.csv")
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := db.Snapshot(day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 3), store.Parts{})
+	var want bytes.Buffer
+	_ = report.WriteCSV(&want, report.Build(Input(snap, day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 3), report.Day, "dx-prod")))
+	if string(got) != want.String() || want.String() != "day,sessions,gaps,environment,covered_hours,peak_live,average_live\n2026-10-03,102,,dx-prod,24,0,0.00\n" {
+		t.Errorf("report:\n%s\nwant:\n%s", got, want.String())
+	}
+	if _, err := os.Stat(s.Path(day0.AddDate(0, 0, 12))); !os.IsNotExist(err) {
+		t.Errorf("a report was written for a day nothing was metered")
+	}
+	// Weekly and 30-day periods.
+	for _, tc := range []struct {
+		every time.Duration
+		first string
+	}{{7 * 24 * time.Hour, "2026-09-27"}, {30 * 24 * time.Hour, "2026-09-04"}} {
+		ws := Schedule{Dir: t.TempDir(), Name: "r", Every: tc.every, Settle: time.Hour, Since: 60 * 24 * time.Hour}
+		written, err := ws.WriteDue(db, at(40, 0))
+		if err != nil || len(written) == 0 || filepath.Base(written[0])[:12] != "r_"+tc.first {
+			t.Errorf("every %v: %v (%v); want the first period to start %s", tc.every, written, err, tc.first)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package usage
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Sender runs a Transmitter every interval, retrying a failed transmission
+// with backoff (the same transmission, unchanged) until the receiver
+// acknowledges it.
+type Sender struct {
+	t        *Transmitter
+	every    time.Duration
+	now      func() time.Time
+	log      zerolog.Logger
+	ok, fail atomic.Uint64
+}
+
+// SenderOptions sets a Sender up.
+type SenderOptions struct {
+	Transmitter *Transmitter
+	// Every is the interval between acknowledged transmissions.
+	Every time.Duration
+	// Now is the wall clock that dates transmissions; default time.Now.
+	Now func() time.Time
+	Log zerolog.Logger
+}
+
+// NewSender returns a sender; Run starts it.
+func NewSender(o SenderOptions) *Sender {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Sender{t: o.Transmitter, every: o.Every, now: o.Now, log: o.Log}
+}
+
+// SenderStats counts the transmissions attempted since start.
+type SenderStats struct{ OK, Failed uint64 }
+
+// Stats returns the transmissions attempted since start.
+func (u *Sender) Stats() SenderStats { return SenderStats{OK: u.ok.Load(), Failed: u.fail.Load()} }
+
+// Run transmits every interval until ctx is done.
+func (u *Sender) Run(ctx context.Context) {
+	wait, backoff := u.every, time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wall := u.now()
+		tr, err := u.t.Step(ctx, wall) // bounded by the transmitter's HTTP client timeout
+		if err != nil {
+			u.fail.Add(1)
+			backoff = min(max(2*backoff, 100*time.Millisecond), u.every) // 100ms, 200ms, … up to the interval
+			wait = backoff
+			u.log.Warn().Err(err).Uint64("sequence", tr.Sequence).Stringer("retry_in", wait).Msg("usage transmission failed; it is kept and resent unchanged")
+			continue
+		}
+		u.ok.Add(1)
+		u.log.Info().Uint64("sequence", tr.Sequence).Uint64("sessions", tr.Sessions).Msg("usage transmitted")
+		wait, backoff = u.every, 0
+	}
+}
