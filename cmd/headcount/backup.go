@@ -12,7 +12,7 @@ import (
 )
 
 func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:      "backup",
 		Usage:     "write a consistent copy of the database, also while the agent runs",
 		ArgsUsage: "FILE",
@@ -24,7 +24,7 @@ func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			dbFlag("database `FILE` to copy"), adminAddrFlag(),
 		},
 		Action: backup,
-	}
+	})
 }
 
 func backup(c *cli.Context) error {

@@ -3,17 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
-	"headcount/agent/admin"
-	"headcount/store"
 	"os"
 	"path/filepath"
 	"time"
+
+	"headcount/agent/admin"
+	"headcount/store"
 
 	"github.com/urfave/cli/v2"
 )
 
 func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:  "check",
 		Usage: "verify a database: its page structure and headcount's own invariants",
 		Description: "Checks bbolt's page structure and that the days sum to the completed and imported sessions, the\n" +
@@ -25,7 +26,7 @@ func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			dbFlag("database `FILE` to check"), adminAddrFlag(),
 		},
 		Action: check,
-	}
+	})
 }
 
 func check(c *cli.Context) error {

@@ -20,7 +20,7 @@ import (
 const maxReportDays = 36600
 
 func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:      "export",
 		Usage:     "print the usage report of the days FROM ≤ day < TO (UTC)",
 		ArgsUsage: "FROM TO",
@@ -42,7 +42,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` for --license (default: built in)"},
 		},
 		Action: runExport,
-	}
+	})
 }
 
 // exportValueFlags returns the names of export's flags that take a value
@@ -50,7 +50,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 func exportValueFlags() map[string]bool {
 	m := map[string]bool{}
 	for _, f := range exportCommand(nil).Flags {
-		if _, isBool := f.(*cli.BoolFlag); !isBool {
+		if v, ok := f.(interface{ TakesValue() bool }); ok && v.TakesValue() {
 			for _, n := range f.Names() {
 				m[n] = true
 			}

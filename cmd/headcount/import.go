@@ -3,15 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+
 	"headcount/report"
 	"headcount/store"
-	"os"
 
 	"github.com/urfave/cli/v2"
 )
 
 func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:      "import",
 		Usage:     "add daily history from another meter",
 		ArgsUsage: "FILE.csv",
@@ -25,7 +26,7 @@ func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet"},
 		},
 		Action: importHistory,
-	}
+	})
 }
 
 func importHistory(c *cli.Context) error {

@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"headcount/entitlement"
-	"headcount/internal/atomicfile"
 	"io"
 	"os"
+
+	"headcount/entitlement"
+	"headcount/internal/atomicfile"
 
 	"github.com/urfave/cli/v2"
 )

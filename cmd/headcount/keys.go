@@ -4,8 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
-	"headcount/entitlement"
 	"os"
+
+	"headcount/entitlement"
 )
 
 // licensePubKey is the vendor's licence-signing public key compiled in with

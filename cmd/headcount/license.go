@@ -31,7 +31,7 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 				"EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at.\n"+
 					"The site applies the token with headcount license extend; a deployment gets one extension, once.",
 				entitlement.SignExtension, onUsage),
-			{
+			configurable(&cli.Command{
 				Name:         "extend",
 				Usage:        "apply a vendor's one-time extension token to the grace period (customer side; stop the agent first)",
 				ArgsUsage:    "TOKEN",
@@ -42,7 +42,7 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 					&cli.StringFlag{Name: "deployment", Required: true, Usage: "this deployment's `ID`, as in its licence"},
 				},
 				Action: extendGrace,
-			},
+			}),
 			{
 				Name:         "verify",
 				Usage:        "check a signed licence's signature and dates (customer side)",

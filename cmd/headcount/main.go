@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	cli.VersionPrinter = printVersion
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	return &cli.App{
 		Name:  "headcount",
@@ -58,7 +60,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:        version,
 		Writer:         stdout,
 		ErrWriter:      stderr,
-		HideVersion:    true,
+		HideVersion:    false,
 		OnUsageError:   onUsage,
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
@@ -82,10 +84,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					_, err := fmt.Fprintf(c.App.Writer, "headcount %s\n", version)
-					return err
+					printVersion(c)
+					return nil
 				},
 			},
 		},
 	}
+}
+
+// printVersion prints the version, for `headcount version` and
+// `headcount --version` alike.
+func printVersion(c *cli.Context) {
+	fmt.Fprintf(c.App.Writer, "headcount %s\n", version)
 }

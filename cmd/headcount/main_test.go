@@ -28,9 +28,11 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestRun_Version(t *testing.T) {
-	code, out, errOut := runCLI(t, "version")
-	if code != 0 || out != "headcount dev\n" || errOut != "" {
-		t.Errorf("version: status %d, stdout %q, stderr %q", code, out, errOut)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, errOut := runCLI(t, args...)
+		if code != 0 || out != "headcount dev\n" || errOut != "" {
+			t.Errorf("%v: status %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
 	}
 }
 
@@ -186,6 +188,35 @@ func TestExport_Seed(t *testing.T) {
 	_, out, _ := runCLI(t, "export", "--db", db, "--environment", "PROD", "2023-01-01", "2023-02-01")
 	if out != "month,sessions,gaps,environment\n2023-01,3685341,,PROD\n" {
 		t.Errorf("export --environment PROD: %q", out)
+	}
+}
+
+// TestConfig_EveryCommand: the commands that read a database take their
+// flags from a --config file too, with the command line winning, and refuse
+// a key that is none of their flags.
+func TestConfig_EveryCommand(t *testing.T) {
+	db := seedDB(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "headcount.yaml")
+	writeTestFile(t, cfg, "db: "+db+"\nformat: pretty\nenvironment: FROM-FILE\n")
+	code, out, errOut := runCLI(t, "export", "--config", cfg, "2023-01-01", "2023-02-01")
+	if code != 0 || errOut != "" || !strings.Contains(out, "Environment: FROM-FILE") || !strings.Contains(out, "Session usage for 2023-01: 3685341") {
+		t.Errorf("export --config: status %d, stderr %q, output:\n%s", code, errOut, out)
+	}
+	code, out, _ = runCLI(t, "export", "--config", cfg, "--format", "csv", "2023-01-01", "2023-02-01")
+	if code != 0 || out != "month,sessions,gaps,environment\n2023-01,3685341,,FROM-FILE\n" {
+		t.Errorf("export --config with --format csv on the command line: status %d, %q", code, out)
+	}
+	check := filepath.Join(dir, "check.yaml")
+	writeTestFile(t, check, "db: "+db+"\n")
+	if code, out, errOut := runCLI(t, "check", "--config", check); code != 0 || !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("check --config: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	writeTestFile(t, bad, "db: "+db+"\nidle-timeout: 5m\n") // a serve flag, not an export flag
+	code, out, errOut = runCLI(t, "export", "--config", bad, "2023-01-01", "2023-02-01")
+	if want := "headcount: --config " + bad + ": unknown key \"idle-timeout\"\n"; code != 2 || out != "" || errOut != want {
+		t.Errorf("export with a serve key in --config: status %d, stdout %q, stderr %q, want %q", code, out, errOut, want)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:      "metrics-file",
 		Usage:     "write the tamper-evident usage file for carrying out of an air-gapped site",
 		ArgsUsage: "FROM TO",
@@ -48,5 +48,5 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			}
 			return write(c.App.Writer)
 		},
-	}
+	})
 }

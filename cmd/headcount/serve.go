@@ -2,11 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"headcount/agent"
-	"headcount/entitlement"
-	"headcount/report/export"
-	"headcount/store"
 	"net/url"
 	"os"
 	"os/signal"
@@ -15,91 +10,56 @@ import (
 	"syscall"
 	"time"
 
+	"headcount/agent"
+	"headcount/entitlement"
+	"headcount/report/export"
+	"headcount/store"
+
 	"github.com/urfave/cli/v2"
-	"github.com/urfave/cli/v2/altsrc"
-	"gopkg.in/yaml.v3"
 )
 
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", EnvVars: env("CONFIG"), Usage: "read flags from this YAML `FILE` (keys are flag names); flags and environment variables win over it"},
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "spoe-addr", Value: "127.0.0.1:12345", EnvVars: env("SPOE_ADDR"), Usage: "listen for HAProxy's SPOP connections on `ADDR`"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"}),
-		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "usage-interval", Value: time.Hour, EnvVars: env("USAGE_INTERVAL"), Usage: "how often --usage-url receives a report; a failed one is resent with backoff"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "deployment", EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` in usage reports (default: the licence's, else the environment)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-dir", EnvVars: env("REPORT_DIR"), Usage: "write scheduled reports under `DIR`/Reports/NAME/YYYY/MM/DD/ID.csv (see README)"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "report-every", Value: 24 * time.Hour, EnvVars: env("REPORT_EVERY"), Usage: "the scheduled reports' period: 24h, 168h (weeks from Sunday) or 720h (30 days)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "report-name", Value: "headcount", EnvVars: env("REPORT_NAME"), Usage: "the scheduled reports' `NAME`"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"}),
+		&cli.StringFlag{Name: "spoe-addr", Value: "127.0.0.1:12345", EnvVars: env("SPOE_ADDR"), Usage: "listen for HAProxy's SPOP connections on `ADDR`"},
+		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables)"},
+		&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
+		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"},
+		&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
+		&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
+		&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"},
+		&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"},
+		&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"},
+		&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"},
+		&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"},
+		&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"},
+		&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"},
+		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"},
+		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"},
+		&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"},
+		&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"},
+		&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"},
+		&cli.DurationFlag{Name: "usage-interval", Value: time.Hour, EnvVars: env("USAGE_INTERVAL"), Usage: "how often --usage-url receives a report; a failed one is resent with backoff"},
+		&cli.StringFlag{Name: "deployment", EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` in usage reports (default: the licence's, else the environment)"},
+		&cli.StringFlag{Name: "report-dir", EnvVars: env("REPORT_DIR"), Usage: "write scheduled reports under `DIR`/Reports/NAME/YYYY/MM/DD/ID.csv (see README)"},
+		&cli.DurationFlag{Name: "report-every", Value: 24 * time.Hour, EnvVars: env("REPORT_EVERY"), Usage: "the scheduled reports' period: 24h, 168h (weeks from Sunday) or 720h (30 days)"},
+		&cli.StringFlag{Name: "report-name", Value: "headcount", EnvVars: env("REPORT_NAME"), Usage: "the scheduled reports' `NAME`"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"},
 	}
 }
 
 func serveCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	flags := serveFlags()
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:  "serve",
 		Usage: "run the SPOE agent that meters sessions",
 		Description: "Listens for HAProxy's SPOE connections (see haproxy/ for the configuration to use) and counts\n" +
 			"completed sessions per UTC day into --db. Stop it with SIGTERM or SIGINT: it finishes the frames in\n" +
 			"flight, counts the live sessions as completed (reason shutdown) and flushes before exiting.\n" +
 			"Every flag can also be set with the environment variable HEADCOUNT_<FLAG> or in the --config file.",
-		Flags:        flags,
+		Flags:        serveFlags(),
 		OnUsageError: onUsage,
-		Before: func(c *cli.Context) error {
-			if path := c.String("config"); path != "" {
-				if err := checkConfigKeys(path, flags); err != nil {
-					return usageError{err}
-				}
-			}
-			if err := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
-				return usagef("--config %s: %v", c.String("config"), err)
-			}
-			return nil
-		},
-		Action: serve,
-	}
-}
-
-// checkConfigKeys refuses a --config file with a key that is no flag, so a
-// typo does not silently leave a default in force.
-func checkConfigKeys(path string, flags []cli.Flag) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("--config: %w", err)
-	}
-	var keys map[string]any
-	if err := yaml.Unmarshal(data, &keys); err != nil {
-		return fmt.Errorf("--config %s: %w", path, err)
-	}
-	known := map[string]bool{}
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			known[n] = true
-		}
-	}
-	for k := range keys {
-		if !known[k] || k == "config" {
-			return fmt.Errorf("--config %s: unknown key %q", path, k)
-		}
-	}
-	return nil
+		Action:       serve,
+	})
 }
 
 func serve(c *cli.Context) error {

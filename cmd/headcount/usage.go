@@ -2,16 +2,17 @@ package main
 
 import (
 	"fmt"
+	"time"
+
 	"headcount/agent/admin"
 	"headcount/entitlement"
 	"headcount/store"
-	"time"
 
 	"github.com/urfave/cli/v2"
 )
 
 func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
-	return &cli.Command{
+	return configurable(&cli.Command{
 		Name:  "usage",
 		Usage: "sessions used in the current contract year against the entitlement, with a forecast",
 		Description: "Reads the licence (--license, verified with --license-pubkey or the built-in key) for the entitled\n" +
@@ -48,7 +49,7 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }
 
 // contractConsumption reads the sessions ConsumptionRange asks for, from the

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"headcount/report/metricsfile"
 	"os"
 	"time"
+
+	"headcount/report/metricsfile"
 
 	"github.com/urfave/cli/v2"
 )
