@@ -85,7 +85,9 @@ func at(s string) time.Time {
 	return t
 }
 
-// TestEvaluate walks the six scenarios of seed 004 with exact log lines.
+// TestEvaluate walks the six outcomes of the grace state machine (valid,
+// ended within grace, no entitlement, and the three unreachable cases) with
+// exact log lines.
 func TestEvaluate(t *testing.T) {
 	cases := []struct {
 		name    string

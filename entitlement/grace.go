@@ -6,7 +6,7 @@ import (
 )
 
 // GracePeriod is how long the product keeps its entitlement once it can no
-// longer be confirmed (seed 004: 28 days).
+// longer be confirmed: 28 days.
 const GracePeriod = 28 * 24 * time.Hour
 
 // MaxExtensionDays is the longest one-time extension of the grace period a

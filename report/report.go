@@ -145,7 +145,7 @@ type Period struct {
 	Start, End  time.Time // the whole calendar period, half-open
 	Sessions    uint64    // over the covered days of the period within the range
 	CoveredDays int       // 0: the period has no covered day in the range
-	Gaps        []Span    // the gaps meeting the period, cut to it (SPEC §3, CSV form)
+	Gaps        []Span    // the gaps meeting the period, cut to it as the CSV form prints them
 }
 
 // Covered reports whether the period has a covered day in the range.

@@ -100,7 +100,8 @@ func golden(t *testing.T, name, got string) {
 
 // TestBuild_Seed reproduces the seed document's example from daily data
 // consistent with its pretty form: the pretty form byte for byte, and the
-// CSV with the October/November 2023 gap the seed's CSV omits (SPEC §3).
+// CSV with the October/November 2023 gap the seed's own CSV omits: every
+// gap is printed in both forms.
 func TestBuild_Seed(t *testing.T) {
 	days, cov := readHistory(t, "testdata/seed/history.csv")
 	r := Build(Input{From: d("2023-01-01"), To: d("2024-04-02"), By: Month, Environment: "UAT-ENV", Days: days, Coverage: cov})

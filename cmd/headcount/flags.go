@@ -23,7 +23,9 @@ func adminAddrFlag() cli.Flag {
 }
 func env(name string) []string { return []string{"HEADCOUNT_" + name} }
 
-// environment returns the --environment value or SPEC §4's default.
+// environment returns the --environment value, else RELEASE-NAMESPACE from
+// HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE (or Kubernetes' POD_NAMESPACE),
+// else the host name.
 func environment(flag string) string {
 	if flag != "" {
 		return flag
