@@ -41,17 +41,17 @@ func (db *DB) Check() (Report, error) {
 			}
 			return v
 		}
-		started, completed, imported := get(keyStarted), get(keyCompleted), get(keyImported)
+		started, completed, imported := get(keyStartedTotal), get(keyCompletedTotal), get(keyImportedTotal)
 		var byReason uint64
 		c := meta.Cursor()
-		for k, _ := c.Seek([]byte(completedPrefix)); k != nil && strings.HasPrefix(string(k), completedPrefix); k, _ = c.Next() {
+		for k, _ := c.Seek([]byte(keyCompletedReasonPrefix)); k != nil && strings.HasPrefix(string(k), keyCompletedReasonPrefix); k, _ = c.Next() {
 			byReason += get(k)
 		}
 		if byReason != completed {
-			problem("completed_total is %d but its reasons sum to %d", completed, byReason)
+			problem("%s is %d but its reasons sum to %d", keyCompletedTotal, completed, byReason)
 		}
 		if completed > started {
-			problem("completed_total %d exceeds started_total %d", completed, started)
+			problem("%s %d exceeds %s %d", keyCompletedTotal, completed, keyStartedTotal, started)
 		}
 
 		days, err := readDays(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))
@@ -63,7 +63,8 @@ func (db *DB) Check() (Report, error) {
 			r.Sessions += d.Sessions
 		}
 		if r.Sessions != completed+imported {
-			problem("the days hold %d sessions but completed_total %d + imported_total %d = %d", r.Sessions, completed, imported, completed+imported)
+			problem("the days hold %d sessions but %s %d + %s %d = %d",
+				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, completed+imported)
 		}
 
 		hours, err := readHours(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))

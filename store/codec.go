@@ -8,46 +8,17 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Bucket names, meta keys and key layouts of schema 1 (see the package comment).
-var (
-	bucketMeta     = []byte("meta")
-	bucketDays     = []byte("days")
-	bucketHours    = []byte("hours")
-	bucketCoverage = []byte("coverage")
-	buckets        = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
-
-	keyMagic       = []byte("magic")
-	keySchema      = []byte("schema")
-	keyEnvironment = []byte("environment")
-	keyLastFlush   = []byte("last_flush")
-	keyFlushCount  = []byte("flush_count")
-	keyStarted     = []byte("started_total")
-	keyCompleted   = []byte("completed_total")
-)
-
-const (
-	magic             = "headcount"
-	completedPrefix   = "completed_total_"
-	reasonRecovered   = "recovered"
-	dayLayout         = "2006-01-02"
-	hourLayout        = "2006-01-02T15"
-	hourValueSize     = 24
-	uintValueSize     = 8
-	firstStorableYear = 1970
-	lastStorableYear  = 9999
-)
-
 // dayKey returns the days key of the UTC day containing t.
 func dayKey(t time.Time) []byte { return []byte(t.UTC().Format(dayLayout)) }
 
 // hourKey returns the hours key of the UTC hour containing t.
 func hourKey(t time.Time) []byte { return []byte(t.UTC().Format(hourLayout)) }
 
-// secondsKey returns t's Unix seconds as an 8-byte big-endian value; t must not precede 1970.
-func secondsKey(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
+// encodeSeconds returns t's Unix seconds as an 8-byte big-endian value; t must not precede 1970.
+func encodeSeconds(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
 
-// reasonKey returns the meta key counting sessions completed for reason.
-func reasonKey(reason string) []byte { return []byte(completedPrefix + reason) }
+// completedReasonKey returns the meta key counting sessions completed for reason.
+func completedReasonKey(reason string) []byte { return []byte(keyCompletedReasonPrefix + reason) }
 
 // checkStorable reports an error unless t can be stored with keys that sort chronologically.
 func checkStorable(what string, t time.Time) error {
@@ -88,11 +59,11 @@ func encodeHour(h HourStat) []byte {
 func decodeHour(key, v []byte) (HourStat, error) {
 	hour, ok := parseKeyTime(key, true)
 	if !ok {
-		return HourStat{}, fmt.Errorf("%w: hours key %q", ErrCorrupt, key)
+		return HourStat{}, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketHours, key)
 	}
 	h := HourStat{Hour: hour}
 	if len(v) != hourValueSize {
-		return h, fmt.Errorf("%w: hours %q holds %d bytes, want %d", ErrCorrupt, key, len(v), hourValueSize)
+		return h, fmt.Errorf("%w: %s %q holds %d bytes, want %d", ErrCorrupt, bucketHours, key, len(v), hourValueSize)
 	}
 	h.Peak = binary.BigEndian.Uint64(v[0:8])
 	h.LiveMillis = binary.BigEndian.Uint64(v[8:16])

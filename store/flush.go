@@ -86,7 +86,7 @@ func (db *DB) Flush(f Flush) error {
 				return err
 			}
 			for _, w := range f.Windows {
-				if err := addUint(windows, secondsKey(w.Start.Truncate(Window)), w.Sessions); err != nil {
+				if err := addUint(windows, encodeSeconds(w.Start.Truncate(Window)), w.Sessions); err != nil {
 					return err
 				}
 			}
@@ -105,24 +105,24 @@ func (db *DB) Flush(f Flush) error {
 		}
 
 		meta := tx.Bucket(bucketMeta)
-		if err := addUint(meta, keyStarted, f.Started); err != nil {
+		if err := addUint(meta, keyStartedTotal, f.Started); err != nil {
 			return err
 		}
-		if err := addUint(meta, keyCompleted, completed); err != nil {
+		if err := addUint(meta, keyCompletedTotal, completed); err != nil {
 			return err
 		}
 		for reason, n := range f.Completed {
 			if n == 0 {
 				continue
 			}
-			if err := addUint(meta, reasonKey(reason), n); err != nil {
+			if err := addUint(meta, completedReasonKey(reason), n); err != nil {
 				return err
 			}
 		}
 		if err := addUint(meta, keyFlushCount, 1); err != nil {
 			return err
 		}
-		return meta.Put(keyLastFlush, secondsKey(f.Now))
+		return meta.Put(keyLastFlush, encodeSeconds(f.Now))
 	})
 }
 
@@ -184,10 +184,10 @@ func mergeHour(hours *bbolt.Bucket, h HourStat) error {
 
 // mergeInterval adds iv to the coverage bucket, extending a stored interval with the same start.
 func mergeInterval(coverage *bbolt.Bucket, iv Interval) error {
-	key := secondsKey(iv.Start)
+	key := encodeSeconds(iv.Start)
 	end := uint64(iv.End.Unix())
 	if v := coverage.Get(key); v != nil {
-		old, err := decodeUint(fmt.Sprintf("coverage %d", iv.Start.Unix()), v)
+		old, err := decodeUint(fmt.Sprintf("%s %d", bucketCoverage, iv.Start.Unix()), v)
 		if err != nil {
 			return err
 		}
@@ -204,11 +204,11 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 	var live uint64
 	err := db.update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		started, err := getUint(meta, keyStarted)
+		started, err := getUint(meta, keyStartedTotal)
 		if err != nil {
 			return err
 		}
-		completed, err := getUint(meta, keyCompleted)
+		completed, err := getUint(meta, keyCompletedTotal)
 		if err != nil {
 			return err
 		}
@@ -234,13 +234,13 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		if err := addUint(windows, secondsKey(day.Truncate(Window)), live); err != nil {
+		if err := addUint(windows, encodeSeconds(day.Truncate(Window)), live); err != nil {
 			return err
 		}
-		if err := addUint(meta, keyCompleted, live); err != nil {
+		if err := addUint(meta, keyCompletedTotal, live); err != nil {
 			return err
 		}
-		return addUint(meta, reasonKey(reasonRecovered), live)
+		return addUint(meta, completedReasonKey(reasonRecovered), live)
 	})
 	if err != nil {
 		return 0, err

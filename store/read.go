@@ -48,7 +48,7 @@ func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 	for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
 		day, ok := parseKeyTime(k, false)
 		if !ok {
-			return nil, fmt.Errorf("%w: days key %q", ErrCorrupt, k)
+			return nil, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketDays, k)
 		}
 		if !day.Before(to) {
 			break
@@ -56,7 +56,7 @@ func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 		if day.Before(from) {
 			continue
 		}
-		n, err := decodeUint(fmt.Sprintf("days %q", k), v)
+		n, err := decodeUint(fmt.Sprintf("%s %q", bucketDays, k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -115,10 +115,10 @@ func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
 	var coverage []Interval
 	err := tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
 		if len(k) != uintValueSize {
-			return fmt.Errorf("%w: coverage key of %d bytes, want %d", ErrCorrupt, len(k), uintValueSize)
+			return fmt.Errorf("%w: %s key of %d bytes, want %d", ErrCorrupt, bucketCoverage, len(k), uintValueSize)
 		}
 		start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
-		end, err := decodeSeconds(fmt.Sprintf("coverage %d", start.Unix()), v)
+		end, err := decodeSeconds(fmt.Sprintf("%s %d", bucketCoverage, start.Unix()), v)
 		if err != nil {
 			return err
 		}
@@ -178,10 +178,10 @@ func (db *DB) Counters() (Counters, error) {
 	err := db.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		var err error
-		if counters.Started, err = getUint(meta, keyStarted); err != nil {
+		if counters.Started, err = getUint(meta, keyStartedTotal); err != nil {
 			return err
 		}
-		if counters.Completed, err = getUint(meta, keyCompleted); err != nil {
+		if counters.Completed, err = getUint(meta, keyCompletedTotal); err != nil {
 			return err
 		}
 		if counters.FlushCount, err = getUint(meta, keyFlushCount); err != nil {
@@ -191,13 +191,13 @@ func (db *DB) Counters() (Counters, error) {
 			return err
 		}
 		c := meta.Cursor()
-		prefix := []byte(completedPrefix)
+		prefix := []byte(keyCompletedReasonPrefix)
 		for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			n, err := decodeUint(fmt.Sprintf("key %q", k), v)
 			if err != nil {
 				return err
 			}
-			counters.CompletedByReason[strings.TrimPrefix(string(k), completedPrefix)] = n
+			counters.CompletedByReason[strings.TrimPrefix(string(k), keyCompletedReasonPrefix)] = n
 		}
 		return nil
 	})

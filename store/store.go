@@ -1,25 +1,11 @@
 // Package store persists headcount's metering results in an embedded bbolt file: completed sessions per
-// UTC day and hour, coverage intervals and running counters. It holds numbers and timestamps only — never
-// an address, a header or a session key — and knows nothing of HAProxy.
+// UTC day, hour and 10-minute window, coverage intervals, running counters and imported history. Besides
+// numbers and timestamps it holds only the environment id and the state documents of the entitlement
+// checker and the usage transmitter — never an address, a header or a session key — and it knows
+// nothing of HAProxy.
 //
-// # Schema, version 1
-//
-// Every integer is an unsigned 64-bit big-endian value; every time is in Unix seconds, UTC.
-//
-//	bucket    key                        value
-//	meta      magic                      "headcount"
-//	          schema                     1
-//	          environment                environment id; the first start's value is kept
-//	          last_flush                 time of the last Flush
-//	          flush_count                number of flushes
-//	          started_total              sessions started
-//	          completed_total            sessions completed, all reasons
-//	          completed_total_<reason>   sessions completed for reason: idle, max, logout, shutdown, recovered
-//	days      "YYYY-MM-DD"               sessions completed that UTC day
-//	hours     "YYYY-MM-DDTHH"            24 bytes: peak, live_millis, sampled_millis for that UTC hour
-//	coverage  start (8 bytes)            end: metering was on from start to end
-//
-// Keys sort chronologically, so range reads are cursor seeks. A file is only ever written after it has
+// The file's schema — every bucket and key, its encoding, its writers and readers, the schema version
+// and the rules for changing it — is declared in schema.go. A file is only ever written after it has
 // been proven to be a consistent headcount database of a schema this package understands.
 package store
 
@@ -45,9 +31,6 @@ var (
 	ErrMissing      = errors.New("database file does not exist")
 	ErrLocked       = errors.New("database is in use by another process")
 )
-
-// SchemaVersion is the schema this package writes and the newest it reads.
-const SchemaVersion = 1
 
 // defaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
 const defaultTimeout = time.Second
@@ -185,13 +168,13 @@ func openBolt(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, err
 
 // initSchema writes the buckets and meta values of an empty schema-1 database.
 func initSchema(tx *bbolt.Tx) error {
-	for _, name := range buckets {
+	for _, name := range requiredBuckets {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	if err := meta.Put(keyMagic, []byte(magic)); err != nil {
+	if err := meta.Put(keyMagic, []byte(magicValue)); err != nil {
 		return err
 	}
 	return meta.Put(keySchema, encodeUint(SchemaVersion))
@@ -216,8 +199,8 @@ func validate(tx *bbolt.Tx, fileSize int64) error {
 	}
 
 	meta := tx.Bucket(bucketMeta)
-	if meta == nil || string(meta.Get(keyMagic)) != magic {
-		return fmt.Errorf("%w: no headcount meta bucket", ErrNotHeadcount)
+	if meta == nil || string(meta.Get(keyMagic)) != magicValue {
+		return fmt.Errorf("%w: no headcount %s bucket", ErrNotHeadcount, bucketMeta)
 	}
 	schema, err := getUint(meta, keySchema)
 	switch {
@@ -228,7 +211,7 @@ func validate(tx *bbolt.Tx, fileSize int64) error {
 	case schema == 0:
 		return fmt.Errorf("%w: no schema version", ErrCorrupt)
 	}
-	for _, name := range buckets {
+	for _, name := range requiredBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
 		}

@@ -358,11 +358,11 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			wantIs: ErrNotHeadcount,
 			prepare: func(t *testing.T, path string) string {
 				MustBolt(t, path, func(tx *bbolt.Tx) error {
-					b, err := tx.CreateBucket([]byte("meta"))
+					b, err := tx.CreateBucket(bucketMeta)
 					if err != nil {
 						return err
 					}
-					return b.Put([]byte("magic"), []byte("othertool"))
+					return b.Put(keyMagic, []byte("othertool"))
 				})
 				return "not a headcount database: no headcount meta bucket"
 			},
@@ -373,7 +373,7 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			prepare: func(t *testing.T, path string) string {
 				MustHeadcountFile(t, path)
 				MustBolt(t, path, func(tx *bbolt.Tx) error {
-					return tx.Bucket([]byte("meta")).Put([]byte("schema"), encodeUint(2))
+					return tx.Bucket(bucketMeta).Put(keySchema, encodeUint(2))
 				})
 				return "database has a newer schema: schema 2, this headcount reads up to 1"
 			},
@@ -383,7 +383,7 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			wantIs: ErrCorrupt,
 			prepare: func(t *testing.T, path string) string {
 				MustHeadcountFile(t, path)
-				MustBolt(t, path, func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte("days")) })
+				MustBolt(t, path, func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketDays) })
 				return `database is corrupt: bucket "days" is missing`
 			},
 		},
@@ -666,7 +666,7 @@ func TestDB_Recover(t *testing.T) {
 			name: "without a last flush, live sessions complete on now's day",
 			crash: func(t *testing.T, db *DB) {
 				err := db.bolt.Update(func(tx *bbolt.Tx) error {
-					return tx.Bucket(bucketMeta).Put(keyStarted, encodeUint(4))
+					return tx.Bucket(bucketMeta).Put(keyStartedTotal, encodeUint(4))
 				})
 				if err != nil {
 					t.Fatal(err)
