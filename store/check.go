@@ -9,29 +9,29 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Report is what Check found: a summary and the broken invariants, if any.
-type Report struct {
+// CheckResult is what Check found: how many days, hours and coverage intervals the database holds, the
+// sessions its days sum to, and one line per broken invariant. Problems is empty when the database is
+// consistent.
+type CheckResult struct {
 	Days, Hours, Intervals int
 	Sessions               uint64 // sum of the days
 	Problems               []string
 }
 
-// Check verifies, in one read transaction, headcount's own invariants (the
-// file's page structure was checked when it was opened):
+// Check verifies, in one read transaction, bbolt's page structure and headcount's own invariants, and
+// reports each broken one as a problem rather than an error:
 //   - the days sum to completed_total plus imported_total;
-//   - completed_total is the sum of its reasons, and no more than
-//     started_total;
+//   - completed_total is the sum of its reasons, and no more than started_total;
 //   - coverage intervals end after they start, and are ordered and disjoint;
-//   - no hour has more than an hour of samples, nor more live-session time
-//     than its peak allows.
-func (db *DB) Check() (Report, error) {
-	var r Report
+//   - no hour has more than an hour of samples, nor more live-session time than its peak allows.
+//
+// It returns an error when a record of the days, hours or coverage cannot be decoded.
+func (db *DB) Check() (CheckResult, error) {
+	var r CheckResult
 	err := db.view(func(tx *bbolt.Tx) error {
 		problem := func(format string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, a...)) }
-		if errs := collect(tx.Check()); len(errs) > 0 {
-			for _, e := range errs {
-				problem("page structure: %v", e)
-			}
+		for _, e := range collect(tx.Check()) {
+			problem("page structure: %v", e)
 		}
 		meta := tx.Bucket(bucketMeta)
 		get := func(key []byte) uint64 {
@@ -54,7 +54,8 @@ func (db *DB) Check() (Report, error) {
 			problem("%s %d exceeds %s %d", keyCompletedTotal, completed, keyStartedTotal, started)
 		}
 
-		days, err := readDays(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))
+		from, to := storableRange()
+		days, err := readDays(tx, from, to)
 		if err != nil {
 			return err
 		}
@@ -67,7 +68,7 @@ func (db *DB) Check() (Report, error) {
 				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, completed+imported)
 		}
 
-		hours, err := readHours(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))
+		hours, err := readHours(tx, from, to)
 		if err != nil {
 			return err
 		}
@@ -88,10 +89,10 @@ func (db *DB) Check() (Report, error) {
 		r.Intervals = len(coverage)
 		for i, iv := range coverage {
 			if iv.End.Before(iv.Start) {
-				problem("coverage interval %s ends before it starts (%s)", iv.Start.Format("2006-01-02T15:04:05Z"), iv.End.Format("2006-01-02T15:04:05Z"))
+				problem("coverage interval %s ends before it starts (%s)", iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339))
 			}
 			if i > 0 && iv.Start.Before(coverage[i-1].End) {
-				problem("coverage intervals starting %s and %s overlap", coverage[i-1].Start.Format("2006-01-02T15:04:05Z"), iv.Start.Format("2006-01-02T15:04:05Z"))
+				problem("coverage intervals starting %s and %s overlap", coverage[i-1].Start.Format(time.RFC3339), iv.Start.Format(time.RFC3339))
 			}
 		}
 		return nil
@@ -99,17 +100,13 @@ func (db *DB) Check() (Report, error) {
 	return r, err
 }
 
+// collect drains errs, the problems bbolt's Tx.Check reports, into a slice.
 func collect(errs <-chan error) []error {
 	var out []error
 	for err := range errs {
 		out = append(out, err)
 	}
 	return out
-}
-
-func dayKeyTime(s string) time.Time {
-	t, _ := parseKeyTime([]byte(s), false)
-	return t
 }
 
 // Backup writes a consistent copy of the database to w from one read

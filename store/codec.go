@@ -20,6 +20,12 @@ func encodeSeconds(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
 // completedReasonKey returns the meta key counting sessions completed for reason.
 func completedReasonKey(reason string) []byte { return []byte(keyCompletedReasonPrefix + reason) }
 
+// storableRange returns the span of times that can be stored: from the start of firstStorableYear to the
+// end of lastStorableYear, UTC.
+func storableRange() (from, to time.Time) {
+	return time.Date(firstStorableYear, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(lastStorableYear+1, 1, 1, 0, 0, 0, 0, time.UTC)
+}
+
 // checkStorable reports an error unless t can be stored with keys that sort chronologically.
 func checkStorable(what string, t time.Time) error {
 	if y := t.UTC().Year(); y < firstStorableYear || y > lastStorableYear {

@@ -69,7 +69,7 @@ type Interval struct {
 // rejected and nothing is written. A flush with no days, hours or coverage still updates the counters
 // and the last flush time.
 func (db *DB) Flush(f Flush) error {
-	completed, err := f.check()
+	completed, err := f.validate()
 	if err != nil {
 		return fmt.Errorf("%s: flush rejected: %w", db.path, err)
 	}
@@ -126,8 +126,8 @@ func (db *DB) Flush(f Flush) error {
 	})
 }
 
-// check validates f and returns the number of sessions it completes.
-func (f Flush) check() (uint64, error) {
+// validate checks f and returns the number of sessions it completes.
+func (f Flush) validate() (uint64, error) {
 	var byDay, byReason uint64
 	for _, d := range f.Days {
 		if err := checkStorable("day", d.Day); err != nil {

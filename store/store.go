@@ -100,7 +100,7 @@ func openExisting(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	err = guard(path, func() error {
-		return b.View(func(tx *bbolt.Tx) error { return validate(tx, info.Size()) })
+		return b.View(func(tx *bbolt.Tx) error { return validateFile(tx, info.Size()) })
 	})
 	if err != nil {
 		_ = b.Close()
@@ -180,16 +180,13 @@ func initSchema(tx *bbolt.Tx) error {
 	return meta.Put(keySchema, encodeUint(SchemaVersion))
 }
 
-// validate reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
-func validate(tx *bbolt.Tx, fileSize int64) error {
+// validateFile reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
+func validateFile(tx *bbolt.Tx, fileSize int64) error {
 	// Pages past the end of the file would fault when read, so check the size before anything else.
 	if fileSize < tx.Size() {
 		return fmt.Errorf("%w: file is truncated (%d of %d bytes)", ErrCorrupt, fileSize, tx.Size())
 	}
-	var problems []error
-	for err := range tx.Check() {
-		problems = append(problems, err)
-	}
+	problems := collect(tx.Check())
 	switch len(problems) {
 	case 0:
 	case 1:

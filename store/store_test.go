@@ -904,3 +904,35 @@ func TestDB_Import(t *testing.T) {
 		t.Errorf("a refused import left days behind: %+v", s.Days)
 	}
 }
+
+func TestDB_Check(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := Open(path, readWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last storable day counts like any other.
+	MustFlush(t, db, sampleFlush, Flush{
+		Days:      []DayCount{{Day: day(9999, 12, 31), Sessions: 3}},
+		Hours:     []HourStat{{Hour: at(9999, 12, 31, 23, 0, 0), Peak: 1, LiveMillis: 10, SampledMillis: 10}},
+		Started:   3,
+		Completed: map[string]uint64{"idle": 3},
+		Now:       at(9999, 12, 31, 23, 59, 59),
+	})
+	r, err := db.Check()
+	want := CheckResult{Days: 2, Hours: 2, Intervals: 1, Sessions: 5}
+	if err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
+	}
+	MustClose(t, db)
+
+	MustBolt(t, path, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyStartedTotal, encodeUint(4))
+	})
+	db = MustOpen(t, path, readOnly)
+	r, err = db.Check()
+	want.Problems = []string{"completed_total 5 exceeds started_total 4"}
+	if err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
+	}
+}
