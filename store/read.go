@@ -206,3 +206,43 @@ func (db *DB) Counters() (Counters, error) {
 	}
 	return counters, nil
 }
+
+// CompletedTotal returns the number of sessions the agent completed, ever
+// (completed_total; imported history is not in it).
+func (db *DB) CompletedTotal() (uint64, error) {
+	var n uint64
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		n, err = getUint(tx.Bucket(bucketMeta), keyCompletedTotal)
+		return err
+	})
+	return n, err
+}
+
+// readWindows returns the stored windows starting in [from, to), in ascending order; none when the
+// windows bucket does not exist yet.
+func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
+	b := tx.Bucket(bucketWindows)
+	if b == nil {
+		return nil, nil
+	}
+	if first, _ := storableRange(); from.Before(first) {
+		from = first // encodeSeconds cannot encode a time before 1970
+	}
+	var out []WindowCount
+	c := b.Cursor()
+	for k, v := c.Seek(encodeSeconds(from)); k != nil; k, v = c.Next() {
+		start, err := decodeSeconds(fmt.Sprintf("%s key", bucketWindows), k)
+		if err != nil {
+			return nil, err
+		}
+		if !start.Before(to) {
+			break
+		}
+		n, err := decodeUint(fmt.Sprintf("%s %d", bucketWindows, start.Unix()), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WindowCount{Start: start, Sessions: n})
+	}
+	return out, nil
+}

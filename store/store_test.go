@@ -936,3 +936,25 @@ func TestDB_Check(t *testing.T) {
 		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
 	}
 }
+
+func TestDB_SnapshotWindows(t *testing.T) {
+	db := MustCreate(t)
+	f := sampleFlush
+	f.Windows = []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 1}, {Start: at(2024, 3, 10, 9, 14, 0), Sessions: 1}}
+	MustFlush(t, db, f)
+	want := []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 1}, {Start: at(2024, 3, 10, 9, 10, 0), Sessions: 1}}
+	for _, tc := range []struct {
+		from, to time.Time
+		want     []WindowCount
+	}{
+		{day(2024, 3, 10), day(2024, 3, 11), want},
+		{day(1900, 1, 1), day(9999, 1, 1), want}, // a range reaching before 1970
+		{at(2024, 3, 10, 9, 5, 0), at(2024, 3, 10, 9, 10, 0), nil},
+		{at(2024, 3, 10, 9, 10, 0), at(2024, 3, 10, 9, 20, 0), want[1:]},
+	} {
+		s, err := db.Snapshot(tc.from, tc.to, Parts{Windows: true})
+		if err != nil || !reflect.DeepEqual(s.Windows, tc.want) {
+			t.Errorf("Snapshot(%v, %v).Windows = %+v, %v; want %+v", tc.from, tc.to, s.Windows, err, tc.want)
+		}
+	}
+}
