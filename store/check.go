@@ -109,8 +109,8 @@ func collect(errs <-chan error) []error {
 	return out
 }
 
-// Backup writes a consistent copy of the database to w from one read
-// transaction: the agent keeps metering and flushing meanwhile.
+// Backup writes a consistent copy of the database file to w from one read transaction, and returns the
+// number of bytes written. Writers are not blocked meanwhile: the agent keeps metering and flushing.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := db.view(func(tx *bbolt.Tx) error {

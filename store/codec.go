@@ -35,6 +35,7 @@ func checkStorable(what string, t time.Time) error {
 	return nil
 }
 
+// encodeUint returns v as 8 bytes, big-endian, so that encoded values sort in numeric order.
 func encodeUint(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // decodeUint decodes an 8-byte value; what names it in the error.
@@ -54,6 +55,8 @@ func decodeSeconds(what string, v []byte) (time.Time, error) {
 	return time.Unix(int64(s), 0).UTC(), nil
 }
 
+// encodeHour returns the 24-byte hours value of h: Peak, LiveMillis and SampledMillis, each 8 bytes
+// big-endian. h.Hour is in the key, not the value.
 func encodeHour(h HourStat) []byte {
 	v := make([]byte, 0, hourValueSize)
 	v = binary.BigEndian.AppendUint64(v, h.Peak)

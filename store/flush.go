@@ -31,11 +31,12 @@ type Flush struct {
 	Now time.Time
 }
 
-// Window is the length of a metrics-file window.
+// Window is the length of the windows the tamper-evident metrics file counts sessions in. Windows start
+// at multiples of Window since the Unix epoch.
 const Window = 10 * time.Minute
 
-// WindowCount is the number of sessions completed in the 10-minute window
-// that starts at Start.
+// WindowCount is the number of sessions completed in the 10-minute window that contains Start. Flush
+// stores it under the window's start; reads return Start as that start, in UTC.
 type WindowCount struct {
 	Start    time.Time `json:"start"`
 	Sessions uint64    `json:"sessions"`

@@ -12,12 +12,16 @@ import (
 
 // Counters are the running totals kept across flushes.
 type Counters struct {
-	Started   uint64
+	// Started is the number of sessions the agent started.
+	Started uint64
+	// Completed is the number of sessions the agent completed, recovered ones included and imported
+	// history not.
 	Completed uint64
 	// CompletedByReason splits Completed by reason, "recovered" included; it is never nil.
 	CompletedByReason map[string]uint64
 	// LastFlush is the time of the last flush, the zero time if there never was one.
-	LastFlush  time.Time
+	LastFlush time.Time
+	// FlushCount is the number of flushes.
 	FlushCount uint64
 }
 
@@ -42,6 +46,7 @@ func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
 	return days, err
 }
 
+// readDays returns the stored days d with from <= d < to in ascending order, nil when there are none.
 func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 	days := make([]DayCount, 0, min(max(to.Sub(from)/(24*time.Hour), 0), 1<<16))
 	c := tx.Bucket(bucketDays).Cursor()
@@ -79,6 +84,7 @@ func (db *DB) Hours(from, to time.Time) ([]HourStat, error) {
 	return hours, err
 }
 
+// readHours returns the stored hours h with from <= h < to in ascending order, nil when there are none.
 func readHours(tx *bbolt.Tx, from, to time.Time) ([]HourStat, error) {
 	hours := make([]HourStat, 0, min(max(to.Sub(from)/time.Hour, 0), 1<<20))
 	c := tx.Bucket(bucketHours).Cursor()
@@ -111,6 +117,7 @@ func (db *DB) Coverage() ([]Interval, error) {
 	return coverage, err
 }
 
+// readCoverage returns every stored coverage interval in ascending order of Start.
 func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
 	var coverage []Interval
 	err := tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
@@ -207,8 +214,8 @@ func (db *DB) Counters() (Counters, error) {
 	return counters, nil
 }
 
-// CompletedTotal returns the number of sessions the agent completed, ever
-// (completed_total; imported history is not in it).
+// CompletedTotal returns the number of sessions the agent completed, ever, recovered ones included;
+// imported history is not in it. It equals Counters().Completed.
 func (db *DB) CompletedTotal() (uint64, error) {
 	var n uint64
 	err := db.view(func(tx *bbolt.Tx) (err error) {

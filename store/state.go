@@ -22,6 +22,7 @@ func (db *DB) metaBlob(key []byte) ([]byte, error) {
 	return v, err
 }
 
+// setMetaBlob stores value verbatim under key in the meta bucket, replacing what was there.
 func (db *DB) setMetaBlob(key, value []byte) error {
 	return db.update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, value) })
 }

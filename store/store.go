@@ -25,11 +25,18 @@ import (
 // Errors returned by Open and, for ErrCorrupt, by any operation. They are wrapped with the database path
 // and a detail, so test them with errors.Is.
 var (
+	// ErrNotHeadcount means the file is not a headcount database: not a regular file, empty, not bbolt, or without
+	// headcount's meta bucket. Open leaves such a file untouched.
 	ErrNotHeadcount = errors.New("not a headcount database")
-	ErrCorrupt      = errors.New("database is corrupt")
-	ErrNewerSchema  = errors.New("database has a newer schema")
-	ErrMissing      = errors.New("database file does not exist")
-	ErrLocked       = errors.New("database is in use by another process")
+	// ErrCorrupt means the file is headcount's but inconsistent: bbolt's page check failed, a required
+	// bucket is missing, or a stored key or value cannot be decoded.
+	ErrCorrupt = errors.New("database is corrupt")
+	// ErrNewerSchema means the file has a schema above SchemaVersion; Open neither reads nor writes it.
+	ErrNewerSchema = errors.New("database has a newer schema")
+	// ErrMissing means there is no file at the path; a read-only Open does not create one.
+	ErrMissing = errors.New("database file does not exist")
+	// ErrLocked means another process held the file lock for longer than Options.Timeout.
+	ErrLocked = errors.New("database is in use by another process")
 )
 
 // defaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
