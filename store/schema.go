@@ -64,8 +64,8 @@ var (
 	// bucketWindows maps the start of a 10-minute window (Window), key its 8-byte big-endian Unix
 	// seconds, a multiple of 600, to the sessions completed in it, value an 8-byte big-endian count.
 	// Created by the first Flush with windows or the first Recover that recovers sessions. Flush adds its
-	// windows, Recover adds the recovered sessions to the window of the last flush. Read by Snapshot when
-	// asked for windows, for the tamper-evident metrics file.
+	// windows, Recover adds the recovered sessions to the window of the last flush (of now if there was
+	// none). Read by Snapshot when asked for windows, for the tamper-evident metrics file.
 	bucketWindows = []byte("windows")
 )
 
