@@ -9,29 +9,29 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Report is what Check found: a summary and the broken invariants, if any.
-type Report struct {
+// CheckResult is what Check found: how many days, hours and coverage intervals the database holds, the
+// sessions its days sum to, and one line per broken invariant. Problems is empty when the database is
+// consistent.
+type CheckResult struct {
 	Days, Hours, Intervals int
 	Sessions               uint64 // sum of the days
 	Problems               []string
 }
 
-// Check verifies, in one read transaction, headcount's own invariants (the
-// file's page structure was checked when it was opened):
+// Check verifies, in one read transaction, bbolt's page structure and headcount's own invariants, and
+// reports each broken one as a problem rather than an error:
 //   - the days sum to completed_total plus imported_total;
-//   - completed_total is the sum of its reasons, and no more than
-//     started_total;
+//   - completed_total is the sum of its reasons, and no more than started_total;
 //   - coverage intervals end after they start, and are ordered and disjoint;
-//   - no hour has more than an hour of samples, nor more live-session time
-//     than its peak allows.
-func (db *DB) Check() (Report, error) {
-	var r Report
+//   - no hour has more than an hour of samples, nor more live-session time than its peak allows.
+//
+// It returns an error when a record of the days, hours or coverage cannot be decoded.
+func (db *DB) Check() (CheckResult, error) {
+	var r CheckResult
 	err := db.view(func(tx *bbolt.Tx) error {
 		problem := func(format string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, a...)) }
-		if errs := collect(tx.Check()); len(errs) > 0 {
-			for _, e := range errs {
-				problem("page structure: %v", e)
-			}
+		for _, e := range collect(tx.Check()) {
+			problem("page structure: %v", e)
 		}
 		meta := tx.Bucket(bucketMeta)
 		get := func(key []byte) uint64 {
@@ -41,20 +41,21 @@ func (db *DB) Check() (Report, error) {
 			}
 			return v
 		}
-		started, completed, imported := get(keyStarted), get(keyCompleted), get(keyImported)
+		started, completed, imported := get(keyStartedTotal), get(keyCompletedTotal), get(keyImportedTotal)
 		var byReason uint64
 		c := meta.Cursor()
-		for k, _ := c.Seek([]byte(completedPrefix)); k != nil && strings.HasPrefix(string(k), completedPrefix); k, _ = c.Next() {
+		for k, _ := c.Seek([]byte(keyCompletedReasonPrefix)); k != nil && strings.HasPrefix(string(k), keyCompletedReasonPrefix); k, _ = c.Next() {
 			byReason += get(k)
 		}
 		if byReason != completed {
-			problem("completed_total is %d but its reasons sum to %d", completed, byReason)
+			problem("%s is %d but its reasons sum to %d", keyCompletedTotal, completed, byReason)
 		}
 		if completed > started {
-			problem("completed_total %d exceeds started_total %d", completed, started)
+			problem("%s %d exceeds %s %d", keyCompletedTotal, completed, keyStartedTotal, started)
 		}
 
-		days, err := readDays(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))
+		from, to := storableRange()
+		days, err := readDays(tx, from, to)
 		if err != nil {
 			return err
 		}
@@ -63,10 +64,11 @@ func (db *DB) Check() (Report, error) {
 			r.Sessions += d.Sessions
 		}
 		if r.Sessions != completed+imported {
-			problem("the days hold %d sessions but completed_total %d + imported_total %d = %d", r.Sessions, completed, imported, completed+imported)
+			problem("the days hold %d sessions but %s %d + %s %d = %d",
+				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, completed+imported)
 		}
 
-		hours, err := readHours(tx, dayKeyTime("1970-01-01"), dayKeyTime("9999-12-31"))
+		hours, err := readHours(tx, from, to)
 		if err != nil {
 			return err
 		}
@@ -87,10 +89,10 @@ func (db *DB) Check() (Report, error) {
 		r.Intervals = len(coverage)
 		for i, iv := range coverage {
 			if iv.End.Before(iv.Start) {
-				problem("coverage interval %s ends before it starts (%s)", iv.Start.Format("2006-01-02T15:04:05Z"), iv.End.Format("2006-01-02T15:04:05Z"))
+				problem("coverage interval %s ends before it starts (%s)", iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339))
 			}
 			if i > 0 && iv.Start.Before(coverage[i-1].End) {
-				problem("coverage intervals starting %s and %s overlap", coverage[i-1].Start.Format("2006-01-02T15:04:05Z"), iv.Start.Format("2006-01-02T15:04:05Z"))
+				problem("coverage intervals starting %s and %s overlap", coverage[i-1].Start.Format(time.RFC3339), iv.Start.Format(time.RFC3339))
 			}
 		}
 		return nil
@@ -98,6 +100,7 @@ func (db *DB) Check() (Report, error) {
 	return r, err
 }
 
+// collect drains errs, the problems bbolt's Tx.Check reports, into a slice.
 func collect(errs <-chan error) []error {
 	var out []error
 	for err := range errs {
@@ -106,13 +109,8 @@ func collect(errs <-chan error) []error {
 	return out
 }
 
-func dayKeyTime(s string) time.Time {
-	t, _ := parseKeyTime([]byte(s), false)
-	return t
-}
-
-// Backup writes a consistent copy of the database to w from one read
-// transaction: the agent keeps metering and flushing meanwhile.
+// Backup writes a consistent copy of the database file to w from one read transaction, and returns the
+// number of bytes written. Writers are not blocked meanwhile: the agent keeps metering and flushing.
 func (db *DB) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := db.view(func(tx *bbolt.Tx) error {

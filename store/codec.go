@@ -8,46 +8,23 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Bucket names, meta keys and key layouts of schema 1 (see the package comment).
-var (
-	bucketMeta     = []byte("meta")
-	bucketDays     = []byte("days")
-	bucketHours    = []byte("hours")
-	bucketCoverage = []byte("coverage")
-	buckets        = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
-
-	keyMagic       = []byte("magic")
-	keySchema      = []byte("schema")
-	keyEnvironment = []byte("environment")
-	keyLastFlush   = []byte("last_flush")
-	keyFlushCount  = []byte("flush_count")
-	keyStarted     = []byte("started_total")
-	keyCompleted   = []byte("completed_total")
-)
-
-const (
-	magic             = "headcount"
-	completedPrefix   = "completed_total_"
-	reasonRecovered   = "recovered"
-	dayLayout         = "2006-01-02"
-	hourLayout        = "2006-01-02T15"
-	hourValueSize     = 24
-	uintValueSize     = 8
-	firstStorableYear = 1970
-	lastStorableYear  = 9999
-)
-
 // dayKey returns the days key of the UTC day containing t.
 func dayKey(t time.Time) []byte { return []byte(t.UTC().Format(dayLayout)) }
 
 // hourKey returns the hours key of the UTC hour containing t.
 func hourKey(t time.Time) []byte { return []byte(t.UTC().Format(hourLayout)) }
 
-// secondsKey returns t's Unix seconds as an 8-byte big-endian value; t must not precede 1970.
-func secondsKey(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
+// encodeSeconds returns t's Unix seconds as an 8-byte big-endian value; t must not precede 1970.
+func encodeSeconds(t time.Time) []byte { return encodeUint(uint64(t.Unix())) }
 
-// reasonKey returns the meta key counting sessions completed for reason.
-func reasonKey(reason string) []byte { return []byte(completedPrefix + reason) }
+// completedReasonKey returns the meta key counting sessions completed for reason.
+func completedReasonKey(reason string) []byte { return []byte(keyCompletedReasonPrefix + reason) }
+
+// storableRange returns the span of times that can be stored: from the start of firstStorableYear to the
+// end of lastStorableYear, UTC.
+func storableRange() (from, to time.Time) {
+	return time.Date(firstStorableYear, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(lastStorableYear+1, 1, 1, 0, 0, 0, 0, time.UTC)
+}
 
 // checkStorable reports an error unless t can be stored with keys that sort chronologically.
 func checkStorable(what string, t time.Time) error {
@@ -58,6 +35,7 @@ func checkStorable(what string, t time.Time) error {
 	return nil
 }
 
+// encodeUint returns v as 8 bytes, big-endian, so that encoded values sort in numeric order.
 func encodeUint(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // decodeUint decodes an 8-byte value; what names it in the error.
@@ -77,6 +55,8 @@ func decodeSeconds(what string, v []byte) (time.Time, error) {
 	return time.Unix(int64(s), 0).UTC(), nil
 }
 
+// encodeHour returns the 24-byte hours value of h: Peak, LiveMillis and SampledMillis, each 8 bytes
+// big-endian. h.Hour is in the key, not the value.
 func encodeHour(h HourStat) []byte {
 	v := make([]byte, 0, hourValueSize)
 	v = binary.BigEndian.AppendUint64(v, h.Peak)
@@ -88,11 +68,11 @@ func encodeHour(h HourStat) []byte {
 func decodeHour(key, v []byte) (HourStat, error) {
 	hour, ok := parseKeyTime(key, true)
 	if !ok {
-		return HourStat{}, fmt.Errorf("%w: hours key %q", ErrCorrupt, key)
+		return HourStat{}, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketHours, key)
 	}
 	h := HourStat{Hour: hour}
 	if len(v) != hourValueSize {
-		return h, fmt.Errorf("%w: hours %q holds %d bytes, want %d", ErrCorrupt, key, len(v), hourValueSize)
+		return h, fmt.Errorf("%w: %s %q holds %d bytes, want %d", ErrCorrupt, bucketHours, key, len(v), hourValueSize)
 	}
 	h.Peak = binary.BigEndian.Uint64(v[0:8])
 	h.LiveMillis = binary.BigEndian.Uint64(v[8:16])

@@ -31,11 +31,12 @@ type Flush struct {
 	Now time.Time
 }
 
-// Window is the length of a metrics-file window.
+// Window is the length of the windows the tamper-evident metrics file counts sessions in. Windows start
+// at multiples of Window since the Unix epoch.
 const Window = 10 * time.Minute
 
-// WindowCount is the number of sessions completed in the 10-minute window
-// that starts at Start.
+// WindowCount is the number of sessions completed in the 10-minute window that contains Start. Flush
+// stores it under the window's start; reads return Start as that start, in UTC.
 type WindowCount struct {
 	Start    time.Time `json:"start"`
 	Sessions uint64    `json:"sessions"`
@@ -69,7 +70,7 @@ type Interval struct {
 // rejected and nothing is written. A flush with no days, hours or coverage still updates the counters
 // and the last flush time.
 func (db *DB) Flush(f Flush) error {
-	completed, err := f.check()
+	completed, err := f.validate()
 	if err != nil {
 		return fmt.Errorf("%s: flush rejected: %w", db.path, err)
 	}
@@ -86,7 +87,7 @@ func (db *DB) Flush(f Flush) error {
 				return err
 			}
 			for _, w := range f.Windows {
-				if err := addUint(windows, secondsKey(w.Start.Truncate(Window)), w.Sessions); err != nil {
+				if err := addUint(windows, encodeSeconds(w.Start.Truncate(Window)), w.Sessions); err != nil {
 					return err
 				}
 			}
@@ -105,29 +106,29 @@ func (db *DB) Flush(f Flush) error {
 		}
 
 		meta := tx.Bucket(bucketMeta)
-		if err := addUint(meta, keyStarted, f.Started); err != nil {
+		if err := addUint(meta, keyStartedTotal, f.Started); err != nil {
 			return err
 		}
-		if err := addUint(meta, keyCompleted, completed); err != nil {
+		if err := addUint(meta, keyCompletedTotal, completed); err != nil {
 			return err
 		}
 		for reason, n := range f.Completed {
 			if n == 0 {
 				continue
 			}
-			if err := addUint(meta, reasonKey(reason), n); err != nil {
+			if err := addUint(meta, completedReasonKey(reason), n); err != nil {
 				return err
 			}
 		}
 		if err := addUint(meta, keyFlushCount, 1); err != nil {
 			return err
 		}
-		return meta.Put(keyLastFlush, secondsKey(f.Now))
+		return meta.Put(keyLastFlush, encodeSeconds(f.Now))
 	})
 }
 
-// check validates f and returns the number of sessions it completes.
-func (f Flush) check() (uint64, error) {
+// validate checks f and returns the number of sessions it completes.
+func (f Flush) validate() (uint64, error) {
 	var byDay, byReason uint64
 	for _, d := range f.Days {
 		if err := checkStorable("day", d.Day); err != nil {
@@ -184,10 +185,10 @@ func mergeHour(hours *bbolt.Bucket, h HourStat) error {
 
 // mergeInterval adds iv to the coverage bucket, extending a stored interval with the same start.
 func mergeInterval(coverage *bbolt.Bucket, iv Interval) error {
-	key := secondsKey(iv.Start)
+	key := encodeSeconds(iv.Start)
 	end := uint64(iv.End.Unix())
 	if v := coverage.Get(key); v != nil {
-		old, err := decodeUint(fmt.Sprintf("coverage %d", iv.Start.Unix()), v)
+		old, err := decodeUint(fmt.Sprintf("%s %d", bucketCoverage, iv.Start.Unix()), v)
 		if err != nil {
 			return err
 		}
@@ -204,11 +205,11 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 	var live uint64
 	err := db.update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		started, err := getUint(meta, keyStarted)
+		started, err := getUint(meta, keyStartedTotal)
 		if err != nil {
 			return err
 		}
-		completed, err := getUint(meta, keyCompleted)
+		completed, err := getUint(meta, keyCompletedTotal)
 		if err != nil {
 			return err
 		}
@@ -234,13 +235,13 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		if err := addUint(windows, secondsKey(day.Truncate(Window)), live); err != nil {
+		if err := addUint(windows, encodeSeconds(day.Truncate(Window)), live); err != nil {
 			return err
 		}
-		if err := addUint(meta, keyCompleted, live); err != nil {
+		if err := addUint(meta, keyCompletedTotal, live); err != nil {
 			return err
 		}
-		return addUint(meta, reasonKey(reasonRecovered), live)
+		return addUint(meta, completedReasonKey(reasonRecovered), live)
 	})
 	if err != nil {
 		return 0, err

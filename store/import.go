@@ -11,11 +11,6 @@ import (
 // ErrOverlap is returned by Import for a day the database already counts.
 var ErrOverlap = errors.New("day already in the database")
 
-var (
-	bucketImported = []byte("imported") // day key → sessions imported; created by the first import
-	keyImported    = []byte("imported_total")
-)
-
 // Import adds history from another meter, in one transaction: each day's
 // sessions are added and the day is marked covered (a coverage interval over
 // the whole day). A day that already has sessions, or was imported before,
@@ -65,92 +60,6 @@ func (db *DB) Import(days []DayCount) error {
 			}
 			total += d.Sessions
 		}
-		return addUint(meta, keyImported, total)
+		return addUint(meta, keyImportedTotal, total)
 	})
-}
-
-var keyEntitlement = []byte("entitlement")
-
-// EntitlementState returns the entitlement checker's persisted state (a JSON
-// document the store does not interpret), nil if none was stored.
-func (db *DB) EntitlementState() ([]byte, error) { return db.metaBlob(keyEntitlement) }
-
-// SetEntitlementState stores the entitlement checker's state.
-func (db *DB) SetEntitlementState(state []byte) error { return db.setMetaBlob(keyEntitlement, state) }
-
-// metaBlob returns a copy of the meta value under key, nil if there is none.
-func (db *DB) metaBlob(key []byte) ([]byte, error) {
-	var v []byte
-	err := db.view(func(tx *bbolt.Tx) error {
-		v = append([]byte(nil), tx.Bucket(bucketMeta).Get(key)...)
-		return nil
-	})
-	if len(v) == 0 {
-		v = nil
-	}
-	return v, err
-}
-
-func (db *DB) setMetaBlob(key, value []byte) error {
-	return db.update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, value) })
-}
-
-var keyUsage = []byte("usage_transmission")
-
-// UsageState returns the usage transmitter's persisted state (a JSON
-// document the store does not interpret), nil if none was stored.
-func (db *DB) UsageState() ([]byte, error) { return db.metaBlob(keyUsage) }
-
-// SetUsageState stores the usage transmitter's state.
-func (db *DB) SetUsageState(state []byte) error { return db.setMetaBlob(keyUsage, state) }
-
-// CompletedTotal returns the number of sessions the agent completed, ever
-// (completed_total; imported history is not in it).
-func (db *DB) CompletedTotal() (uint64, error) {
-	var n uint64
-	err := db.view(func(tx *bbolt.Tx) (err error) {
-		n, err = getUint(tx.Bucket(bucketMeta), keyCompleted)
-		return err
-	})
-	return n, err
-}
-
-var bucketWindows = []byte("windows") // 10-minute window start (Unix seconds) → sessions; created by the first flush with windows
-
-// Windows returns the sessions completed per 10-minute window in [from, to),
-// in order; windows without a stored count are absent.
-func (db *DB) Windows(from, to time.Time) ([]WindowCount, error) {
-	var out []WindowCount
-	err := db.view(func(tx *bbolt.Tx) (err error) {
-		out, err = readWindows(tx, from, to)
-		return err
-	})
-	return out, err
-}
-
-func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
-	var out []WindowCount
-	err := func() error {
-		b := tx.Bucket(bucketWindows)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(secondsKey(from)); k != nil; k, v = c.Next() {
-			start, err := decodeSeconds("window key", k)
-			if err != nil {
-				return err
-			}
-			if !start.Before(to) {
-				break
-			}
-			n, err := decodeUint("window", v)
-			if err != nil {
-				return err
-			}
-			out = append(out, WindowCount{Start: start, Sessions: n})
-		}
-		return nil
-	}()
-	return out, err
 }

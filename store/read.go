@@ -12,12 +12,16 @@ import (
 
 // Counters are the running totals kept across flushes.
 type Counters struct {
-	Started   uint64
+	// Started is the number of sessions the agent started.
+	Started uint64
+	// Completed is the number of sessions the agent completed, recovered ones included and imported
+	// history not.
 	Completed uint64
 	// CompletedByReason splits Completed by reason, "recovered" included; it is never nil.
 	CompletedByReason map[string]uint64
 	// LastFlush is the time of the last flush, the zero time if there never was one.
-	LastFlush  time.Time
+	LastFlush time.Time
+	// FlushCount is the number of flushes.
 	FlushCount uint64
 }
 
@@ -42,13 +46,14 @@ func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
 	return days, err
 }
 
+// readDays returns the stored days d with from <= d < to in ascending order, nil when there are none.
 func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 	days := make([]DayCount, 0, min(max(to.Sub(from)/(24*time.Hour), 0), 1<<16))
 	c := tx.Bucket(bucketDays).Cursor()
 	for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
 		day, ok := parseKeyTime(k, false)
 		if !ok {
-			return nil, fmt.Errorf("%w: days key %q", ErrCorrupt, k)
+			return nil, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketDays, k)
 		}
 		if !day.Before(to) {
 			break
@@ -56,7 +61,7 @@ func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 		if day.Before(from) {
 			continue
 		}
-		n, err := decodeUint(fmt.Sprintf("days %q", k), v)
+		n, err := decodeUint(fmt.Sprintf("%s %q", bucketDays, k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +84,7 @@ func (db *DB) Hours(from, to time.Time) ([]HourStat, error) {
 	return hours, err
 }
 
+// readHours returns the stored hours h with from <= h < to in ascending order, nil when there are none.
 func readHours(tx *bbolt.Tx, from, to time.Time) ([]HourStat, error) {
 	hours := make([]HourStat, 0, min(max(to.Sub(from)/time.Hour, 0), 1<<20))
 	c := tx.Bucket(bucketHours).Cursor()
@@ -111,14 +117,15 @@ func (db *DB) Coverage() ([]Interval, error) {
 	return coverage, err
 }
 
+// readCoverage returns every stored coverage interval in ascending order of Start.
 func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
 	var coverage []Interval
 	err := tx.Bucket(bucketCoverage).ForEach(func(k, v []byte) error {
 		if len(k) != uintValueSize {
-			return fmt.Errorf("%w: coverage key of %d bytes, want %d", ErrCorrupt, len(k), uintValueSize)
+			return fmt.Errorf("%w: %s key of %d bytes, want %d", ErrCorrupt, bucketCoverage, len(k), uintValueSize)
 		}
 		start := time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
-		end, err := decodeSeconds(fmt.Sprintf("coverage %d", start.Unix()), v)
+		end, err := decodeSeconds(fmt.Sprintf("%s %d", bucketCoverage, start.Unix()), v)
 		if err != nil {
 			return err
 		}
@@ -178,10 +185,10 @@ func (db *DB) Counters() (Counters, error) {
 	err := db.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		var err error
-		if counters.Started, err = getUint(meta, keyStarted); err != nil {
+		if counters.Started, err = getUint(meta, keyStartedTotal); err != nil {
 			return err
 		}
-		if counters.Completed, err = getUint(meta, keyCompleted); err != nil {
+		if counters.Completed, err = getUint(meta, keyCompletedTotal); err != nil {
 			return err
 		}
 		if counters.FlushCount, err = getUint(meta, keyFlushCount); err != nil {
@@ -191,13 +198,13 @@ func (db *DB) Counters() (Counters, error) {
 			return err
 		}
 		c := meta.Cursor()
-		prefix := []byte(completedPrefix)
+		prefix := []byte(keyCompletedReasonPrefix)
 		for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			n, err := decodeUint(fmt.Sprintf("key %q", k), v)
 			if err != nil {
 				return err
 			}
-			counters.CompletedByReason[strings.TrimPrefix(string(k), completedPrefix)] = n
+			counters.CompletedByReason[strings.TrimPrefix(string(k), keyCompletedReasonPrefix)] = n
 		}
 		return nil
 	})
@@ -205,4 +212,44 @@ func (db *DB) Counters() (Counters, error) {
 		return Counters{}, err
 	}
 	return counters, nil
+}
+
+// CompletedTotal returns the number of sessions the agent completed, ever, recovered ones included;
+// imported history is not in it. It equals Counters().Completed.
+func (db *DB) CompletedTotal() (uint64, error) {
+	var n uint64
+	err := db.view(func(tx *bbolt.Tx) (err error) {
+		n, err = getUint(tx.Bucket(bucketMeta), keyCompletedTotal)
+		return err
+	})
+	return n, err
+}
+
+// readWindows returns the stored windows starting in [from, to), in ascending order; none when the
+// windows bucket does not exist yet.
+func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
+	b := tx.Bucket(bucketWindows)
+	if b == nil {
+		return nil, nil
+	}
+	if first, _ := storableRange(); from.Before(first) {
+		from = first // encodeSeconds cannot encode a time before 1970
+	}
+	var out []WindowCount
+	c := b.Cursor()
+	for k, v := c.Seek(encodeSeconds(from)); k != nil; k, v = c.Next() {
+		start, err := decodeSeconds(fmt.Sprintf("%s key", bucketWindows), k)
+		if err != nil {
+			return nil, err
+		}
+		if !start.Before(to) {
+			break
+		}
+		n, err := decodeUint(fmt.Sprintf("%s %d", bucketWindows, start.Unix()), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WindowCount{Start: start, Sessions: n})
+	}
+	return out, nil
 }

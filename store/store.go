@@ -1,25 +1,11 @@
 // Package store persists headcount's metering results in an embedded bbolt file: completed sessions per
-// UTC day and hour, coverage intervals and running counters. It holds numbers and timestamps only — never
-// an address, a header or a session key — and knows nothing of HAProxy.
+// UTC day, hour and 10-minute window, coverage intervals, running counters and imported history. Besides
+// numbers and timestamps it holds only the environment id and the state documents of the entitlement
+// checker and the usage transmitter — never an address, a header or a session key — and it knows
+// nothing of HAProxy.
 //
-// # Schema, version 1
-//
-// Every integer is an unsigned 64-bit big-endian value; every time is in Unix seconds, UTC.
-//
-//	bucket    key                        value
-//	meta      magic                      "headcount"
-//	          schema                     1
-//	          environment                environment id; the first start's value is kept
-//	          last_flush                 time of the last Flush
-//	          flush_count                number of flushes
-//	          started_total              sessions started
-//	          completed_total            sessions completed, all reasons
-//	          completed_total_<reason>   sessions completed for reason: idle, max, logout, shutdown, recovered
-//	days      "YYYY-MM-DD"               sessions completed that UTC day
-//	hours     "YYYY-MM-DDTHH"            24 bytes: peak, live_millis, sampled_millis for that UTC hour
-//	coverage  start (8 bytes)            end: metering was on from start to end
-//
-// Keys sort chronologically, so range reads are cursor seeks. A file is only ever written after it has
+// The file's schema — every bucket and key, its encoding, its writers and readers, the schema version
+// and the rules for changing it — is declared in schema.go. A file is only ever written after it has
 // been proven to be a consistent headcount database of a schema this package understands.
 package store
 
@@ -39,15 +25,19 @@ import (
 // Errors returned by Open and, for ErrCorrupt, by any operation. They are wrapped with the database path
 // and a detail, so test them with errors.Is.
 var (
+	// ErrNotHeadcount means the file is not a headcount database: not a regular file, empty, not bbolt, or without
+	// headcount's meta bucket. Open leaves such a file untouched.
 	ErrNotHeadcount = errors.New("not a headcount database")
-	ErrCorrupt      = errors.New("database is corrupt")
-	ErrNewerSchema  = errors.New("database has a newer schema")
-	ErrMissing      = errors.New("database file does not exist")
-	ErrLocked       = errors.New("database is in use by another process")
+	// ErrCorrupt means the file is headcount's but inconsistent: bbolt's page check failed, a required
+	// bucket is missing, or a stored key or value cannot be decoded.
+	ErrCorrupt = errors.New("database is corrupt")
+	// ErrNewerSchema means the file has a schema above SchemaVersion; Open neither reads nor writes it.
+	ErrNewerSchema = errors.New("database has a newer schema")
+	// ErrMissing means there is no file at the path; a read-only Open does not create one.
+	ErrMissing = errors.New("database file does not exist")
+	// ErrLocked means another process held the file lock for longer than Options.Timeout.
+	ErrLocked = errors.New("database is in use by another process")
 )
-
-// SchemaVersion is the schema this package writes and the newest it reads.
-const SchemaVersion = 1
 
 // defaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
 const defaultTimeout = time.Second
@@ -117,7 +107,7 @@ func openExisting(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	err = guard(path, func() error {
-		return b.View(func(tx *bbolt.Tx) error { return validate(tx, info.Size()) })
+		return b.View(func(tx *bbolt.Tx) error { return validateFile(tx, info.Size()) })
 	})
 	if err != nil {
 		_ = b.Close()
@@ -185,28 +175,25 @@ func openBolt(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, err
 
 // initSchema writes the buckets and meta values of an empty schema-1 database.
 func initSchema(tx *bbolt.Tx) error {
-	for _, name := range buckets {
+	for _, name := range requiredBuckets {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	if err := meta.Put(keyMagic, []byte(magic)); err != nil {
+	if err := meta.Put(keyMagic, []byte(magicValue)); err != nil {
 		return err
 	}
 	return meta.Put(keySchema, encodeUint(SchemaVersion))
 }
 
-// validate reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
-func validate(tx *bbolt.Tx, fileSize int64) error {
+// validateFile reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
+func validateFile(tx *bbolt.Tx, fileSize int64) error {
 	// Pages past the end of the file would fault when read, so check the size before anything else.
 	if fileSize < tx.Size() {
 		return fmt.Errorf("%w: file is truncated (%d of %d bytes)", ErrCorrupt, fileSize, tx.Size())
 	}
-	var problems []error
-	for err := range tx.Check() {
-		problems = append(problems, err)
-	}
+	problems := collect(tx.Check())
 	switch len(problems) {
 	case 0:
 	case 1:
@@ -216,8 +203,8 @@ func validate(tx *bbolt.Tx, fileSize int64) error {
 	}
 
 	meta := tx.Bucket(bucketMeta)
-	if meta == nil || string(meta.Get(keyMagic)) != magic {
-		return fmt.Errorf("%w: no headcount meta bucket", ErrNotHeadcount)
+	if meta == nil || string(meta.Get(keyMagic)) != magicValue {
+		return fmt.Errorf("%w: no headcount %s bucket", ErrNotHeadcount, bucketMeta)
 	}
 	schema, err := getUint(meta, keySchema)
 	switch {
@@ -228,7 +215,7 @@ func validate(tx *bbolt.Tx, fileSize int64) error {
 	case schema == 0:
 		return fmt.Errorf("%w: no schema version", ErrCorrupt)
 	}
-	for _, name := range buckets {
+	for _, name := range requiredBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
 		}

@@ -358,11 +358,11 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			wantIs: ErrNotHeadcount,
 			prepare: func(t *testing.T, path string) string {
 				MustBolt(t, path, func(tx *bbolt.Tx) error {
-					b, err := tx.CreateBucket([]byte("meta"))
+					b, err := tx.CreateBucket(bucketMeta)
 					if err != nil {
 						return err
 					}
-					return b.Put([]byte("magic"), []byte("othertool"))
+					return b.Put(keyMagic, []byte("othertool"))
 				})
 				return "not a headcount database: no headcount meta bucket"
 			},
@@ -373,7 +373,7 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			prepare: func(t *testing.T, path string) string {
 				MustHeadcountFile(t, path)
 				MustBolt(t, path, func(tx *bbolt.Tx) error {
-					return tx.Bucket([]byte("meta")).Put([]byte("schema"), encodeUint(2))
+					return tx.Bucket(bucketMeta).Put(keySchema, encodeUint(2))
 				})
 				return "database has a newer schema: schema 2, this headcount reads up to 1"
 			},
@@ -383,7 +383,7 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			wantIs: ErrCorrupt,
 			prepare: func(t *testing.T, path string) string {
 				MustHeadcountFile(t, path)
-				MustBolt(t, path, func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte("days")) })
+				MustBolt(t, path, func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketDays) })
 				return `database is corrupt: bucket "days" is missing`
 			},
 		},
@@ -666,7 +666,7 @@ func TestDB_Recover(t *testing.T) {
 			name: "without a last flush, live sessions complete on now's day",
 			crash: func(t *testing.T, db *DB) {
 				err := db.bolt.Update(func(tx *bbolt.Tx) error {
-					return tx.Bucket(bucketMeta).Put(keyStarted, encodeUint(4))
+					return tx.Bucket(bucketMeta).Put(keyStartedTotal, encodeUint(4))
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -902,5 +902,59 @@ func TestDB_Import(t *testing.T) {
 	s, _ = db.Snapshot(day("2023-02-02"), day("2023-02-03"), Parts{})
 	if len(s.Days) != 0 {
 		t.Errorf("a refused import left days behind: %+v", s.Days)
+	}
+}
+
+func TestDB_Check(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	db, err := Open(path, readWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last storable day counts like any other.
+	MustFlush(t, db, sampleFlush, Flush{
+		Days:      []DayCount{{Day: day(9999, 12, 31), Sessions: 3}},
+		Hours:     []HourStat{{Hour: at(9999, 12, 31, 23, 0, 0), Peak: 1, LiveMillis: 10, SampledMillis: 10}},
+		Started:   3,
+		Completed: map[string]uint64{"idle": 3},
+		Now:       at(9999, 12, 31, 23, 59, 59),
+	})
+	r, err := db.Check()
+	want := CheckResult{Days: 2, Hours: 2, Intervals: 1, Sessions: 5}
+	if err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
+	}
+	MustClose(t, db)
+
+	MustBolt(t, path, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyStartedTotal, encodeUint(4))
+	})
+	db = MustOpen(t, path, readOnly)
+	r, err = db.Check()
+	want.Problems = []string{"completed_total 5 exceeds started_total 4"}
+	if err != nil || !reflect.DeepEqual(r, want) {
+		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
+	}
+}
+
+func TestDB_SnapshotWindows(t *testing.T) {
+	db := MustCreate(t)
+	f := sampleFlush
+	f.Windows = []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 1}, {Start: at(2024, 3, 10, 9, 14, 0), Sessions: 1}}
+	MustFlush(t, db, f)
+	want := []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 1}, {Start: at(2024, 3, 10, 9, 10, 0), Sessions: 1}}
+	for _, tc := range []struct {
+		from, to time.Time
+		want     []WindowCount
+	}{
+		{day(2024, 3, 10), day(2024, 3, 11), want},
+		{day(1900, 1, 1), day(9999, 1, 1), want}, // a range reaching before 1970
+		{at(2024, 3, 10, 9, 5, 0), at(2024, 3, 10, 9, 10, 0), nil},
+		{at(2024, 3, 10, 9, 10, 0), at(2024, 3, 10, 9, 20, 0), want[1:]},
+	} {
+		s, err := db.Snapshot(tc.from, tc.to, Parts{Windows: true})
+		if err != nil || !reflect.DeepEqual(s.Windows, tc.want) {
+			t.Errorf("Snapshot(%v, %v).Windows = %+v, %v; want %+v", tc.from, tc.to, s.Windows, err, tc.want)
+		}
 	}
 }

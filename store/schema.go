@@ -1,0 +1,156 @@
+package store
+
+// This file declares every bucket and every key a headcount database holds; no other file of the package
+// spells a bucket name or a key. The general rules of the format:
+//
+//   - Every integer is an unsigned 64-bit big-endian value of 8 bytes (encodeUint, decodeUint).
+//   - Every time is a whole number of Unix seconds, UTC, stored as such an integer (encodeSeconds,
+//     decodeSeconds); only times in the years firstStorableYear to lastStorableYear are stored, so that
+//     text keys have four-digit years and sort in time order.
+//   - Keys sort chronologically, so range reads are cursor seeks.
+//   - The root of the file holds buckets only, and no bucket holds a nested bucket.
+
+// SchemaVersion is the schema this package writes and the newest it reads. Open refuses a file whose
+// meta schema value is larger, with ErrNewerSchema, and never writes to it.
+//
+// Migration notes. There has only ever been schema 1, so Open migrates nothing. Schema 1 has grown by
+// additions that a reader of the same schema tolerates being absent, without a version bump: the
+// imported and windows buckets, created by the first write that needs them, and the meta keys
+// imported_total, entitlement and usage_transmission, which read as 0 or empty when missing. A file
+// written before those additions is a complete schema-1 file and opens unchanged. The rules for a
+// change:
+//
+//   - A new bucket or key that every reader treats as empty when it is missing stays in the current
+//     schema; readers must not require it (it is not in requiredBuckets), and writers create it on
+//     first use.
+//   - A change to the key format or value encoding of an existing bucket or key, or to what a value
+//     means, needs SchemaVersion+1 and a migration run by Open in the write transaction that stores
+//     the new version. Older builds then refuse the file with ErrNewerSchema rather than misread it.
+const SchemaVersion = 1
+
+// Buckets of schema 1. Each comment gives the key format, the value encoding, who writes the bucket and
+// who reads it.
+var (
+	// bucketMeta holds the file's identity and the running counters, under the keys declared below
+	// (metaKeys and keyCompletedReasonPrefix). Created with the file.
+	bucketMeta = []byte("meta")
+
+	// bucketDays maps a UTC day, key "YYYY-MM-DD" (dayLayout, 10 ASCII bytes), to the sessions completed
+	// that day, value an 8-byte big-endian count. Created with the file. Flush and Recover add the
+	// sessions the agent completed, Import adds the sessions of imported history days. Read by Days,
+	// Snapshot, Check, and by Import to refuse a day that already has sessions.
+	bucketDays = []byte("days")
+
+	// bucketHours maps a UTC hour, key "YYYY-MM-DDTHH" (hourLayout, 13 ASCII bytes), to that hour's
+	// activity, a 24-byte value of three big-endian 8-byte integers: the peak number of live sessions
+	// (bytes 0-7), the live session time in milliseconds (8-15) and the time sampled in milliseconds
+	// (16-23). Created with the file. Flush merges into it (peaks by maximum, milliseconds by sum). Read
+	// by Hours, Snapshot and Check.
+	bucketHours = []byte("hours")
+
+	// bucketCoverage maps the start of an interval in which metering was on, key its 8-byte big-endian
+	// Unix seconds, to the interval's end, value the same encoding, never before the start. Created with
+	// the file. Flush inserts an interval or extends the one with the same start; Import adds one whole
+	// UTC day per imported day. Read by Coverage, Snapshot, Check, and by Import to refuse a day the
+	// agent metered.
+	bucketCoverage = []byte("coverage")
+
+	// bucketImported maps each UTC day imported from another meter, key "YYYY-MM-DD" as in bucketDays, to
+	// the sessions imported for it, value an 8-byte big-endian count (also 0). Created by the first
+	// Import. Written and read only by Import, which refuses a day found here, so history is never
+	// imported twice.
+	bucketImported = []byte("imported")
+
+	// bucketWindows maps the start of a 10-minute window (Window), key its 8-byte big-endian Unix
+	// seconds, a multiple of 600, to the sessions completed in it, value an 8-byte big-endian count.
+	// Created by the first Flush with windows or the first Recover that recovers sessions. Flush adds its
+	// windows, Recover adds the recovered sessions to the window of the last flush (of now if there was
+	// none). Read by Snapshot when asked for windows, for the tamper-evident metrics file.
+	bucketWindows = []byte("windows")
+)
+
+// requiredBuckets are created with every file, and Open rejects a file that lacks one with ErrCorrupt.
+var requiredBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
+
+// schemaBuckets lists every bucket of schema 1: requiredBuckets and those created on first use.
+var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows}
+
+// Keys of bucketMeta. Counters are 8-byte big-endian integers, times 8-byte big-endian Unix seconds;
+// a missing counter reads as 0 and a missing time as the zero time.
+var (
+	// keyMagic holds magicValue. Written when the file is created; Open rejects a file without it with
+	// ErrNotHeadcount.
+	keyMagic = []byte("magic")
+
+	// keySchema holds the schema version, an 8-byte big-endian integer. Written when the file is created;
+	// Open rejects 0 or a missing value with ErrCorrupt and one above SchemaVersion with ErrNewerSchema.
+	keySchema = []byte("schema")
+
+	// keyEnvironment holds the environment id as UTF-8 text. Written by SetEnvironment, only when it is
+	// missing or empty, so the first start's value is kept. Read by SetEnvironment, Environment and
+	// Snapshot.
+	keyEnvironment = []byte("environment")
+
+	// keyLastFlush holds the time of the last flush. Written by Flush; read by Recover (the day recovered
+	// sessions are counted on) and Counters.
+	keyLastFlush = []byte("last_flush")
+
+	// keyFlushCount counts the flushes. Incremented by Flush; read by Counters.
+	keyFlushCount = []byte("flush_count")
+
+	// keyStartedTotal counts the sessions the agent started. Added to by Flush; read by Recover, Counters
+	// and Check.
+	keyStartedTotal = []byte("started_total")
+
+	// keyCompletedTotal counts the sessions the agent completed, for any reason; imported history is not
+	// in it. Added to by Flush and Recover; read by Recover, Counters, CompletedTotal and Check.
+	keyCompletedTotal = []byte("completed_total")
+
+	// keyImportedTotal counts the sessions imported from another meter. Added to by Import; read by Check,
+	// for which the days sum to keyCompletedTotal plus keyImportedTotal.
+	keyImportedTotal = []byte("imported_total")
+
+	// keyEntitlement holds the entitlement checker's state, a JSON document the store stores verbatim
+	// and does not interpret. Written by SetEntitlementState; read by EntitlementState.
+	keyEntitlement = []byte("entitlement")
+
+	// keyUsageTransmission holds the usage transmitter's state, a JSON document the store stores verbatim
+	// and does not interpret. Written by SetUsageState; read by UsageState.
+	keyUsageTransmission = []byte("usage_transmission")
+)
+
+// metaKeys lists every fixed key of bucketMeta; the only other keys there start with
+// keyCompletedReasonPrefix.
+var metaKeys = [][]byte{
+	keyMagic, keySchema, keyEnvironment, keyLastFlush, keyFlushCount,
+	keyStartedTotal, keyCompletedTotal, keyImportedTotal, keyEntitlement, keyUsageTransmission,
+}
+
+const (
+	// magicValue is the value of keyMagic that marks a file as a headcount database.
+	magicValue = "headcount"
+
+	// keyCompletedReasonPrefix starts the bucketMeta keys that count the sessions completed for one
+	// reason: keyCompletedReasonPrefix+reason (see completedReasonKey), an 8-byte big-endian counter.
+	// Flush adds to the reasons the agent gives ("idle", "max", "logout", "shutdown"), Recover to
+	// reasonRecovered. Read by Counters and by Check, for which they sum to keyCompletedTotal.
+	keyCompletedReasonPrefix = "completed_total_"
+
+	// reasonRecovered is the completion reason Recover counts sessions under.
+	reasonRecovered = "recovered"
+)
+
+// Key layouts and value sizes.
+const (
+	// dayLayout is the time layout of the keys of bucketDays and bucketImported.
+	dayLayout = "2006-01-02"
+	// hourLayout is the time layout of the keys of bucketHours.
+	hourLayout = "2006-01-02T15"
+	// hourValueSize is the length of a bucketHours value.
+	hourValueSize = 24
+	// uintValueSize is the length of every integer and time, as a key or a value.
+	uintValueSize = 8
+	// firstStorableYear and lastStorableYear bound the UTC years of the times stored.
+	firstStorableYear = 1970
+	lastStorableYear  = 9999
+)
