@@ -96,7 +96,7 @@ func TestHandler_Key(t *testing.T) {
 	// A missing header is the value "-" (SPEC §1).
 	nullUA, _ := keyOf(t, h, requestMsg(ip4, nil, nil))
 	dashUA, _ := keyOf(t, h, requestMsg(ip4, "-", "-"))
-	absent, _ := keyOf(t, h, spoptest.Message{MessageRequest, []spoptest.Arg{{"ip", ip4}}})
+	absent, _ := keyOf(t, h, spoptest.Message{Name: MessageRequest, Args: []spoptest.Arg{{Name: "ip", Value: ip4}}})
 	if nullUA != dashUA || absent != dashUA {
 		t.Errorf("NULL, absent and \"-\" headers give different keys")
 	}
@@ -144,7 +144,7 @@ func TestHandler_LogoutAndProduction(t *testing.T) {
 	if len(rec.logouts) != 2 || len(rec.observed) != 0 {
 		t.Errorf("logouts=%d observed=%d; want 2 logouts and no request counted alongside a logout", len(rec.logouts), len(rec.observed))
 	}
-	h.HandleMessages(time.Now(), decoded(t, spoptest.Message{"some-other-message", []spoptest.Arg{{"ip", ip4}}}))
+	h.HandleMessages(time.Now(), decoded(t, spoptest.Message{Name: "some-other-message", Args: []spoptest.Arg{{Name: "ip", Value: ip4}}}))
 	if len(rec.observed) != 0 {
 		t.Errorf("an unknown message was metered")
 	}
