@@ -144,7 +144,7 @@ func TestRun_EntitlementOnline(t *testing.T) {
 	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, Entitlement: client, Environment: "dx-prod"}
 	state := func(a *runningAgent) float64 {
 		var v float64
-		waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
+		a.waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
 		return v
 	}
 	a := runAgent(t, db, cfg)
@@ -166,7 +166,7 @@ func TestRun_EntitlementOnline(t *testing.T) {
 		t.Errorf("state %v, want unreachable within grace", got)
 	}
 	want := "the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (23 days left); check the connection to the entitlement server"
-	waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
+	a.waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
 }
 
 // TestRun_EntitlementNonProduction: with --production=false the licence is
@@ -213,7 +213,7 @@ func TestRun_EntitlementRecheck(t *testing.T) {
 		t.Fatalf("with the old licence: state %v, want no entitlement", got)
 	}
 	recheck <- struct{}{}
-	waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
+	a.waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
 	if !strings.Contains(a.logs.String(), "entitlement valid: licence L-2 for dx-prod") {
 		t.Errorf("no log line for the renewed licence")
 	}
