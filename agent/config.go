@@ -58,6 +58,13 @@ type Config struct {
 	// Reports, when set, writes the scheduled report files; checked every
 	// minute (and at start, for periods missed while the agent was down).
 	Reports *export.Schedule
+
+	// Ticks and Hooks are test seams: Ticks drive the background jobs in
+	// place of their timers, Hooks are told of each step the jobs take. Their
+	// zero values, which serve uses, keep the production timers and call
+	// nothing.
+	Ticks Ticks
+	Hooks Hooks
 }
 
 // Validate checks the durations against the session table's limits and the

@@ -1,12 +1,8 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"headcount/agent/spop/spoptest"
-	"headcount/internal/logbuf"
 	"headcount/store"
 )
 
@@ -33,70 +26,6 @@ func mustTmpfs(t *testing.T, size int) string {
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	return dir
-}
-
-// runAgent runs Run in-process on free loopback ports until the test ends
-// or stop is called, and returns the addresses.
-type runningAgent struct {
-	spoe, admin string
-	logs        *logbuf.Buffer
-	stop        func() error
-}
-
-func runAgent(t *testing.T, db *store.DB, cfg Config) *runningAgent {
-	t.Helper()
-	free := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-	cfg.SPOEAddr, cfg.AdminAddr = free(), free()
-	logs := &logbuf.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, db, zerolog.New(logs)) }()
-	a := &runningAgent{spoe: cfg.SPOEAddr, admin: cfg.AdminAddr, logs: logs}
-	var once bool
-	var result error
-	a.stop = func() error {
-		if !once {
-			once = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
-	t.Cleanup(func() { _ = a.stop() })
-	waitUntil(t, func() bool {
-		resp, err := http.Get("http://" + a.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	}, "the admin endpoint")
-	return a
-}
-
-func (a *runningAgent) metric(t *testing.T, series string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + a.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			fmt.Sscan(rest, &v)
-			return v
-		}
-	}
-	t.Fatalf("no %s in /metrics", series)
-	return 0
 }
 
 // TestRun_DiskFull fills the database's file system while sessions start
@@ -136,19 +65,19 @@ func TestRun_DiskFull(t *testing.T) {
 	completed := func() float64 { return a.metric(t, `headcount_sessions_completed_total{reason="idle"}`) }
 
 	traffic(200)
-	waitUntil(t, func() bool { return completed() == float64(clients) }, "the sessions to complete")
-	waitUntil(t, func() bool { return a.metric(t, "headcount_store_flush_errors_total") >= 3 }, "flushes to fail on the full disk")
+	a.waitUntil(t, func() bool { return completed() == float64(clients) }, "the sessions to complete")
+	a.waitUntil(t, func() bool { return a.metric(t, "headcount_store_flush_errors_total") >= 3 }, "flushes to fail on the full disk")
 	failedAt := a.metric(t, "headcount_store_flush_errors_total")
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	lastOK := a.metric(t, "headcount_store_last_flush_timestamp_seconds")
-	waitUntil(t, func() bool { return a.metric(t, "headcount_store_last_flush_timestamp_seconds") > lastOK }, "a flush to succeed once space is back")
+	a.waitUntil(t, func() bool { return a.metric(t, "headcount_store_last_flush_timestamp_seconds") > lastOK }, "a flush to succeed once space is back")
 	if a.metric(t, "headcount_store_flush_errors_total") < failedAt {
 		t.Fatal("the error counter went down")
 	}
 	traffic(100)
-	waitUntil(t, func() bool { return completed() == float64(clients) }, "the later sessions to complete")
+	a.waitUntil(t, func() bool { return completed() == float64(clients) }, "the later sessions to complete")
 	failed := a.metric(t, "headcount_store_flush_errors_total")
 	if err := a.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -197,7 +126,9 @@ func fill(t *testing.T, path string) {
 // three while clients keep their sessions: durations come from the
 // monotonic clock, so no session ends early, lasts too long, or counts
 // twice; sessions are counted on the day the wall clock shows when they
-// end; coverage stays ordered and disjoint.
+// end; coverage stays ordered and disjoint. The test drives both clocks and
+// the meter's sweeps and flushes: the meter sweeps and flushes at every
+// clock setting.
 func TestRun_ClockSteps(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "headcount.db")
 	db, err := store.Open(path, store.Options{})
@@ -205,13 +136,15 @@ func TestRun_ClockSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var offset atomic.Int64
-	system := SystemClock()
+	base := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	var elapsed, offset atomic.Int64 // monotonic time since base; wall minus mono
 	clock := func() (time.Time, time.Time) {
-		mono, wall := system()
-		return mono, wall.Add(time.Duration(offset.Load()))
+		mono := base.Add(time.Duration(elapsed.Load()))
+		return mono, mono.Add(time.Duration(offset.Load()))
 	}
-	a := runAgent(t, db, Config{IdleTimeout: 2 * time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock})
+	cfg := Config{IdleTimeout: 2 * time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock}
+	d := drive(t, &cfg)
+	a := runAgent(t, db, cfg)
 	c := spoptest.Dial(t, a.spoe)
 	c.Hello(false)
 	const clients = 20
@@ -220,19 +153,35 @@ func TestRun_ClockSteps(t *testing.T) {
 			c.Notify(requestMsg(ip4, fmt.Sprintf("client-%d", i), nil))
 		}
 	}
+	// pause lets 300ms pass on the monotonic clock, sweeping and flushing.
+	pause := func() {
+		elapsed.Add(int64(300 * time.Millisecond))
+		d.sweep()
+		if err := d.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	requests()
-	time.Sleep(300 * time.Millisecond)
+	pause()
 	offset.Store(int64(-48 * time.Hour)) // back two days
-	time.Sleep(300 * time.Millisecond)
+	pause()
 	requests()
-	time.Sleep(300 * time.Millisecond)
-	offset.Store(int64(24 * time.Hour)) // forward three days: one day ahead of the system clock
-	time.Sleep(300 * time.Millisecond)
+	pause()
+	offset.Store(int64(24 * time.Hour)) // forward three days: one day ahead of where it started
+	pause()
 	requests()
 	if got := a.metric(t, "headcount_sessions_started_total"); got != clients {
 		t.Errorf("%v sessions started for %d clients whose requests never paused: a clock step split sessions", got, clients)
 	}
-	waitUntil(t, func() bool { return a.metric(t, `headcount_sessions_completed_total{reason="idle"}`) == clients }, "the sessions to end by idle time")
+	pause()
+	if got := a.metric(t, `headcount_sessions_completed_total{reason="idle"}`); got != 0 {
+		t.Errorf("%v sessions ended 300ms after their last request (idle timeout 2s)", got)
+	}
+	elapsed.Add(int64(2 * time.Second)) // past the idle timeout since the last requests
+	pause()
+	if got := a.metric(t, `headcount_sessions_completed_total{reason="idle"}`); got != clients {
+		t.Errorf("%v sessions ended by idle time, want %d", got, clients)
+	}
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -23,21 +23,56 @@ type LicenseCheck struct {
 	db      *store.DB
 	log     zerolog.Logger
 
+	clock   Clock
+	tick    <-chan time.Time
+	recheck <-chan struct{}
+	reload  func() (*entitlement.License, string)
+	onCheck func(entitlement.Status)
+
 	mu     sync.Mutex
 	status entitlement.Status
 }
 
-// NewLicenseCheck returns a checker for a verified licence, or for a licence
-// that failed verification (problem says why): that counts as no valid
-// entitlement, and metering goes on. With online set, the entitlement
-// server's answer decides, and the request names the licence's deployment
-// and id (or, without a licence, the environment).
-func NewLicenseCheck(license *entitlement.License, problem string, online *entitlement.Client, environment string, db *store.DB, log zerolog.Logger) *LicenseCheck {
-	req := entitlement.Request{Deployment: environment, Product: "headcount"}
-	if license != nil {
-		req.Deployment, req.License = license.Deployment, license.ID
+// LicenseCheckOptions sets a LicenseCheck up.
+type LicenseCheckOptions struct {
+	// License is the verified licence, nil when none was given or it did
+	// not verify; Problem then says why, if one was given: that counts as no
+	// valid entitlement, and metering goes on.
+	License *entitlement.License
+	Problem string
+	// Online, when set, is the entitlement server whose answer decides; the
+	// request names the licence's deployment and id (or, without a licence,
+	// Environment).
+	Online      *entitlement.Client
+	Environment string
+	DB          *store.DB
+	// Clock is the clock checks are made at; default SystemClock().
+	Clock Clock
+	// Tick triggers the daily check; default a ticker of licenseEvery.
+	// Tests send on their own channel.
+	Tick <-chan time.Time
+	// Recheck asks for a check now (SIGHUP); Reload, when set, reads the
+	// licence again first.
+	Recheck <-chan struct{}
+	Reload  func() (*entitlement.License, string)
+	// OnCheck, when set, is called after each check Run makes, from Run's
+	// goroutine, with its outcome.
+	OnCheck func(entitlement.Status)
+	Log     zerolog.Logger
+}
+
+// NewLicenseCheck returns a checker set up by o; Check checks once, Run
+// checks on every tick and recheck.
+func NewLicenseCheck(o LicenseCheckOptions) *LicenseCheck {
+	req := entitlement.Request{Deployment: o.Environment, Product: "headcount"}
+	if o.License != nil {
+		req.Deployment, req.License = o.License.Deployment, o.License.ID
 	}
-	return &LicenseCheck{license: license, problem: problem, online: online, request: req, db: db, log: log}
+	if o.Clock == nil {
+		o.Clock = SystemClock()
+	}
+	return &LicenseCheck{license: o.License, problem: o.Problem, online: o.Online, request: req, db: o.DB, log: o.Log,
+		clock: o.Clock, tick: o.Tick, recheck: o.Recheck, reload: o.Reload, onCheck: o.OnCheck}
 }
 
 // SetLicense replaces the licence to check (after the operator changed the
@@ -117,47 +152,41 @@ func (e *LicenseCheck) Status() entitlement.Status {
 	return e.status
 }
 
-// LicenseRunOptions sets up LicenseCheck.Run.
-type LicenseRunOptions struct {
-	Clock Clock
-	// Online: check once at once (the start-up check of an online
-	// entitlement runs here, so that it never holds up the start).
-	Online bool
-	// Tick triggers the daily check; default a ticker of licenseEvery.
-	Tick <-chan time.Time
-	// Recheck asks for a check now (SIGHUP); Reload, when set, reads the
-	// licence again first.
-	Recheck <-chan struct{}
-	Reload  func() (*entitlement.License, string)
-}
-
 // licenseEvery is how often the licence is checked while running.
 const licenseEvery = 24 * time.Hour
 
 // Run checks the entitlement on every tick and every recheck until ctx is
-// done.
-func (e *LicenseCheck) Run(ctx context.Context, o LicenseRunOptions) {
-	if o.Tick == nil {
+// done. With an online check it first checks at once: the start-up check of
+// an online entitlement runs here, so that it never holds up the start (an
+// offline one is made by the caller with Check before starting).
+func (e *LicenseCheck) Run(ctx context.Context) {
+	tick := e.tick
+	if tick == nil {
 		t := time.NewTicker(licenseEvery)
 		defer t.Stop()
-		o.Tick = t.C
+		tick = t.C
 	}
-	if o.Online {
-		_, wall := o.Clock()
-		e.Check(wall)
+	check := func() {
+		_, wall := e.clock()
+		s := e.Check(wall)
+		if e.onCheck != nil {
+			e.onCheck(s)
+		}
+	}
+	if e.online != nil {
+		check()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-o.Tick:
-		case <-o.Recheck:
-			if o.Reload != nil {
-				e.SetLicense(o.Reload())
+		case <-tick:
+		case <-e.recheck:
+			if e.reload != nil {
+				e.SetLicense(e.reload())
 			}
 			e.log.Info().Msg("checking the entitlement again, as asked (SIGHUP)")
 		}
-		_, wall := o.Clock()
-		e.Check(wall)
+		check()
 	}
 }

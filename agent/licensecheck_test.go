@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"headcount/agent/spop/spoptest"
 	"headcount/entitlement"
 	"headcount/store"
+
+	"github.com/rs/zerolog"
 )
 
 func readyz(t *testing.T, a *runningAgent) admin.Readiness {
@@ -144,7 +147,7 @@ func TestRun_EntitlementOnline(t *testing.T) {
 	cfg := Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock, Entitlement: client, Environment: "dx-prod"}
 	state := func(a *runningAgent) float64 {
 		var v float64
-		waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
+		a.waitUntil(t, func() bool { v = a.metric(t, "headcount_entitlement_state"); return v != 0 }, "the first online check")
 		return v
 	}
 	a := runAgent(t, db, cfg)
@@ -166,7 +169,7 @@ func TestRun_EntitlementOnline(t *testing.T) {
 		t.Errorf("state %v, want unreachable within grace", got)
 	}
 	want := "the entitlement server could not be reached: within the grace period, which ends on 2026-06-29 (23 days left); check the connection to the entitlement server"
-	waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
+	a.waitUntil(t, func() bool { return strings.Contains(a.logs.String(), want) }, "the log line")
 }
 
 // TestRun_EntitlementNonProduction: with --production=false the licence is
@@ -213,8 +216,58 @@ func TestRun_EntitlementRecheck(t *testing.T) {
 		t.Fatalf("with the old licence: state %v, want no entitlement", got)
 	}
 	recheck <- struct{}{}
-	waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
+	a.waitUntil(t, func() bool { return a.metric(t, "headcount_entitlement_state") == float64(entitlement.Valid) }, "the renewed licence to be checked")
 	if !strings.Contains(a.logs.String(), "entitlement valid: licence L-2 for dx-prod") {
 		t.Errorf("no log line for the renewed licence")
+	}
+}
+
+// TestLicenseCheck_Run drives the licence check's loop by its tick, its
+// recheck channel and its clock: each tick checks at the clock's time, a
+// recheck reads the licence again first, and an offline check makes no
+// check of its own at start.
+func TestLicenseCheck_Run(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	start := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
+	var days atomic.Int64
+	clock := func() (time.Time, time.Time) {
+		at := start.Add(time.Duration(days.Load()) * 24 * time.Hour)
+		return at, at
+	}
+	old := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, End: entitlement.Date{Time: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}}
+	renewed := old
+	renewed.ID, renewed.End = "L-2", entitlement.Date{Time: time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)}
+	tick, recheck := make(chan time.Time), make(chan struct{})
+	checked := make(chan entitlement.Status, 1)
+	e := NewLicenseCheck(LicenseCheckOptions{License: &old, DB: db, Clock: clock, Tick: tick, Recheck: recheck,
+		Reload:  func() (*entitlement.License, string) { return &renewed, "" },
+		OnCheck: func(s entitlement.Status) { checked <- s }, Log: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+
+	tick <- time.Time{}
+	if s := <-checked; s.Outcome != entitlement.ExpiredInGrace || s.DaysLeft != 19 {
+		t.Errorf("first tick: %s, %d days left; want expired in grace, 19 days left", s.Outcome, s.DaysLeft)
+	}
+	days.Store(10)
+	tick <- time.Time{}
+	if s := <-checked; s.Outcome != entitlement.ExpiredInGrace || s.DaysLeft != 9 {
+		t.Errorf("ten days later: %s, %d days left; want expired in grace, 9 days left", s.Outcome, s.DaysLeft)
+	}
+	recheck <- struct{}{}
+	if s := <-checked; s.Outcome != entitlement.Valid {
+		t.Errorf("after the recheck with the renewed licence: %s, want valid", s.Outcome)
+	}
+	if e.Status().Outcome != entitlement.Valid {
+		t.Errorf("Status() = %s after the recheck, want valid", e.Status().Outcome)
+	}
+	cancel()
+	<-done
+	select {
+	case s := <-checked:
+		t.Errorf("a check nobody asked for: %+v", s)
+	default:
 	}
 }

@@ -29,6 +29,8 @@ type Meter struct {
 	log      zerolog.Logger
 
 	sweepTick, flushTick <-chan time.Time
+	onSweep              func()
+	onFlush              func(error)
 
 	mu      sync.Mutex // serialises Flush and Shutdown
 	pending store.Flush
@@ -50,13 +52,18 @@ type MeterOptions struct {
 	// SweepTick and FlushTick drive Run; default tickers of SweepInterval
 	// and FlushEvery on the real clock. Tests send on their own channels.
 	SweepTick, FlushTick <-chan time.Time
-	Log                  zerolog.Logger
+	// OnSweep and OnFlush, when set, are called after each sweep and each
+	// flush Run makes (not the flushes of Flush and Shutdown called
+	// directly), from Run's goroutine; OnFlush gets the flush's error.
+	OnSweep func()
+	OnFlush func(error)
+	Log     zerolog.Logger
 }
 
 // NewMeter returns a meter flushing the table and coverage to the database.
 func NewMeter(o MeterOptions) *Meter {
 	return &Meter{table: o.Table, coverage: o.Coverage, db: o.DB, every: o.FlushEvery, clock: o.Clock, log: o.Log,
-		sweepTick: o.SweepTick, flushTick: o.FlushTick, pending: emptyFlush()}
+		sweepTick: o.SweepTick, flushTick: o.FlushTick, onSweep: o.OnSweep, onFlush: o.OnFlush, pending: emptyFlush()}
 }
 
 func emptyFlush() store.Flush {
@@ -99,8 +106,14 @@ func (m *Meter) Run(ctx context.Context) {
 			mono, wall := m.clock()
 			m.table.SetWall(mono, wall)
 			m.table.Sweep(mono)
+			if m.onSweep != nil {
+				m.onSweep()
+			}
 		case <-flushTick:
-			_ = m.Flush(m.clock())
+			err := m.Flush(m.clock())
+			if m.onFlush != nil {
+				m.onFlush(err)
+			}
 		}
 	}
 }

@@ -89,15 +89,9 @@ func TestSoak(t *testing.T) {
 	if live < 9_000_000 {
 		t.Fatalf("only %.0f live sessions after 10,000,000 new clients (idle timeout 5 s)", live)
 	}
-	waitFor := func(cond func() bool) {
-		for end := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Second) {
-			if time.Now().After(end) {
-				t.Fatal("timed out")
-			}
-		}
-	}
-	waitFor(func() bool { return a.metric(t, "headcount_sessions_active") == 0 })
-	time.Sleep(2 * time.Second) // the sweeper shrinks the emptied shards
+	a.waitFor(t, time.Minute, func() bool { return a.metric(t, "headcount_sessions_active") == 0 }, "every session to expire")
+	swept := a.sweeps.Load()
+	a.waitUntil(t, func() bool { return a.sweeps.Load() >= swept+2 }, "two more sweeps, which shrink the emptied shards")
 	debug.FreeOSMemory()
 	after := heap()
 	t.Logf("after they expired: heap in use %.1f MiB (start of the soak %.1f MiB)", float64(after)/(1<<20), float64(start)/(1<<20))

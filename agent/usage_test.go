@@ -51,8 +51,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch mode {
 	case 0:
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
-	case 1:
-		time.Sleep(time.Second) // longer than the agent waits (UsageTimeout below)
+	case 1: // no answer: the agent gives up (UsageTimeout below) or stops
+		<-req.Context().Done()
 	case 2: // recorded, but the answer is lost
 		if hj, ok := w.(http.Hijacker); ok {
 			if c, _, err := hj.Hijack(); err == nil {
@@ -74,9 +74,10 @@ func (r *receiver) total() (sum uint64, sequences int) {
 }
 
 // TestRun_UsageTransmission sends usage to a receiver that fails, times out,
-// loses answers, and receives duplicates, across agent restarts (SIGTERM-like
-// stops and a crash-like stop): the receiver's de-duplicated sum equals the
-// agent's completed total exactly.
+// loses answers, and receives duplicates, across agent restarts (stops with
+// a transmission in flight, which the stop cuts off): the receiver's
+// de-duplicated sum equals the agent's completed total exactly. The test
+// drives the clocks, the meter and the sender's timer.
 func TestRun_UsageTransmission(t *testing.T) {
 	rc := &receiver{seen: map[uint64]usage.Transmission{}, rng: rand.New(rand.NewPCG(7, 11))}
 	rc.chaos.Store(true)
@@ -87,33 +88,62 @@ func TestRun_UsageTransmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true,
+	base := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	var elapsed atomic.Int64
+	clock := func() (time.Time, time.Time) {
+		now := base.Add(time.Duration(elapsed.Load()))
+		return now, now
+	}
+	cfg := Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock,
 		UsageURL: srv.URL, UsageInterval: 150 * time.Millisecond, UsageTimeout: 300 * time.Millisecond, Deployment: "dx-prod", Environment: "prod"}
 	client := 0
 	for run := 0; run < 4; run++ {
-		a := runAgent(t, db, cfg)
+		runCfg := cfg
+		d := drive(t, &runCfg)
+		a := runAgent(t, db, runCfg)
 		c := spoptest.Dial(t, a.spoe)
 		c.Hello(false)
-		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		// 1.5s of traffic: 20 new clients every 50ms; sessions idle for 1s
+		// end while the run goes on, the others at its stop.
+		for round := 0; round < 30; round++ {
 			for i := 0; i < 20; i++ {
 				c.Notify(requestMsg(ip4, fmt.Sprint("client-", client), nil))
 				client++
 			}
-			time.Sleep(50 * time.Millisecond)
+			elapsed.Add(int64(50 * time.Millisecond))
+			d.sweep()
+			_ = d.flush() // a failure is retried with the next flush
+			if round%3 == 2 {
+				_ = d.usage() // a failure is resent with the next attempt
+			}
 		}
+		d.startUsage() // stopped while this one is in flight
 		if err := a.stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A last, quiet run with a well-behaved receiver delivers what is left.
 	rc.chaos.Store(false)
+	d := drive(t, &cfg)
 	a := runAgent(t, db, cfg)
 	want, err := db.CompletedTotal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, func() bool { sum, _ := rc.total(); return sum == want }, "the receiver to have everything")
-	time.Sleep(500 * time.Millisecond) // a few more transmissions: nothing more may arrive
+	for attempt := 0; ; attempt++ {
+		if sum, _ := rc.total(); sum == want {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("the receiver does not have everything after %d attempts with a well-behaved receiver", attempt)
+		}
+		_ = d.usage()
+	}
+	for range 3 { // a few more transmissions: nothing more may arrive
+		if err := d.usage(); err != nil {
+			t.Errorf("a transmission to the well-behaved receiver failed: %v", err)
+		}
+	}
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}

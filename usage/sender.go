@@ -12,11 +12,13 @@ import (
 // with backoff (the same transmission, unchanged) until the receiver
 // acknowledges it.
 type Sender struct {
-	t        *Transmitter
-	every    time.Duration
-	now      func() time.Time
-	log      zerolog.Logger
-	ok, fail atomic.Uint64
+	t         *Transmitter
+	every     time.Duration
+	now       func() time.Time
+	after     func(time.Duration) <-chan time.Time
+	onAttempt func(Transmission, error)
+	log       zerolog.Logger
+	ok, fail  atomic.Uint64
 }
 
 // SenderOptions sets a Sender up.
@@ -26,7 +28,14 @@ type SenderOptions struct {
 	Every time.Duration
 	// Now is the wall clock that dates transmissions; default time.Now.
 	Now func() time.Time
-	Log zerolog.Logger
+	// After is the timer Run waits on before each attempt: the interval, or
+	// the backoff after a failure. Default time.After; tests pass their own
+	// to see the waits asked for and to end them at once.
+	After func(time.Duration) <-chan time.Time
+	// OnAttempt, when set, is called after each attempt Run makes, from
+	// Run's goroutine, with the transmission tried and its error.
+	OnAttempt func(Transmission, error)
+	Log       zerolog.Logger
 }
 
 // NewSender returns a sender; Run starts it.
@@ -34,7 +43,10 @@ func NewSender(o SenderOptions) *Sender {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Sender{t: o.Transmitter, every: o.Every, now: o.Now, log: o.Log}
+	if o.After == nil {
+		o.After = time.After
+	}
+	return &Sender{t: o.Transmitter, every: o.Every, now: o.Now, after: o.After, onAttempt: o.OnAttempt, log: o.Log}
 }
 
 // SenderStats counts the transmissions attempted since start.
@@ -43,26 +55,35 @@ type SenderStats struct{ OK, Failed uint64 }
 // Stats returns the transmissions attempted since start.
 func (u *Sender) Stats() SenderStats { return SenderStats{OK: u.ok.Load(), Failed: u.fail.Load()} }
 
-// Run transmits every interval until ctx is done.
+// minBackoff is the wait before the first retry; each further failure
+// doubles it, up to the interval.
+const minBackoff = 100 * time.Millisecond
+
+// Run transmits every interval until ctx is done. After a failure it waits
+// minBackoff, then twice as long after each further failure, never longer
+// than the interval; after a success it waits the interval again.
 func (u *Sender) Run(ctx context.Context) {
 	wait, backoff := u.every, time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-u.after(wait):
 		}
 		wall := u.now()
 		tr, err := u.t.Step(ctx, wall) // bounded by the transmitter's HTTP client timeout
 		if err != nil {
 			u.fail.Add(1)
-			backoff = min(max(2*backoff, 100*time.Millisecond), u.every) // 100ms, 200ms, … up to the interval
+			backoff = min(max(2*backoff, minBackoff), u.every) // 100ms, 200ms, … up to the interval
 			wait = backoff
 			u.log.Warn().Err(err).Uint64("sequence", tr.Sequence).Stringer("retry_in", wait).Msg("usage transmission failed; it is kept and resent unchanged")
-			continue
+		} else {
+			u.ok.Add(1)
+			u.log.Info().Uint64("sequence", tr.Sequence).Uint64("sessions", tr.Sessions).Msg("usage transmitted")
+			wait, backoff = u.every, 0
 		}
-		u.ok.Add(1)
-		u.log.Info().Uint64("sequence", tr.Sequence).Uint64("sessions", tr.Sessions).Msg("usage transmitted")
-		wait, backoff = u.every, 0
+		if u.onAttempt != nil {
+			u.onAttempt(tr, err)
+		}
 	}
 }

@@ -104,22 +104,57 @@ func metered(r report.Report) bool {
 	return false
 }
 
+// reportsEvery is how often a Scheduler looks for due reports by default.
+const reportsEvery = time.Minute
+
+// SchedulerOptions sets a Scheduler up.
+type SchedulerOptions struct {
+	Schedule Schedule
+	DB       *store.DB
+	// Now is the wall clock; default time.Now.
+	Now func() time.Time
+	// Tick triggers each look for due reports after the first; default a
+	// ticker of a minute. Tests send on their own channel.
+	Tick <-chan time.Time
+	// OnRun, when set, is called after each look for due reports, from
+	// Run's goroutine, with the files written and the error.
+	OnRun func(written []string, err error)
+	Log   zerolog.Logger
+}
+
+// Scheduler writes a Schedule's reports as they fall due.
+type Scheduler struct {
+	o SchedulerOptions
+}
+
+// NewScheduler returns a scheduler; Run starts it.
+func NewScheduler(o SchedulerOptions) *Scheduler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Scheduler{o: o}
+}
+
 // Run writes the due reports at once (periods missed while the agent was
-// down) and then on every tick (default: every minute) until ctx is done.
-// now is the wall clock.
-func (s Schedule) Run(ctx context.Context, db *store.DB, now func() time.Time, tick <-chan time.Time, log zerolog.Logger) {
+// down) and then on every tick until ctx is done. A failed write is logged
+// and tried again at the next tick.
+func (s *Scheduler) Run(ctx context.Context) {
+	tick := s.o.Tick
 	if tick == nil {
-		t := time.NewTicker(time.Minute)
+		t := time.NewTicker(reportsEvery)
 		defer t.Stop()
 		tick = t.C
 	}
 	for {
-		written, err := s.WriteDue(db, now())
+		written, err := s.o.Schedule.WriteDue(s.o.DB, s.o.Now())
 		for _, p := range written {
-			log.Info().Str("file", p).Msg("wrote a scheduled report")
+			s.o.Log.Info().Str("file", p).Msg("wrote a scheduled report")
 		}
 		if err != nil {
-			log.Error().Err(err).Msg("writing the scheduled reports failed; retried in a minute")
+			s.o.Log.Error().Err(err).Msg("writing the scheduled reports failed; retried in a minute")
+		}
+		if s.o.OnRun != nil {
+			s.o.OnRun(written, err)
 		}
 		select {
 		case <-ctx.Done():

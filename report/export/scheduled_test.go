@@ -2,13 +2,19 @@ package export
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"headcount/internal/logbuf"
 	"headcount/report"
 	"headcount/store"
+
+	"github.com/rs/zerolog"
 )
 
 // TestSchedule_WriteDue writes daily reports across a simulated outage: every
@@ -93,5 +99,79 @@ func TestSchedule_WriteDue(t *testing.T) {
 		if err != nil || len(written) == 0 || filepath.Base(written[0])[:12] != "r_"+tc.first {
 			t.Errorf("every %v: %v (%v); want the first period to start %s", tc.every, written, err, tc.first)
 		}
+	}
+}
+
+// TestScheduler_Run drives the scheduler by its tick and clock: it writes
+// the periods missed while it was down at once, then what fell due at each
+// tick, logs the files and a failure, and stops when its context is done.
+func TestScheduler_Run(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	var history []store.DayCount
+	for i := 0; i < 5; i++ {
+		history = append(history, store.DayCount{Day: day0.AddDate(0, 0, i), Sessions: uint64(100 + i)})
+	}
+	if err := db.Import(history); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var now atomic.Int64
+	now.Store(day0.AddDate(0, 0, 3).Add(time.Hour).UnixNano())
+	tick := make(chan time.Time)
+	type run struct {
+		written []string
+		err     error
+	}
+	runs := make(chan run, 1)
+	logs := &logbuf.Buffer{}
+	sched := Schedule{Dir: dir, Name: "daily", Every: 24 * time.Hour, Settle: 40 * time.Minute, Since: 30 * 24 * time.Hour}
+	s := NewScheduler(SchedulerOptions{Schedule: sched, DB: db, Now: func() time.Time { return time.Unix(0, now.Load()).UTC() },
+		Tick: tick, OnRun: func(w []string, err error) { runs <- run{w, err} }, Log: zerolog.New(logs)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+
+	if r := <-runs; r.err != nil || len(r.written) != 3 {
+		t.Errorf("at start: wrote %v (%v), want days 0..2, missed while down", r.written, r.err)
+	}
+	tick <- time.Time{}
+	if r := <-runs; r.err != nil || len(r.written) != 0 {
+		t.Errorf("a tick with nothing due wrote %v (%v)", r.written, r.err)
+	}
+	now.Store(day0.AddDate(0, 0, 4).Add(time.Hour).UnixNano())
+	tick <- time.Time{}
+	if r := <-runs; r.err != nil || len(r.written) != 1 || r.written[0] != sched.Path(day0.AddDate(0, 0, 3)) {
+		t.Errorf("a day later wrote %v (%v), want %s", r.written, r.err, sched.Path(day0.AddDate(0, 0, 3)))
+	}
+	// The reports' directory for day 4 is a file: the write fails, is
+	// logged, and the next tick tries again.
+	blocked := filepath.Join(dir, "Reports", "daily", "2026", "10", "05")
+	if err := os.WriteFile(blocked, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now.Store(day0.AddDate(0, 0, 5).Add(time.Hour).UnixNano())
+	tick <- time.Time{}
+	if r := <-runs; r.err == nil {
+		t.Errorf("wrote %v under a file", r.written)
+	}
+	if err := os.Remove(blocked); err != nil {
+		t.Fatal(err)
+	}
+	tick <- time.Time{}
+	if r := <-runs; r.err != nil || len(r.written) != 1 || r.written[0] != sched.Path(day0.AddDate(0, 0, 4)) {
+		t.Errorf("after the failure: wrote %v (%v), want %s", r.written, r.err, sched.Path(day0.AddDate(0, 0, 4)))
+	}
+	cancel()
+	<-done
+	if got := strings.Count(logs.String(), "wrote a scheduled report"); got != 5 {
+		t.Errorf("%d log lines for written reports, want 5:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "writing the scheduled reports failed") {
+		t.Errorf("the failure was not logged:\n%s", logs.String())
 	}
 }

@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"headcount/agent/admin"
+	"headcount/agent/session"
+	"headcount/agent/spop"
+	"headcount/entitlement"
+	"headcount/report/export"
+	"headcount/store"
+	"headcount/usage"
+)
+
+// Ticks replaces the background jobs' timers, for tests; each nil field
+// keeps the production timer.
+type Ticks struct {
+	// Sweep and Flush drive the meter (MeterOptions.SweepTick, FlushTick).
+	Sweep, Flush <-chan time.Time
+	// License triggers the daily licence check (LicenseCheckOptions.Tick).
+	License <-chan time.Time
+	// UsageAfter is the usage sender's timer (usage.SenderOptions.After).
+	UsageAfter func(time.Duration) <-chan time.Time
+	// Reports triggers the look for due report files
+	// (export.SchedulerOptions.Tick).
+	Reports <-chan time.Time
+}
+
+// Hooks are called, when set, after the step each names, from the
+// goroutine that took it; a hook that blocks holds that job up.
+type Hooks struct {
+	// Listening is called once both listeners accept connections, with
+	// their addresses (admin nil without an admin endpoint).
+	Listening func(spoe, admin net.Addr)
+	// Swept and Flushed follow each sweep and flush of the meter's loop
+	// (MeterOptions.OnSweep, OnFlush); not the final flush at shutdown.
+	Swept   func()
+	Flushed func(error)
+	// LicenseChecked follows each licence check of the background job
+	// (LicenseCheckOptions.OnCheck); not the offline check at start.
+	LicenseChecked func(entitlement.Status)
+	// UsageAttempted follows each usage transmission attempt
+	// (usage.SenderOptions.OnAttempt).
+	UsageAttempted func(usage.Transmission, error)
+	// ReportsWritten follows each look for due report files
+	// (export.SchedulerOptions.OnRun).
+	ReportsWritten func(written []string, err error)
+}
+
+// parts is what Run starts and stops, as build makes it.
+type parts struct {
+	cfg    Config
+	db     *store.DB
+	log    zerolog.Logger
+	meter  *Meter
+	server *spop.Server
+	// jobs are the background jobs: each runs until its context is done.
+	jobs []func(context.Context)
+	// admin serves the admin endpoint; nil without one.
+	admin http.Handler
+}
+
+// build validates cfg and makes the agent's parts: the session table and
+// coverage record, the meter (having counted the sessions a previous run's
+// crash left live), the SPOP server, the background jobs and the admin
+// endpoint's handler. An offline licence is checked here, before the start;
+// an online one by its job.
+func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
+	}
+	wallClock := func() time.Time { _, wall := cfg.Clock(); return wall }
+	mono, wall := cfg.Clock()
+	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, mono)
+	if err != nil {
+		return nil, err
+	}
+	table.SetWall(mono, wall)
+	coverage := &Coverage{}
+	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock,
+		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: cfg.Hooks.Swept, OnFlush: cfg.Hooks.Flushed, Log: log})
+	if _, err := meter.Recover(wall); err != nil {
+		return nil, err
+	}
+	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
+	server := spop.NewServer(spop.Config{
+		Allow:          cfg.Allow,
+		MaxConnections: cfg.MaxConnections,
+		Clock:          func() time.Time { mono, _ := cfg.Clock(); return mono },
+		OnContact:      coverage.Contact,
+	}, handler, log)
+	p := &parts{cfg: cfg, db: db, log: log, meter: meter, server: server}
+
+	var license *LicenseCheck
+	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
+		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Problem: cfg.LicenseProblem, Online: cfg.Entitlement,
+			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
+			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
+		if cfg.Entitlement == nil {
+			license.Check(wall) // an online check runs in the background: it never holds up the start
+		}
+		p.jobs = append(p.jobs, license.Run)
+	}
+	var sender *usage.Sender
+	if cfg.UsageURL != "" {
+		sender = usage.NewSender(usage.SenderOptions{
+			Transmitter: &usage.Transmitter{URL: cfg.UsageURL, Deployment: cfg.Deployment, Environment: cfg.Environment, Store: db,
+				HTTP: &http.Client{Timeout: cmp.Or(cfg.UsageTimeout, 10*time.Second)}},
+			Every:     cfg.UsageInterval,
+			Now:       wallClock,
+			After:     cfg.Ticks.UsageAfter,
+			OnAttempt: cfg.Hooks.UsageAttempted,
+			Log:       log,
+		})
+		p.jobs = append(p.jobs, sender.Run)
+	}
+	if cfg.Reports != nil {
+		reports := export.NewScheduler(export.SchedulerOptions{Schedule: *cfg.Reports, DB: db, Now: wallClock,
+			Tick: cfg.Ticks.Reports, OnRun: cfg.Hooks.ReportsWritten, Log: log})
+		p.jobs = append(p.jobs, reports.Run)
+	}
+
+	if cfg.AdminAddr != "" {
+		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Coverage: coverage, License: license,
+			Usage: sender, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
+		p.admin = admin.Handler(admin.Options{
+			DB: db, Metrics: newRegistry(sources), Ready: func() admin.Readiness { return readiness(sources) },
+		})
+	}
+	return p, nil
+}
+
+// listen opens the SPOP listener and, with an admin endpoint, its
+// listener (nil without one). On an error it leaves nothing open.
+func (p *parts) listen() (spoe, adminL net.Listener, err error) {
+	spoe, err = net.Listen("tcp", p.cfg.SPOEAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen for SPOP on %s: %w", p.cfg.SPOEAddr, err)
+	}
+	if p.admin != nil {
+		adminL, err = net.Listen("tcp", p.cfg.AdminAddr)
+		if err != nil {
+			_ = spoe.Close()
+			return nil, nil, fmt.Errorf("listen for the admin endpoint on %s: %w", p.cfg.AdminAddr, err)
+		}
+	}
+	return spoe, adminL, nil
+}
+
+// logStart logs what the agent meters with.
+func (p *parts) logStart(spoe, adminL net.Listener) {
+	cfg := p.cfg
+	p.log.Info().
+		Str("spoe_addr", spoe.Addr().String()).
+		Str("admin_addr", addrString(adminL)).
+		Str("db", p.db.Path()).
+		Str("environment", cfg.Environment).
+		Bool("production", cfg.Production).
+		Stringer("idle_timeout", cfg.IdleTimeout).
+		Stringer("max_session", cfg.MaxSession).
+		Stringer("flush_interval", cfg.FlushInterval).
+		Stringer("heartbeat", cfg.Heartbeat).
+		Str("version", cfg.Version).
+		Msg("headcount is metering")
+}
+
+// listening tells the Listening hook, if any, the listeners' addresses.
+func (p *parts) listening(spoe, adminL net.Listener) {
+	if p.cfg.Hooks.Listening == nil {
+		return
+	}
+	var adminAddr net.Addr
+	if adminL != nil {
+		adminAddr = adminL.Addr()
+	}
+	p.cfg.Hooks.Listening(spoe.Addr(), adminAddr)
+}
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
