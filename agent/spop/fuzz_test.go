@@ -27,3 +27,23 @@ func FuzzDecodeNotify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeHello decodes arbitrary HAPROXY-HELLO bodies: it never panics,
+// and a HELLO it accepts has a max-frame-size SPOE.txt allows.
+func FuzzDecodeHello(f *testing.F) {
+	f.Add(spoptest.HelloFrame()[5:])
+	f.Add(spoptest.EncodeHello(true)[5:])
+	f.Add(helloWithFrameSize(1 << 20)[5:])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h, status, reason := decodeHello(body)
+		if status != 0 {
+			if reason == "" {
+				t.Fatalf("status %d without a reason", status)
+			}
+			return
+		}
+		if h.maxFrameSize < minNegotiatedFrameSize {
+			t.Fatalf("accepted max-frame-size %d", h.maxFrameSize)
+		}
+	})
+}

@@ -77,11 +77,13 @@ func TestServer_HostileConnections(t *testing.T) {
 		wg.Add(1)
 		go func(c net.Conn) {
 			frame := spoptest.NotifyFrame(1, requestMsg(ip4, "slow", nil))
+			tick := time.NewTicker(50 * time.Millisecond) // the attacker's pace
+			defer tick.Stop()
 			for _, b := range frame {
 				if _, err := c.Write([]byte{b}); err != nil {
 					return
 				}
-				time.Sleep(50 * time.Millisecond)
+				<-tick.C
 			}
 		}(c)
 		go closedWithin("slowloris", c, 4*timeout)
@@ -109,7 +111,7 @@ func TestServer_HostileConnections(t *testing.T) {
 	if got := s.counters.timeouts.Load(); got < 20 {
 		t.Errorf("timeouts counter = %d, want at least the 10 silent and 10 slowloris connections", got)
 	}
-	waitUntil(t, func() bool { return s.Connections() == 1 }, "only HAProxy's connection to remain")
+	s.waitConnections(t, 1) // only HAProxy's connection remains
 	if h.count(msgRequest) != sent {
 		t.Errorf("handled %d messages, HAProxy's connection sent %d (a slowloris or garbage frame must not count)", h.count(msgRequest), sent)
 	}
@@ -135,21 +137,10 @@ func TestServer_MaxConnections(t *testing.T) {
 	}
 	open[0].Notify(requestMsg(ip4, "ua", nil)) // the others are still served
 	_ = open[1].Conn.Close()
-	waitUntil(t, func() bool { return s.Connections() == 4 }, "a closed connection to free its place")
+	s.waitConnections(t, 4) // a closed connection frees its place
 	again := spoptest.Dial(t, s.addr)
 	again.Hello(false)
 	again.Notify(requestMsg(ip4, "ua", nil))
-}
-
-func waitUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -6,9 +6,9 @@ import (
 )
 
 // This file decodes NOTIFY frames in place and encodes their ACKs: the hot
-// path, which the guardConn runs itself instead of handing NOTIFY frames to
-// the library (which starts a goroutine, allocates a dozen objects and makes
-// a system call per frame). HELLO and DISCONNECT still go to the library.
+// path. Decoding allocates nothing once a connection's notify has grown to
+// the largest frame seen; an ACK is appended to the connection's write
+// buffer.
 //
 // Wire format (HAProxy's SPOE.txt, 3.1 and 3.2): a frame is
 //   LENGTH:u32 TYPE:u8 FLAGS:u32 STREAM-ID:varint FRAME-ID:varint PAYLOAD
@@ -30,8 +30,6 @@ const (
 	TypeString = 8
 	TypeBinary = 9
 )
-
-const frameAck = 0x67
 
 var errBadFrame = errors.New("malformed NOTIFY frame")
 
@@ -79,16 +77,9 @@ type notify struct {
 // decodeNotify decodes a NOTIFY frame's body (after the length and the type
 // byte) into n. It never reads past body and never panics on bad input.
 func decodeNotify(body []byte, n *notify) error {
-	if len(body) < 4 {
-		return errBadFrame
-	}
-	n.flags = binary.BigEndian.Uint32(body)
-	p := body[4:]
+	var p []byte
 	var ok bool
-	if n.streamID, p, ok = readVarint(p); !ok {
-		return errBadFrame
-	}
-	if n.frameID, p, ok = readVarint(p); !ok {
+	if n.flags, n.streamID, n.frameID, p, ok = readMetadata(body); !ok {
 		return errBadFrame
 	}
 	n.messages = n.messages[:0]
@@ -201,14 +192,14 @@ func readValue(p []byte) (Value, []byte, bool) {
 	return v, p, true
 }
 
-// appendAck appends the ACK of a NOTIFY frame (no actions) to b.
+// appendAck appends the ACK of a NOTIFY frame to b: the NOTIFY's stream-id
+// and frame-id, FIN set, an empty action list.
 func appendAck(b []byte, streamID, frameID uint64) []byte {
 	start := len(b)
-	b = append(b, 0, 0, 0, 0, frameAck, 0, 0, 0, 1) // length placeholder, type, FIN
+	b = append(b, 0, 0, 0, 0, frameAck, 0, 0, 0, flagFin) // length placeholder, type, FIN
 	b = appendVarint(b, streamID)
 	b = appendVarint(b, frameID)
-	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
-	return b
+	return putLength(b, start)
 }
 
 // DecodeNotify decodes a whole NOTIFY frame, from its length prefix on, into

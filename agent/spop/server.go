@@ -6,31 +6,38 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/negasus/haproxy-spoe-go/request"
-	"github.com/negasus/haproxy-spoe-go/worker"
 	"github.com/rs/zerolog"
 )
 
-// Server accepts SPOP connections from HAProxy and hands each one to the
-// library's per-connection worker behind a guardConn.
+// Server accepts SPOP connections from HAProxy and runs each one's loop (see
+// conn.go) in its own goroutine. It refuses peers outside Config.Allow and
+// connections over Config.MaxConnections, and drains on Shutdown.
 type Server struct {
 	cfg     Config
 	handler Handler
 	log     zerolog.Logger
 
 	mu           sync.Mutex
-	conns        map[*guardConn]struct{}
+	conns        map[*conn]struct{}
 	listener     net.Listener
 	draining     bool
 	lastLimitLog time.Time
 	wg           sync.WaitGroup
 
 	counters serverCounters
+	hooks    testHooks
+}
+
+// testHooks let tests wait for events instead of sleeping. Nil in production.
+type testHooks struct {
+	draining func() // Shutdown has marked every connection draining
+	connEnd  func() // a connection has ended and been counted out
 }
 
 // serverCounters are the server's running totals, read by the metrics.
@@ -40,7 +47,7 @@ type serverCounters struct {
 	refused     atomic.Uint64 // connections refused by --allow
 	overLimit   atomic.Uint64 // connections refused by --max-connections
 	timeouts    atomic.Uint64 // connections closed for a HELLO, frame or idle timeout
-	badFrames   atomic.Uint64 // frames refused by the guard
+	badFrames   atomic.Uint64 // frames refused
 	panics      atomic.Uint64
 }
 
@@ -94,11 +101,21 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Handler handles the messages of one NOTIFY frame, received at now.
+// The messages and their bytes are valid only during the call. Calls for one
+// connection come one after another, in the order of the frames; calls for
+// different connections run concurrently. The frame is acknowledged after
+// the call returns.
+type Handler interface {
+	HandleMessages(now time.Time, msgs []Message)
+}
+
 // NewServer returns a server that passes the messages of NOTIFY frames to
-// handler.
+// handler, one frame at a time per connection, and acknowledges each frame
+// after handler returns. Zero fields of cfg take their defaults.
 func NewServer(cfg Config, handler Handler, log zerolog.Logger) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, handler: handler, log: log, conns: make(map[*guardConn]struct{})}
+	return &Server{cfg: cfg, handler: handler, log: log, conns: make(map[*conn]struct{})}
 }
 
 // LoopbackOnly is the default --allow: 127.0.0.0/8 and ::1.
@@ -106,8 +123,9 @@ func LoopbackOnly() []netip.Prefix {
 	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 }
 
-// Serve accepts connections on l until Shutdown. It returns nil after
-// Shutdown and the accept error otherwise.
+// Serve accepts connections on l until Shutdown and serves each in its own
+// goroutine. It returns nil after Shutdown and the accept error otherwise;
+// passing accept failures (out of file descriptors) are logged and retried.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.draining {
@@ -140,7 +158,7 @@ func (s *Server) Serve(l net.Listener) error {
 			_ = c.Close()
 			continue
 		}
-		g := s.newConn(c)
+		cn := s.newConn(c)
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
@@ -157,32 +175,35 @@ func (s *Server) Serve(l net.Listener) error {
 			_ = c.Close()
 			continue
 		}
-		s.conns[g] = struct{}{}
+		s.conns[cn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(g)
+		go s.serveConn(cn)
 	}
 }
 
-// newConn prepares an accepted connection for serveConn.
-func (s *Server) newConn(c net.Conn) *guardConn {
-	g := newGuardConn(c, s.handler, s.counters.messages.stripe(), s.onFrame, s.onRefuse)
-	g.timeouts = timeouts{hello: s.cfg.HelloTimeout, frame: s.cfg.FrameTimeout, idle: s.cfg.IdleTimeout}
-	g.onTimeout = func() { s.counters.timeouts.Add(1) }
-	g.clock = s.cfg.Clock
+// newConn prepares an accepted connection for serveConn; its HELLO deadline
+// runs from now.
+func (s *Server) newConn(c net.Conn) *conn {
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	return g
+	return &conn{
+		s:        s,
+		nc:       c,
+		messages: s.counters.messages.stripe(),
+		buf:      make([]byte, readBufferSize),
+		maxFrame: defaultMaxFrameSize,
+	}
 }
 
 // ServeConn serves one connection accepted elsewhere (a test's pipe, say)
-// until it ends, as Serve serves each connection it accepts.
+// until it ends, as Serve serves each connection it accepts, and closes it.
 func (s *Server) ServeConn(c net.Conn) {
-	g := s.newConn(c)
+	cn := s.newConn(c)
 	s.mu.Lock()
-	s.conns[g] = struct{}{}
+	s.conns[cn] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.serveConn(g)
+	s.serveConn(cn)
 }
 
 func (s *Server) allowed(addr net.Addr) bool {
@@ -203,62 +224,63 @@ func (s *Server) allowed(addr net.Addr) bool {
 	return false
 }
 
-func (s *Server) onFrame(_ byte, now time.Time) {
-	if s.cfg.OnContact != nil {
-		s.cfg.OnContact(now)
-	}
-}
-
-func (s *Server) onRefuse(reason string) {
-	s.counters.badFrames.Add(1)
-	s.log.Warn().Str("reason", reason).Msg("refused an SPOP frame and closed the connection")
-}
-
-// serveConn runs the library's worker on one connection; the guardConn under
-// it handles the NOTIFY frames, so the library sees only HELLO and
-// DISCONNECT. A panic in the library or in the handler closes this
-// connection only.
-func (s *Server) serveConn(g *guardConn) {
+// serveConn runs one connection's loop, then closes the connection. When
+// the loop ends because the server drains, HAProxy is told so with an
+// AGENT-DISCONNECT first. A panic (in the handler, say) closes this
+// connection only; it is counted before the connection closes.
+func (s *Server) serveConn(c *conn) {
 	s.counters.connections.Add(1)
 	defer func() {
 		if r := recover(); r != nil {
 			s.recovered(r)
 		}
-		_ = g.Close()
+		_ = c.nc.Close()
 		s.counters.connections.Add(-1)
 		s.mu.Lock()
-		delete(s.conns, g)
+		delete(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
+		if s.hooks.connEnd != nil {
+			s.hooks.connEnd()
+		}
 	}()
-	worker.Handle(g, libraryNotify, libraryLogger{s.log})
+	err := c.serve()
+	if errors.Is(err, errDraining) {
+		c.out = appendAgentDisconnect(c.out, statusNormal, "agent is shutting down")
+		_ = c.flush(time.Now())
+	}
 }
 
-// libraryNotify is the library's NOTIFY handler. It is never called: the
-// guardConn handles every NOTIFY before the library could read it; the
-// library still answers a NOTIFY it were given with an ACK.
-func libraryNotify(*request.Request) {}
-
+// recovered logs and counts a panic. The panic value may hold request values
+// (a handler's message, say), so only a runtime error's own message, or else
+// the value's type, is logged, with the stack.
 func (s *Server) recovered(r any) {
-	// The panic value and stack come from parsing code, never from request
-	// values: no argument is formatted into a panic message.
-	s.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("recovered a panic on an SPOP connection; closed that connection")
+	what := fmt.Sprintf("%T (value not logged)", r)
+	if re, ok := r.(runtime.Error); ok {
+		what = re.Error()
+	}
 	s.counters.panics.Add(1)
+	s.log.Error().Str("panic", what).Bytes("stack", debug.Stack()).Msg("recovered a panic on an SPOP connection; closed that connection")
 }
 
-// Shutdown stops accepting, lets the frames already received finish (their
-// ACKs are sent), then closes every connection with a DISCONNECT. It waits
-// until ctx is done at most, then closes what remains.
+// Shutdown stops accepting and drains every connection: the frames already
+// received are handled and ACKed, a frame that had begun gets a short grace
+// to arrive, then HAProxy gets an AGENT-DISCONNECT (status 0, "agent is
+// shutting down") and the connection closes. It waits until ctx is done at
+// most, then closes what remains and returns an error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
-	for g := range s.conns {
-		g.drain()
+	for c := range s.conns {
+		c.drain()
 	}
 	s.mu.Unlock()
+	if s.hooks.draining != nil {
+		s.hooks.draining()
+	}
 
 	done := make(chan struct{})
 	go func() {
@@ -270,8 +292,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		for g := range s.conns {
-			_ = g.Conn.Close()
+		for c := range s.conns {
+			_ = c.nc.Close()
 		}
 		s.mu.Unlock()
 		<-done
@@ -298,14 +320,6 @@ func (s *Server) Stats() Stats {
 	c := &s.counters
 	return Stats{Messages: c.messages.Load(), Connections: c.connections.Load(), Refused: c.refused.Load(),
 		OverLimit: c.overLimit.Load(), Timeouts: c.timeouts.Load(), BadFrames: c.badFrames.Load(), Panics: c.panics.Load()}
-}
-
-// libraryLogger sends the SPOP library's messages to zerolog at debug level:
-// they are about connections ending, which HAProxy does routinely.
-type libraryLogger struct{ log zerolog.Logger }
-
-func (l libraryLogger) Errorf(format string, args ...any) {
-	l.log.Debug().Msgf("spop: "+format, args...)
 }
 
 // stripedCounter is a counter written from many goroutines without sharing a

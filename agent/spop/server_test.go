@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/negasus/haproxy-spoe-go/frame"
 	"github.com/rs/zerolog"
 )
 
@@ -23,6 +22,7 @@ type testServer struct {
 	addr     string
 	contacts *atomic.Int64 // frames seen by OnContact
 	logs     *logbuf.Buffer
+	ended    chan struct{} // a connection ended
 }
 
 // startServer runs a Server on a free loopback port until the test ends.
@@ -36,6 +36,13 @@ func startServer(t *testing.T, cfg Config, handler Handler) *testServer {
 	contacts := &atomic.Int64{}
 	cfg.OnContact = func(time.Time) { contacts.Add(1) }
 	s := NewServer(cfg, handler, zerolog.New(logs))
+	ended := make(chan struct{}, 1)
+	s.hooks.connEnd = func() {
+		select {
+		case ended <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
@@ -48,7 +55,21 @@ func startServer(t *testing.T, cfg Config, handler Handler) *testServer {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{Server: s, addr: l.Addr().String(), contacts: contacts, logs: logs}
+	return &testServer{Server: s, addr: l.Addr().String(), contacts: contacts, logs: logs, ended: ended}
+}
+
+// waitConnections waits until n connections are open, woken by each
+// connection's end.
+func (s *testServer) waitConnections(t *testing.T, n int64) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for s.Connections() != n {
+		select {
+		case <-s.ended:
+		case <-timeout:
+			t.Fatalf("%d connections open, want %d", s.Connections(), n)
+		}
+	}
 }
 
 // countingHandler counts the messages it sees by name.
@@ -170,6 +191,12 @@ func TestServer_RefusesBadFrameLengths(t *testing.T) {
 			f[8] = 0 // FIN cleared
 			return f
 		}(), "fragmented NOTIFY frame (fragmentation was not offered)"},
+		{"second HELLO", true, spoptest.HelloFrame(), "second HELLO on a connection"},
+		{"unknown frame type", true, append(binary.BigEndian.AppendUint32(nil, 7), 0x65, 0, 0, 0, 1, 0, 0), "unexpected frame type 101"},
+		{"HELLO whose max-frame-size is a string", false, spoptest.EncodeHelloKV(
+			spoptest.KV{Name: "supported-versions", Value: "2.0"}, spoptest.KV{Name: "max-frame-size", Value: "16380"},
+			spoptest.KV{Name: "capabilities", Value: "pipelining"},
+		), "HELLO's max-frame-size is not an integer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,74 +229,46 @@ func TestServer_RefusesBadFrameLengths(t *testing.T) {
 }
 
 func TestServer_PanicClosesOnlyItsConnection(t *testing.T) {
-	cases := []struct {
-		name  string
-		frame []byte
-	}{
-		{"panic in the handler", spoptest.NotifyFrame(1, requestMsg(ip4, "boom", nil))},
-		// A HELLO whose max-frame-size is a string: the library's type
-		// assertion panics while reading it.
-		{"panic in the library", func() []byte {
-			f := frame.AcquireFrame()
-			defer frame.ReleaseFrame(f)
-			f.Type = frame.TypeHaproxyHello
-			f.KV.Add("supported-versions", "2.0")
-			f.KV.Add("max-frame-size", "16380")
-			f.KV.Add("capabilities", "pipelining")
-			var b bytes.Buffer
-			if _, err := f.Encode(&b); err != nil {
-				panic(err)
+	h := &countingHandler{}
+	handle := handlerFunc(func(msgs []Message) {
+		for _, m := range msgs {
+			if v, _ := m.Arg("ua"); string(v.Bytes) == "boom" {
+				panic("handler failure for " + string(v.Bytes))
 			}
-			return b.Bytes()
-		}()},
+		}
+		h.HandleMessages(time.Now(), msgs)
+	})
+	s := startServer(t, Config{}, handle)
+	bad, good := spoptest.Dial(t, s.addr), spoptest.Dial(t, s.addr)
+	bad.Hello(false)
+	good.Hello(false)
+	bad.Write(spoptest.NotifyFrame(1, requestMsg(ip4, "boom", nil)))
+	if _, closed := bad.Closed(); !closed {
+		t.Fatalf("the connection that panicked is still open")
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := &countingHandler{}
-			handle := handlerFunc(func(msgs []Message) {
-				for _, m := range msgs {
-					if v, _ := m.Arg("ua"); string(v.Bytes) == "boom" {
-						panic("handler failure")
-					}
-				}
-				h.HandleMessages(time.Now(), msgs)
-			})
-			s := startServer(t, Config{}, handle)
-			bad, good := spoptest.Dial(t, s.addr), spoptest.Dial(t, s.addr)
-			if tc.name != "panic in the library" {
-				bad.Hello(false)
-			}
-			good.Hello(false)
-			bad.Write(tc.frame)
-			if _, closed := bad.Closed(); !closed {
-				t.Fatalf("the connection that panicked is still open")
-			}
-			// The library closes the connection while the panic unwinds,
-			// before the server's recover counts it: wait for the count.
-			deadline := time.Now().Add(2 * time.Second)
-			for s.counters.panics.Load() == 0 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			if got := s.counters.panics.Load(); got != 1 {
-				t.Errorf("panics counter = %d, want 1", got)
-			}
-			if !strings.Contains(s.logs.String(), "recovered a panic") {
-				t.Errorf("no log line for the panic: %s", s.logs.String())
-			}
-			good.Notify(requestMsg(ip4, "fine", nil))
-			if h.count(msgRequest) != 1 {
-				t.Errorf("the other connection stopped counting after a panic")
-			}
-		})
+	// The panic is counted before the connection closes.
+	if got := s.counters.panics.Load(); got != 1 {
+		t.Errorf("panics counter = %d, want 1", got)
+	}
+	logs := s.logs.String()
+	if !strings.Contains(logs, "recovered a panic") {
+		t.Errorf("no log line for the panic: %s", logs)
+	}
+	if strings.Contains(logs, "boom") {
+		t.Errorf("the panic's log line holds a request value: %s", logs)
+	}
+	good.Notify(requestMsg(ip4, "fine", nil))
+	if h.count(msgRequest) != 1 {
+		t.Errorf("the other connection stopped counting after a panic")
 	}
 }
 
 func TestServer_ShutdownLetsInFlightFramesFinish(t *testing.T) {
 	var handled atomic.Int32
-	entered := make(chan struct{}, 1)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	handle := handlerFunc(func([]Message) {
 		entered <- struct{}{}
-		time.Sleep(300 * time.Millisecond)
+		<-release // the frame is in flight until Shutdown has begun
 		handled.Add(1)
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -277,6 +276,7 @@ func TestServer_ShutdownLetsInFlightFramesFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := NewServer(Config{}, handle, zerolog.Nop())
+	s.hooks.draining = func() { close(release) }
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(l) }()
 	c := spoptest.Dial(t, l.Addr().String())

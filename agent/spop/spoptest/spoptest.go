@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/negasus/haproxy-spoe-go/frame"
+	"github.com/negasus/haproxy-spoe-go/payload/kv"
 	"github.com/negasus/haproxy-spoe-go/varint"
 )
 
@@ -27,6 +28,8 @@ type Client struct {
 	id   uint64
 }
 
+// Dial connects to an agent at addr; the connection closes when the test
+// ends.
 func Dial(t testing.TB, addr string) *Client {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
@@ -34,6 +37,11 @@ func Dial(t testing.TB, addr string) *Client {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	return NewClient(t, c)
+}
+
+// NewClient plays HAProxy's side on c (one end of a net.Pipe, say).
+func NewClient(t testing.TB, c net.Conn) *Client {
 	return &Client{t: t, Conn: c, r: bufio.NewReader(c)}
 }
 
@@ -51,22 +59,65 @@ func (c *Client) Hello(healthcheck bool) []byte {
 // HelloFrame is an ordinary HAPROXY-HELLO.
 func HelloFrame() []byte { return EncodeHello(false) }
 
+// EncodeHello encodes a HAPROXY-HELLO as HAProxy sends it by default
+// (max-frame-size 16380, capabilities "pipelining").
 func EncodeHello(healthcheck bool) []byte {
+	items := []KV{{"supported-versions", "2.0"}, {"max-frame-size", uint32(16380)}, {"capabilities", "pipelining"}, {"engine-id", "test-engine"}}
+	if healthcheck {
+		items = append(items, KV{"healthcheck", true})
+	}
+	return EncodeHelloKV(items...)
+}
+
+// KV is an item of a HELLO's KV list.
+type KV struct {
+	Name  string
+	Value any // string, uint32, bool, ...: what the library's typed-data encoder takes
+}
+
+// EncodeHelloKV encodes a HAPROXY-HELLO with exactly the items given, with
+// an independent encoder (the negasus library's).
+func EncodeHelloKV(items ...KV) []byte {
 	f := frame.AcquireFrame()
 	defer frame.ReleaseFrame(f)
 	f.Type = frame.TypeHaproxyHello
-	f.KV.Add("supported-versions", "2.0")
-	f.KV.Add("max-frame-size", uint32(16380))
-	f.KV.Add("capabilities", "pipelining")
-	f.KV.Add("engine-id", "test-engine")
-	if healthcheck {
-		f.KV.Add("healthcheck", true)
+	for _, it := range items {
+		f.KV.Add(it.Name, it.Value)
 	}
 	var buf bytes.Buffer
 	if _, err := f.Encode(&buf); err != nil {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// DecodeKV decodes the KV list of an AGENT-HELLO or AGENT-DISCONNECT, given
+// the frame after its type byte as Read returns it, with an independent
+// decoder (the negasus library's). It also returns the frame's flags,
+// stream-id and frame-id.
+func DecodeKV(payload []byte) (flags uint32, streamID, frameID uint64, items map[string]any, err error) {
+	if len(payload) < 6 {
+		return 0, 0, 0, nil, fmt.Errorf("frame of %d bytes is too short", len(payload))
+	}
+	flags = binary.BigEndian.Uint32(payload)
+	p := payload[4:]
+	var n int
+	if streamID, n = varint.Uvarint(p); n <= 0 {
+		return 0, 0, 0, nil, fmt.Errorf("bad stream-id")
+	}
+	p = p[n:]
+	if frameID, n = varint.Uvarint(p); n <= 0 {
+		return 0, 0, 0, nil, fmt.Errorf("bad frame-id")
+	}
+	l := kv.NewKV()
+	if err := l.Unmarshal(p[n:]); err != nil {
+		return 0, 0, 0, nil, err
+	}
+	items = map[string]any{}
+	for _, it := range l.Data() {
+		items[it.Name] = it.Value
+	}
+	return flags, streamID, frameID, items, nil
 }
 
 // Message is one SPOE message to send.
@@ -81,15 +132,20 @@ type Arg struct {
 	Value any // string, []byte, nil, netip.Addr
 }
 
-// NotifyFrame encodes a NOTIFY frame (with its length prefix).
-func NotifyFrame(id uint64, msgs ...Message) []byte {
+// NotifyFrame encodes a NOTIFY frame (with its length prefix) whose
+// stream-id and frame-id are both id.
+func NotifyFrame(id uint64, msgs ...Message) []byte { return NotifyFrameIDs(id, id, msgs...) }
+
+// NotifyFrameIDs encodes a NOTIFY frame (with its length prefix) of stream
+// streamID, frame frameID.
+func NotifyFrameIDs(streamID, frameID uint64, msgs ...Message) []byte {
 	var p []byte
 	vb := make([]byte, 10)
 	putVarint := func(n uint64) { p = append(p, vb[:varint.PutUvarint(vb, n)]...) }
 	putString := func(s string) { putVarint(uint64(len(s))); p = append(p, s...) }
 	p = append(p, 0x03, 0, 0, 0, 1) // NOTIFY, FIN
-	putVarint(id)                   // stream-id
-	putVarint(id)                   // frame-id
+	putVarint(streamID)
+	putVarint(frameID)
 	for _, m := range msgs {
 		putString(m.Name)
 		p = append(p, byte(len(m.Args)))
@@ -137,6 +193,7 @@ func (c *Client) Notify(msgs ...Message) {
 	}
 }
 
+// Write writes b in one Write, failing the test on error.
 func (c *Client) Write(b []byte) {
 	c.t.Helper()
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
@@ -155,6 +212,8 @@ func (c *Client) Read() (byte, []byte) {
 	return typ, payload
 }
 
+// TryRead returns the next frame's type and the rest of it, or an error if
+// none arrives within timeout.
 func (c *Client) TryRead(timeout time.Duration) (byte, []byte, error) {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(timeout))
 	var hdr [4]byte
