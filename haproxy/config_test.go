@@ -36,10 +36,10 @@ func TestShippedConfig_Valid(t *testing.T) {
 			AgentAddr:    "127.0.0.1:12345",
 			Heartbeat:    heartbeat,
 		})
+		// checkConfig fails unless "haproxy -c" exits 0, which is the one
+		// verdict every version gives alike: 2.6 prints "Configuration file
+		// is valid", 3.x prints nothing.
 		out := checkConfig(t, cfgPath)
-		if !strings.Contains(out, "Configuration file is valid") {
-			t.Errorf("%s: haproxy -c output lacks %q:\n%s", filepath.Base(cfgPath), "Configuration file is valid", out)
-		}
 		// A warning today (e.g. a missing SPOE timeout) is an outage tomorrow.
 		for _, bad := range []string{"[WARNING]", "[ALERT]"} {
 			if strings.Contains(out, bad) {
