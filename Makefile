@@ -44,9 +44,10 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -benchtime 1s -timeout 20m ./... | awk -f scripts/benchtable.awk
 
-## bench-e2e: HAProxy alone vs headcount per-request and heartbeat modes, with wrk (about 2 minutes)
+## bench-e2e: HAProxy alone vs headcount per-request and heartbeat modes, with wrk (about 2 minutes);
+## HAPROXY=/path/to/haproxy picks the binary (default: haproxy on PATH), ROUNDS=5 for steadier medians
 bench-e2e:
-	scripts/bench-e2e
+	HAPROXY="$(HAPROXY)" scripts/bench-e2e
 
 ## soak: minutes at full rate (SOAK_DURATION, default 3m) with a flat heap, then 10 million sessions expiring
 soak:
