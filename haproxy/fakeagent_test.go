@@ -87,6 +87,7 @@ type fakeAgent struct {
 	frames  []spoeFrame
 	ln      net.Listener
 	conns   map[net.Conn]struct{}
+	accepts int           // connections accepted since the first start
 	served  chan struct{} // closed when Serve has returned
 	running bool
 }
@@ -157,8 +158,16 @@ func (l trackingListener) Accept() (net.Conn, error) {
 		c.Close()
 	} else {
 		l.fa.conns[c] = struct{}{}
+		l.fa.accepts++
 	}
 	return c, nil
+}
+
+// accepted returns how many connections the agent accepted so far.
+func (fa *fakeAgent) accepted() int {
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	return fa.accepts
 }
 
 // handle records the messages of one NOTIFY frame. The library reuses its

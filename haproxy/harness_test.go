@@ -131,11 +131,18 @@ func mustReplaceOnce(t testing.TB, file, text, old, new string) string {
 	return strings.Replace(text, old, new, 1)
 }
 
-// haproxyBin returns the path of the haproxy binary, failing the test if
-// there is none: these tests prove the shipped configuration and must never
-// be skipped.
+// haproxyBin returns the path of the haproxy binary under test, failing the
+// test if there is none: these tests prove the shipped configuration and must
+// never be skipped. $HAPROXY names it (make test sets it once per binary of
+// HAPROXY_BINS); without it, the haproxy on PATH, else /usr/sbin/haproxy.
 func haproxyBin(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("HAPROXY"); p != "" {
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			t.Fatalf("HAPROXY=%s is not an executable file (err: %v)", p, err)
+		}
+		return p
+	}
 	if p, err := exec.LookPath("haproxy"); err == nil {
 		return p
 	}
@@ -143,8 +150,8 @@ func haproxyBin(t testing.TB) string {
 	if fi, err := os.Stat(debianPath); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 		return debianPath
 	}
-	t.Fatalf("haproxy not found in PATH nor at /usr/sbin/haproxy: install it " +
-		"(apt-get install haproxy); the shipped configuration is tested against a real HAProxy")
+	t.Fatalf("haproxy not found: set HAPROXY, or install it (apt-get install haproxy) in PATH " +
+		"or at /usr/sbin/haproxy; the shipped configuration is tested against a real HAProxy")
 	return ""
 }
 
