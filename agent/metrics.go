@@ -48,7 +48,7 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	counter("headcount_spoe_refused_connections_total", "SPOP connections refused because the peer is outside --allow.", spopStat(func(s spop.Stats) float64 { return float64(s.Refused) }))
 	counter("headcount_spoe_refused_over_limit_total", "SPOP connections refused because --max-connections were open.", spopStat(func(s spop.Stats) float64 { return float64(s.OverLimit) }))
 	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", spopStat(func(s spop.Stats) float64 { return float64(s.Timeouts) }))
-	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (zero, too short or over the negotiated size); each closes its connection.", spopStat(func(s spop.Stats) float64 { return float64(s.BadFrames) }))
+	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (a bad length, type, HELLO or NOTIFY); each closes its connection with AGENT-DISCONNECT.", spopStat(func(s spop.Stats) float64 { return float64(s.BadFrames) }))
 	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", spopStat(func(s spop.Stats) float64 { return float64(s.Panics) }))
 	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(m.Table.Live()) })
 	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })

@@ -72,9 +72,6 @@ func (c *conn) serve() error {
 		body := c.buf[c.r+5 : c.r+size] // after the type byte; valid until the next fill
 		c.r += size
 		c.frameArmed = false
-		if c.s.cfg.OnContact != nil {
-			c.s.cfg.OnContact(c.now)
-		}
 		var err error
 		switch typ {
 		case frameNotify:
@@ -103,6 +100,7 @@ func (c *conn) notify(body []byte) error {
 	if c.note.flags&flagFin == 0 {
 		return c.refuse(statusNoFragmentation, "fragmented NOTIFY frame (fragmentation was not offered)")
 	}
+	c.contact()
 	c.s.handler.HandleMessages(c.now, c.note.messages)
 	c.messages.Add(uint64(len(c.note.messages)))
 	c.out = appendAck(c.out, c.note.streamID, c.note.frameID)
@@ -122,6 +120,7 @@ func (c *conn) hello(body []byte) error {
 	if status != 0 {
 		return c.refuse(status, reason)
 	}
+	c.contact()
 	c.maxFrame = min(h.maxFrameSize, agentMaxFrameSize)
 	c.out = appendAgentHello(c.out, c.maxFrame)
 	if err := c.flush(time.Now()); err != nil {
@@ -132,6 +131,13 @@ func (c *conn) hello(body []byte) error {
 	}
 	c.helloDone = true
 	return nil
+}
+
+// contact tells OnContact that HAProxy reached the agent: a valid HELLO or NOTIFY.
+func (c *conn) contact() {
+	if c.s.cfg.OnContact != nil {
+		c.s.cfg.OnContact(c.now)
+	}
 }
 
 // disconnect answers a HAPROXY-DISCONNECT with an AGENT-DISCONNECT.

@@ -34,6 +34,7 @@ const (
 	statusBadVersion         = 8
 	statusBadFrameSize       = 9
 	statusNoFragmentation    = 10
+	statusUnknown            = 99
 	minNegotiatedFrameSize   = 256 // SPOE.txt: a peer's max-frame-size is at least 256
 	agentVersion             = "2.0"
 	agentCapabilities        = "pipelining" // no async, no fragmentation: deprecated, and we need neither

@@ -2,6 +2,7 @@ package spop
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"headcount/agent/spop/spoptest"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,3 +400,79 @@ func TestServeConn_NoAllocationsPerFrame(t *testing.T) {
 type nopHandler struct{}
 
 func (*nopHandler) HandleMessages(time.Time, []Message) {}
+
+// TestServer_PanicAcksHandledFrames: a panic in the handler on the third of
+// three pipelined NOTIFYs still acknowledges the two already metered, then
+// says AGENT-DISCONNECT, so HAProxy does not hold those requests until its
+// processing timeout.
+func TestServer_PanicAcksHandledFrames(t *testing.T) {
+	var handled atomic.Int32
+	handle := handlerFunc(func(msgs []Message) {
+		for _, m := range msgs {
+			if v, _ := m.Arg("ua"); string(v.Bytes) == "boom" {
+				panic("handler failed")
+			}
+		}
+		handled.Add(1)
+	})
+	s := startServer(t, Config{}, handle)
+	c := spoptest.Dial(t, s.addr)
+	c.Hello(false)
+	var b []byte
+	b = append(b, spoptest.NotifyFrame(1, requestMsg(ip4, "a", nil))...)
+	b = append(b, spoptest.NotifyFrame(2, requestMsg(ip4, "b", nil))...)
+	b = append(b, spoptest.NotifyFrame(3, requestMsg(ip4, "boom", nil))...)
+	c.Write(b)
+	frames, closed := c.Closed()
+	if handled.Load() != 2 || !closed || string(frames) != string([]byte{frameAck, frameAck, frameAgentDisconnect}) {
+		t.Errorf("handled %d, closed %v, frames %x; want 2 handled, ACK ACK AGENT-DISCONNECT, closed", handled.Load(), closed, frames)
+	}
+}
+
+// TestServer_RefusedFramesAreNoContact: only a valid HELLO or NOTIFY tells
+// coverage that HAProxy reached the agent. Frames the agent refuses (an
+// unknown type, a NOTIFY before the HELLO, a HELLO without a version) would
+// otherwise make days in which nothing could be metered look covered.
+func TestServer_RefusedFramesAreNoContact(t *testing.T) {
+	s := startServer(t, Config{}, &countingHandler{})
+	for _, f := range [][]byte{
+		{0, 0, 0, 7, 0x42, 0, 0, 0, 1, 0, 0},                                              // unknown type
+		{0, 0, 0, 7, frameNotify, 0, 0, 0, 1, 0, 0},                                       // NOTIFY before the HELLO
+		spoptest.EncodeHelloKV(spoptest.KV{Name: "max-frame-size", Value: uint32(16380)}), // no version
+	} {
+		c := spoptest.Dial(t, s.addr)
+		c.Write(f)
+		if _, closed := c.Closed(); !closed {
+			t.Fatalf("frame %x: the connection stayed open", f)
+		}
+	}
+	if n := s.contacts.Load(); n != 0 {
+		t.Errorf("%d refused frames counted as HAProxy's contact", n)
+	}
+	c := spoptest.Dial(t, s.addr)
+	c.Hello(true)
+	if n := s.contacts.Load(); n != 1 {
+		t.Errorf("a health check counted %d contacts, want 1", n)
+	}
+}
+
+// TestServer_ServeAfterShutdown: Serve called after Shutdown (the agent was
+// stopped before its accept loop started) closes the listener instead of
+// leaving the port bound.
+func TestServer_ServeAfterShutdown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Config{}, &countingHandler{}, zerolog.Nop())
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(l); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Errorf("the listener accepts connections after Serve returned")
+	}
+}

@@ -130,6 +130,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
+		_ = l.Close()
 		return nil
 	}
 	s.listener = l
@@ -233,6 +234,9 @@ func (s *Server) serveConn(c *conn) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.recovered(r)
+			// ACK the frames already handled, then say why the connection ends.
+			c.out = appendAgentDisconnect(c.out, statusUnknown, "agent error")
+			_ = c.flush(time.Now())
 		}
 		_ = c.nc.Close()
 		s.counters.connections.Add(-1)
