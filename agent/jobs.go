@@ -107,7 +107,7 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
 			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
 		if cfg.Entitlement == nil {
-			license.Check(wall) // an online check runs in the background: it never holds up the start
+			license.Check(context.Background(), wall) // an online check runs in the background: it never holds up the start
 		}
 		p.jobs = append(p.jobs, license.Run)
 	}

@@ -87,8 +87,10 @@ func (e *LicenseCheck) SetLicense(license *entitlement.License, problem string) 
 }
 
 // Check evaluates the entitlement at wall, persists the grace state and logs
-// the outcome.
-func (e *LicenseCheck) Check(wall time.Time) entitlement.Status {
+// the outcome. An online check cut short by ctx (the agent stopping) is no
+// evidence that the server is unreachable: nothing is evaluated or stored
+// then, and the last outcome is returned.
+func (e *LicenseCheck) Check(ctx context.Context, wall time.Time) entitlement.Status {
 	var st entitlement.State
 	if raw, err := e.db.EntitlementState(); err != nil {
 		e.log.Error().Err(err).Msg("reading the entitlement state failed; checking as if none was stored")
@@ -106,7 +108,10 @@ func (e *LicenseCheck) Check(wall time.Time) entitlement.Status {
 	}
 	if e.online != nil {
 		var err error
-		ev, err = e.online.Check(context.Background(), request)
+		ev, err = e.online.Check(ctx, request)
+		if ctx.Err() != nil {
+			return e.Status()
+		}
 		if err != nil {
 			e.log.Debug().Err(err).Msg("online entitlement check failed")
 		}
@@ -168,7 +173,7 @@ func (e *LicenseCheck) Run(ctx context.Context) {
 	}
 	check := func() {
 		_, wall := e.clock()
-		s := e.Check(wall)
+		s := e.Check(ctx, wall)
 		if e.onCheck != nil {
 			e.onCheck(s)
 		}

@@ -86,7 +86,13 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 		log.Info().Msg("flushed; stopped")
 	}
 	if adminSrv != nil {
-		_ = adminSrv.Shutdown(drainCtx)
+		// A /backup or /snapshot still streaming holds a read transaction,
+		// and the database cannot close under it: give it a moment, then cut.
+		adminCtx, cancelAdmin := context.WithTimeout(context.Background(), 2*time.Second)
+		if adminSrv.Shutdown(adminCtx) != nil {
+			_ = adminSrv.Close()
+		}
+		cancelAdmin()
 	}
 	return runErr
 }

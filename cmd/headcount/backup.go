@@ -50,7 +50,14 @@ func backup(c *cli.Context) error {
 		return err
 	}
 	info, _ := os.Stat(out)
-	_, err = fmt.Fprintf(c.App.Writer, "backed up %s to %s: %d bytes, %d days, %d sessions, %d coverage intervals\n",
+	w := c.App.Writer
+	fmt.Fprintf(w, "backed up %s to %s: %d bytes, %d days, %d sessions, %d coverage intervals\n",
 		path, out, info.Size(), r.Days, r.Sessions, r.Intervals)
-	return err
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+	if len(r.Problems) > 0 {
+		return fmt.Errorf("%s is an exact copy, but the database has %d problem(s): see headcount check", out, len(r.Problems))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -78,4 +79,46 @@ func checkConfigKeys(path string, flags []cli.Flag) error {
 		}
 	}
 	return nil
+}
+
+// requireFlags makes the Required flags of cmd and its subcommands bad input
+// like any other: one line on stderr and exit status 2, checked after the
+// --config file is read (so the file may set them). urfave/cli's own check
+// would print the command's help and exit 1.
+func requireFlags(path string, cmd *cli.Command) {
+	path = strings.TrimSpace(path + " " + cmd.Name)
+	var required []string
+	for _, f := range cmd.Flags {
+		if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() {
+			required = append(required, f.Names()[0])
+			switch f := f.(type) {
+			case *cli.StringFlag:
+				f.Required = false
+			case *altsrc.StringFlag:
+				f.Required = false
+			default:
+				panic(fmt.Sprintf("flag %v: required flags must be string flags", f.Names()))
+			}
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		requireFlags(path, sub)
+	}
+	if len(required) == 0 {
+		return
+	}
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		for _, name := range required {
+			if !c.IsSet(name) {
+				return usagef("%s needs --%s; see headcount %s --help", path, name, path)
+			}
+		}
+		return nil
+	}
 }

@@ -50,7 +50,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionPrinter = printVersion
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
-	return &cli.App{
+	app := &cli.App{
 		Name:  "headcount",
 		Usage: "meter user sessions behind HAProxy",
 		Description: "headcount receives each request's client IP, User-Agent and X-Forwarded-For from HAProxy over SPOP,\n" +
@@ -90,6 +90,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	for _, cmd := range app.Commands {
+		requireFlags("", cmd)
+	}
+	return app
 }
 
 // printVersion prints the version, for `headcount version` and

@@ -220,6 +220,26 @@ func TestConfig_EveryCommand(t *testing.T) {
 	}
 }
 
+// TestRun_MissingRequiredFlag: a missing required flag is bad input like
+// any other: one line on stderr, status 2, no help text on stdout.
+func TestRun_MissingRequiredFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"usage", "--db", "x.db"}, "headcount: usage needs --license; see headcount usage --help\n"},
+		{[]string{"metrics-file", "--key", "k", "2024-01-01", "2024-01-02"}, "headcount: metrics-file needs --deployment; see headcount metrics-file --help\n"},
+		{[]string{"verify", "file.metrics"}, "headcount: verify needs --pubkey; see headcount verify --help\n"},
+		{[]string{"license", "extend", "token"}, "headcount: license extend needs --deployment; see headcount license extend --help\n"},
+		{[]string{"license", "sign", "doc.json"}, "headcount: license sign needs --key; see headcount license sign --help\n"},
+	} {
+		code, out, errOut := runCLI(t, tc.args...)
+		if code != 2 || out != "" || errOut != tc.want {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want 2, nothing, %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}
+
 func TestExport_Output(t *testing.T) {
 	db := seedDB(t)
 	dir := t.TempDir()
@@ -421,6 +441,18 @@ func TestCheckAndBackup(t *testing.T) {
 		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
 		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
 		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	// A backup of that database is an exact copy, kept, but the problems
+	// are said and the status is 1: a backup job must not report success.
+	again := filepath.Join(t.TempDir(), "again.db")
+	code, out, errOut = runCLI(t, "backup", "--db", copyPath, again)
+	if code != 1 || !strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
+		errOut != "headcount: "+again+" is an exact copy, but the database has 3 problem(s): see headcount check\n" {
+		t.Errorf("backup of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(again); err != nil {
+		t.Errorf("the copy of a broken database was not kept: %v", err)
 	}
 }
 
