@@ -45,6 +45,7 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	spopStat := func(f func(spop.Stats) float64) func() float64 { return func() float64 { return f(m.Server.Stats()) } }
 	counter("headcount_spoe_messages_total", "SPOE messages received from HAProxy.", spopStat(func(s spop.Stats) float64 { return float64(s.Messages) }))
 	gauge("headcount_spoe_connections", "Open SPOP connections from HAProxy.", spopStat(func(s spop.Stats) float64 { return float64(s.Connections) }))
+	counter("headcount_spoe_connections_accepted_total", "SPOP connections served since start, health checks included; growing with the traffic, it shows HAProxy opening a connection per message instead of reusing them.", spopStat(func(s spop.Stats) float64 { return float64(s.Accepted) }))
 	counter("headcount_spoe_refused_connections_total", "SPOP connections refused because the peer is outside --allow.", spopStat(func(s spop.Stats) float64 { return float64(s.Refused) }))
 	counter("headcount_spoe_refused_over_limit_total", "SPOP connections refused because --max-connections were open.", spopStat(func(s spop.Stats) float64 { return float64(s.OverLimit) }))
 	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", spopStat(func(s spop.Stats) float64 { return float64(s.Timeouts) }))

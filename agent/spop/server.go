@@ -44,6 +44,7 @@ type testHooks struct {
 type serverCounters struct {
 	messages    stripedCounter
 	connections atomic.Int64
+	accepted    atomic.Uint64 // connections served since start
 	refused     atomic.Uint64 // connections refused by --allow
 	overLimit   atomic.Uint64 // connections refused by --max-connections
 	timeouts    atomic.Uint64 // connections closed for a HELLO, frame or idle timeout
@@ -231,6 +232,7 @@ func (s *Server) allowed(addr net.Addr) bool {
 // connection only; it is counted before the connection closes.
 func (s *Server) serveConn(c *conn) {
 	s.counters.connections.Add(1)
+	s.counters.accepted.Add(1)
 	defer func() {
 		if r := recover(); r != nil {
 			s.recovered(r)
@@ -312,6 +314,7 @@ func (s *Server) Connections() int64 { return s.counters.connections.Load() }
 type Stats struct {
 	Messages    uint64 // SPOE messages received
 	Connections int64  // SPOP connections open now
+	Accepted    uint64 // SPOP connections served since start (health checks included)
 	Refused     uint64 // connections refused: peer outside Allow
 	OverLimit   uint64 // connections refused: MaxConnections open
 	Timeouts    uint64 // connections closed for a HELLO, frame or idle timeout
@@ -322,7 +325,7 @@ type Stats struct {
 // Stats returns the server's running totals.
 func (s *Server) Stats() Stats {
 	c := &s.counters
-	return Stats{Messages: c.messages.Load(), Connections: c.connections.Load(), Refused: c.refused.Load(),
+	return Stats{Messages: c.messages.Load(), Connections: c.connections.Load(), Accepted: c.accepted.Load(), Refused: c.refused.Load(),
 		OverLimit: c.overLimit.Load(), Timeouts: c.timeouts.Load(), BadFrames: c.badFrames.Load(), Panics: c.panics.Load()}
 }
 
