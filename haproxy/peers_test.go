@@ -3,8 +3,11 @@ package haproxy
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,12 +32,13 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 		front := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		text := raw
 		for old, new := range map[string]string{
-			"peer hap1 192.0.2.11:10000\n":               "peer hap1 " + peer1 + "\n",
-			"peer hap2 192.0.2.12:10000\n":               "peer hap2 " + peer2 + "\n",
-			"bind :8080\n":                               "bind " + front + "\n",
-			"server app1 127.0.0.1:8081\n":               "server app1 " + app + "\n",
-			"server agent1 192.0.2.20:12345 ":            "server agent1 " + runner.spoeAddr + " ",
-			"/etc/haproxy/headcount-heartbeat.spoe.conf": spoe,
+			"peer hap1 192.0.2.11:10000\n":                                      "peer hap1 " + peer1 + "\n",
+			"peer hap2 192.0.2.12:10000\n":                                      "peer hap2 " + peer2 + "\n",
+			"bind :8080\n":                                                      "bind " + front + "\n",
+			"server app1 127.0.0.1:8081\n":                                      "server app1 " + app + "\n",
+			"server agent1 192.0.2.20:12345 ":                                   "server agent1 " + runner.spoeAddr + " ",
+			"/etc/haproxy/headcount-heartbeat.spoe.conf":                        spoe,
+			"    # stats socket /run/haproxy/admin.sock mode 660 level admin\n": "    stats socket " + filepath.Join(dir, name+".sock") + " mode 600 level admin\n",
 		} {
 			text = mustReplaceOnce(t, example, text, old, new)
 		}
@@ -57,7 +61,11 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 		t.Fatalf("hap1: %d requests failed, first: %s", len(f), f[0])
 	}
 	waitFor(t, 10*time.Second, "hap1's heartbeats", func() bool { return messages() >= float64(len(shared)) })
-	time.Sleep(time.Second) // the table updates travel to hap2
+	// Peers push table updates in the background: wait until hap2's table
+	// holds every client hap1 told the agent about.
+	waitFor(t, 10*time.Second, "hap1's table updates to reach hap2", func() bool {
+		return tableEntries(t, filepath.Join(dir, "hap2.sock"), "headcount_clients") >= len(shared)
+	})
 	if f := run(ctx, fronts["hap2"], shared, 2); len(f) > 0 {
 		t.Fatalf("hap2: %d requests failed, first: %s", len(f), f[0])
 	}
@@ -67,7 +75,8 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 	}
 	want := float64(len(shared) + len(onlyHap2))
 	waitFor(t, 10*time.Second, "hap2's heartbeats for its own clients", func() bool { return messages() >= want })
-	time.Sleep(500 * time.Millisecond) // anything hap2 should not have sent would arrive by now
+	// Every request waited for its message's ACK (the SPOE filter holds the
+	// request until then), so all that hap2 sent has been counted by now.
 	m := agent.metrics(t)
 	if got := metric(t, m, "headcount_spoe_messages_total"); got != want {
 		t.Errorf("the agent received %v messages, want %v: one per client, whichever instance saw it", got, want)
@@ -80,4 +89,30 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 	}
 	t.Logf("2 HAProxy instances with peers: %v clients, %d requests, %v messages",
 		want, 3*len(shared)+len(onlyHap2), metric(t, m, "headcount_spoe_messages_total"))
+}
+
+// tableEntries returns the number of entries of the stick table named table,
+// asked of HAProxy's runtime API on the stats socket sock.
+func tableEntries(t testing.TB, sock, table string) int {
+	t.Helper()
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return -1 // not listening yet
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("show table " + table + "\n")); err != nil {
+		return -1
+	}
+	out, _ := io.ReadAll(c)
+	// "# table: headcount_clients, type: binary, size:1048576, used:40"
+	_, used, ok := strings.Cut(string(out), "used:")
+	if !ok {
+		t.Fatalf("show table %s: %q", table, out)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(used, "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("show table %s: %q", table, out)
+	}
+	return n
 }
