@@ -8,7 +8,8 @@ import (
 )
 
 // ContactWindow is how long one contact from HAProxy (a hello, health check
-// or notify) vouches that metering is on (SPEC §3).
+// or notify) vouches that metering is on: coverage is what tells a day without traffic
+// from a day nobody metered.
 const ContactWindow = time.Minute
 
 // Coverage turns HAProxy's contacts into coverage intervals: the wall-clock

@@ -29,7 +29,7 @@ const (
 	argXFF = "xff"
 )
 
-// missing is the value of an absent header (SPEC §1).
+// missing is the value an absent header counts as in the key.
 const missing = "-"
 
 // Sessions is what the handler needs of the session table.

@@ -93,7 +93,7 @@ func TestHandler_Key(t *testing.T) {
 			t.Errorf("%s: key equals another client's", tc.name)
 		}
 	}
-	// A missing header is the value "-" (SPEC §1).
+	// A missing header is the value "-".
 	nullUA, _ := keyOf(t, h, requestMsg(ip4, nil, nil))
 	dashUA, _ := keyOf(t, h, requestMsg(ip4, "-", "-"))
 	absent, _ := keyOf(t, h, spoptest.Message{Name: MessageRequest, Args: []spoptest.Arg{{Name: "ip", Value: ip4}}})

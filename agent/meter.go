@@ -71,7 +71,7 @@ func emptyFlush() store.Flush {
 }
 
 // Recover counts the sessions that were live when a previous run crashed
-// (SPEC: reason "recovered", on the day of the last flush).
+// as completed with reason "recovered", on the day of the last flush.
 func (m *Meter) Recover(now time.Time) (uint64, error) {
 	n, err := m.db.Recover(now)
 	if err != nil {

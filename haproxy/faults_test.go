@@ -67,8 +67,8 @@ func (l *load) finish() { l.stop(); l.done.Wait() }
 
 // TestFaults_KillUnderLoad kills the agent with SIGKILL while new clients
 // arrive at full rate, restarts it, and measures what the crash lost: at most
-// the sessions started since the last flush (SPEC: recovered sessions are
-// counted at restart).
+// the sessions started since the last flush (the sessions live at the crash
+// are counted at restart, reason recovered).
 func TestFaults_KillUnderLoad(t *testing.T) {
 	const flush = 200 * time.Millisecond
 	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "2s", "--flush-interval", flush.String())

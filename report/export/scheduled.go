@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Schedule writes the scheduled report files of seed 002: one per completed
+// Schedule writes the scheduled report files: one per completed
 // period of Every (24h, 168h: weeks from Sunday, or 720h: 30-day periods
 // counted from 1970-01-01), under
 // Dir/Reports/<Name>/<year>/<month>/<day>/<report-id>.csv (the period's

@@ -74,7 +74,8 @@ func TestSchedule_WriteDue(t *testing.T) {
 			t.Errorf("%s written %d times", p, n)
 		}
 	}
-	// The layout of seed 002, and the content of export --by day.
+	// The Reports/<name>/<year>/<month>/<day>/<report-id>.csv layout, and the
+	// content of export --by day.
 	path := filepath.Join(dir, "Reports", "dx-prod-daily", "2026", "10", "03", "dx-prod-daily_2026-10-03_2026-10-04.csv")
 	got, err := os.ReadFile(path)
 	if err != nil {
