@@ -5,14 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"headcount/agent/spop"
-	"headcount/agent/spop/spoptest"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"headcount/agent/spop"
+	"headcount/agent/spop/spoptest"
 
 	"github.com/rs/zerolog"
 )

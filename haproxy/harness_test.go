@@ -6,7 +6,6 @@ package haproxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -16,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"headcount/internal/logbuf"
 )
 
 // Shipped files, relative to this package's directory.
@@ -169,9 +169,9 @@ func checkConfig(t testing.TB, cfgPath string, args ...string) (output string) {
 // haproxyProc is a running HAProxy started by startHAProxy.
 type haproxyProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer   // HAProxy's stdout and stderr (logs, alerts)
-	done chan struct{} // closed once the process has been waited for
-	err  error         // cmd.Wait's result, valid after done is closed
+	out  *logbuf.Buffer // HAProxy's stdout and stderr (logs, alerts)
+	done chan struct{}  // closed once the process has been waited for
+	err  error          // cmd.Wait's result, valid after done is closed
 }
 
 // Output returns everything HAProxy printed so far.
@@ -204,7 +204,7 @@ func startHAProxy(t testing.TB, cfgPath string, args ...string) *haproxyProc {
 
 	p := &haproxyProc{
 		cmd:  exec.Command(bin, append(append([]string{}, args...), "-f", cfgPath, "-db")...),
-		out:  &syncBuffer{},
+		out:  &logbuf.Buffer{},
 		done: make(chan struct{}),
 	}
 	p.cmd.Stdout = p.out
@@ -332,23 +332,4 @@ func startApp(t testing.TB) (addr string) {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (HAProxy's output)
-// and reads (the test).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

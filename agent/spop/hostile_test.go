@@ -1,13 +1,14 @@
 package spop
 
 import (
-	"headcount/agent/spop/spoptest"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"headcount/agent/spop/spoptest"
 )
 
 // TestServer_HostileConnections attacks the SPOP port from many connections

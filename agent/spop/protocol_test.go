@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"headcount/agent/spop/spoptest"
 	"io"
 	"net"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"headcount/agent/spop/spoptest"
 
 	"github.com/rs/zerolog"
 )

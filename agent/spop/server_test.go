@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"headcount/agent/spop/spoptest"
-	"headcount/internal/logbuf"
 	"net"
 	"net/netip"
 	"strings"
@@ -13,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"headcount/agent/spop/spoptest"
+	"headcount/internal/logbuf"
 
 	"github.com/rs/zerolog"
 )
