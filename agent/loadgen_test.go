@@ -214,31 +214,11 @@ func BenchmarkServeConn(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; done += perConn {
-				s.ServeConn(&memConn{stream: stream})
+				s.ServeConn(&spoptest.StreamConn{Stream: stream, Piece: 64 << 10})
 			}
 		})
 	}
 }
-
-// memConn is a net.Conn that reads stream in pieces of a loopback packet,
-// then EOF, and discards what is written.
-type memConn struct {
-	net.Conn // nil: only the methods below are called
-	stream   []byte
-}
-
-func (c *memConn) Read(p []byte) (int, error) {
-	if len(c.stream) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.stream[:min(len(c.stream), 64<<10)])
-	c.stream = c.stream[n:]
-	return n, nil
-}
-func (c *memConn) Write(p []byte) (int, error)      { return len(p), nil }
-func (c *memConn) Close() error                     { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 
 type nopSessions struct{}
 

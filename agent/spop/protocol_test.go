@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strings"
@@ -359,26 +358,6 @@ func TestServer_ShutdownDisconnectsIdleConnections(t *testing.T) {
 	}
 }
 
-// streamConn is a net.Conn that reads a fixed byte stream, then EOF, and
-// discards what is written.
-type streamConn struct {
-	net.Conn // nil: only the methods below are called
-	stream   []byte
-}
-
-func (c *streamConn) Read(p []byte) (int, error) {
-	if len(c.stream) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.stream[:min(len(c.stream), 1500)]) // a packet at a time
-	c.stream = c.stream[n:]
-	return n, nil
-}
-func (c *streamConn) Write(p []byte) (int, error)      { return len(p), nil }
-func (c *streamConn) Close() error                     { return nil }
-func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
-
 // TestServeConn_NoAllocationsPerFrame: once a connection is set up, handling
 // NOTIFY frames allocates nothing, however many there are.
 func TestServeConn_NoAllocationsPerFrame(t *testing.T) {
@@ -389,11 +368,13 @@ func TestServeConn_NoAllocationsPerFrame(t *testing.T) {
 		for range frames {
 			stream = append(stream, notify...)
 		}
-		return testing.AllocsPerRun(5, func() { s.ServeConn(&streamConn{stream: stream}) })
+		return testing.AllocsPerRun(5, func() { s.ServeConn(&spoptest.StreamConn{Stream: stream, Piece: 1500}) })
 	}
 	few, many := allocs(1000), allocs(10000)
 	t.Logf("allocations per connection: %v with 1000 frames, %v with 10000", few, many)
-	if many > few {
+	// 9,000 more frames: one allocation per frame would add 9,000. A few
+	// more come and go with the runtime's own work (a GC cycle, a timer).
+	if many-few >= 90 {
 		t.Errorf("a connection of 1000 frames allocates %v times, one of 10000 frames %v times", few, many)
 	}
 }
