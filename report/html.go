@@ -53,6 +53,7 @@ type htmlView struct {
 	Gaps  []htmlGap
 
 	Consumption *htmlConsumption
+	EndsAtToday string // today, when the range reaches past it
 }
 
 type htmlConsumption struct {
@@ -114,7 +115,7 @@ func newHTMLView(r Report) htmlView {
 		Environment:  r.Environment,
 		First:        date(r.From),
 		Last:         date(r.To.AddDate(0, 0, -1)),
-		To:           date(r.To),
+		To:           date(r.RangeTo),
 		Days:         n,
 		By:           r.By.String(),
 		ByTitle:      strings.ToUpper(r.By.String()[:1]) + r.By.String()[1:],
@@ -122,6 +123,9 @@ func newHTMLView(r Report) htmlView {
 		Total:        strconv.FormatUint(r.Total, 10),
 		Consumption:  newHTMLConsumption(r.Consumption),
 		TotalGrouped: groupThousands(r.Total),
+	}
+	if !r.EndsAtToday.IsZero() {
+		v.EndsAtToday = date(r.EndsAtToday)
 	}
 	for _, d := range r.Days {
 		if d.Covered {
@@ -556,7 +560,8 @@ footer p { margin: 4px 0; }
 {{range .Gaps}}<li><span class="pretty">{{.Pretty}}</span> <span class="detail">(not metered: {{.First}} to {{.Last}})</span></li>
 {{end}}</ul>{{else}}<p class="none">None: every day of the range was metered.</p>{{end}}
 
-<p class="total-line">Total session usage: <strong id="total">{{.Total}}</strong></p>
+{{with .EndsAtToday}}<p class="ends-at-today" id="ends-at-today">Report ends at today, {{.}}: the days after it, to {{$.To}} (excluded), have not happened yet and are neither metered nor gaps.</p>
+{{end}}<p class="total-line">Total session usage: <strong id="total">{{.Total}}</strong></p>
 
 <footer>
 <p>Dates are UTC days in the format YYYY-MM-DD. The range runs from {{.First}} to {{.Last}}, both included (export {{.First}} {{.To}}). A session is counted once, on the UTC day of its last request. A gap is a run of days on which nothing was metered: its sessions are unknown, not zero.</p>

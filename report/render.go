@@ -97,7 +97,9 @@ func formatAverage(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64)
 const rule = "############################################################"
 
 // WritePretty writes the report in the original tool's text layout: a
-// banner, one line per period with a covered day, the gaps, and the total.
+// banner, one line per period with a covered day, the gaps, and the total;
+// before the total, when the range reaches past today, the line
+// `Report ends at today, YYYY-MM-DD`.
 func WritePretty(w io.Writer, r Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, rule)
@@ -113,6 +115,9 @@ func WritePretty(w io.Writer, r Report) error {
 	for _, g := range r.Gaps {
 		fmt.Fprintf(bw, "Gap between %s and %s: %d day(s)\n", g.Prev.Format(DateLayout), g.Next.Format(DateLayout), g.Days)
 	}
+	if !r.EndsAtToday.IsZero() {
+		fmt.Fprintf(bw, "Report ends at today, %s\n", r.EndsAtToday.Format(DateLayout))
+	}
 	fmt.Fprintln(bw, rule)
 	fmt.Fprintf(bw, "Total session usage: %d\n", r.Total)
 	fmt.Fprintln(bw, rule)
@@ -125,6 +130,7 @@ type jsonReport struct {
 	Environment   string       `json:"environment"`
 	From          string       `json:"from"`
 	To            string       `json:"to"`
+	EndsAtToday   string       `json:"ends_at_today,omitempty"` // set when the range reaches past today
 	Granularity   string       `json:"granularity"`
 	TotalSessions uint64       `json:"total_sessions"`
 	Periods       []jsonPeriod `json:"periods"`
@@ -187,18 +193,23 @@ type jsonHour struct {
 func date(t time.Time) string { return t.Format(DateLayout) }
 
 // WriteJSON writes everything the other forms carry, plus the exact coverage
-// intervals and every day's detail, as indented JSON.
+// intervals and every day's detail, as indented JSON. "to" is the TO asked
+// for; when the range reaches past today, "ends_at_today" is today and the
+// periods, gaps and days stop at it. Otherwise the field is absent.
 func WriteJSON(w io.Writer, r Report) error {
 	out := jsonReport{
 		Environment:   r.Environment,
 		From:          date(r.From),
-		To:            date(r.To),
+		To:            date(r.RangeTo),
 		Granularity:   r.By.String(),
 		TotalSessions: r.Total,
 		Periods:       make([]jsonPeriod, 0, len(r.Periods)),
 		Gaps:          make([]jsonGap, 0, len(r.Gaps)),
 		Coverage:      make([]Interval, 0, len(r.Coverage)),
 		Days:          make([]jsonDay, 0, len(r.Days)),
+	}
+	if !r.EndsAtToday.IsZero() {
+		out.EndsAtToday = date(r.EndsAtToday)
 	}
 	for _, p := range r.Periods {
 		jp := jsonPeriod{Period: p.Label, Start: date(p.Start), End: date(p.End), CoveredDays: p.CoveredDays, Gaps: make([]jsonSpan, 0, len(p.Gaps))}
@@ -255,6 +266,9 @@ func writeJSONLines(w io.Writer, out jsonReport) error {
 	field("environment", out.Environment, false)
 	field("from", out.From, false)
 	field("to", out.To, false)
+	if out.EndsAtToday != "" {
+		field("ends_at_today", out.EndsAtToday, false)
+	}
 	field("granularity", out.Granularity, false)
 	field("total_sessions", out.TotalSessions, false)
 	writeJSONList(bw, "periods", out.Periods, false)

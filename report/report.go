@@ -2,8 +2,11 @@
 // rows per period with their sessions and gaps, and the renderers that print
 // them as CSV, pretty text, JSON and HTML.
 //
-// It works on plain values (Input) and knows nothing of the database. All
-// dates are UTC days; ranges are half-open: From ≤ day < To.
+// It works on plain values (Input) and knows nothing of the database, nor of
+// the clock: the caller says which day is today (Input.Today). All dates are
+// UTC days; ranges are half-open: From ≤ day < To. A day after today has not
+// happened yet: it is neither covered nor a gap, and a report whose range
+// reaches past today ends at today (today itself, partial, is in it).
 package report
 
 import (
@@ -91,6 +94,10 @@ type Input struct {
 	Days        []DaySessions // sessions per day; days absent had none
 	Hours       []HourStat    // live-session statistics per hour, for the day detail
 	Coverage    []Interval    // when metering was on
+	// Today is the current UTC day by the caller's wall clock (any time in
+	// it will do). The days after it are left out of the report: neither
+	// covered nor gaps. Zero: no day of the range is in the future.
+	Today time.Time
 }
 
 // DaySessions is the number of sessions completed on one UTC day.
@@ -117,7 +124,14 @@ type Interval struct {
 // Report is a built report: what every renderer prints.
 type Report struct {
 	Environment string
-	From, To    time.Time
+	// From and To bound the days reported (To excluded). To is the range's
+	// TO, or the day after today when the range reaches past today.
+	From, To time.Time
+	// RangeTo is the TO asked for.
+	RangeTo time.Time
+	// EndsAtToday is today when the range reaches past it (the report then
+	// ends at today: To is the day after); zero otherwise.
+	EndsAtToday time.Time
 	By          Granularity
 	Periods     []Period
 	Gaps        []Gap
@@ -183,7 +197,17 @@ type HourDetail struct {
 
 // Build computes a report from in.
 func Build(in Input) Report {
-	r := Report{Environment: in.Environment, From: in.From, To: in.To, By: in.By}
+	r := Report{Environment: in.Environment, From: in.From, To: in.To, RangeTo: in.To, By: in.By}
+	if !in.Today.IsZero() {
+		today := in.Today.UTC().Truncate(day)
+		if end := today.Add(day); in.To.After(end) {
+			// The days after today have not happened: the report ends at
+			// today (or, for a range starting after today, holds no day).
+			r.EndsAtToday = today
+			in.To = maxTime(end, in.From)
+			r.To = in.To
+		}
+	}
 	n := int(in.To.Sub(in.From) / day)
 	days := make([]DayDetail, n)
 	for i := range days {

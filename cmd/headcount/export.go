@@ -28,6 +28,10 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"were metered, and the gaps: runs of days in which nothing was metered. FROM and TO are YYYY-MM-DD;\n" +
 			"TO is excluded, so `headcount export 2023-01-01 2024-04-02` ends on 2024-04-01.\n" +
 			"Flags may also follow the dates: `headcount export 2023-01-01 2024-04-02 --pretty`.\n\n" +
+			"Days after today (UTC) have not happened: they are neither metered nor gaps. A range reaching past\n" +
+			"today ends at today (today itself is partial) and says so: no row for a period wholly after today,\n" +
+			"`Report ends at today, YYYY-MM-DD` before the total (pretty), \"ends_at_today\" (JSON), a note (HTML).\n" +
+			"A FROM after today is refused: no day of the range has happened yet.\n\n" +
 			"It works whether the agent is running or not: a running agent holds the database, so export asks\n" +
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
@@ -123,6 +127,10 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
+	if today := now.UTC().Truncate(24 * time.Hour); from.After(today) {
+		return usagef("FROM %s is after today, %s: no day of the range has happened yet", from.Format(report.DateLayout), today.Format(report.DateLayout))
+	}
 	if days := (to.Unix() - from.Unix()) / 86400; days > maxReportDays {
 		return usagef("the range has %d days; a report covers at most %d", days, maxReportDays)
 	}
@@ -159,7 +167,7 @@ func runExport(c *cli.Context) error {
 	if env == "" {
 		env = environment("")
 	}
-	r := export.Report(snap, from, to, by, env)
+	r := export.Report(snap, from, to, by, env, now)
 	if path := c.String("license"); path != "" {
 		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), c.String("admin-addr")); err != nil {
 			return err

@@ -13,14 +13,16 @@ import (
 )
 
 // Report builds the report of the days from ≤ d < to, by granularity, from
-// what the store read.
-func Report(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Report {
-	return report.Build(Input(s, from, to, by, env))
+// what the store read. now is the wall clock: the days after its UTC day
+// have not happened and are left out (neither covered nor gaps).
+func Report(s store.Snapshot, from, to time.Time, by report.Granularity, env string, now time.Time) report.Report {
+	return report.Build(Input(s, from, to, by, env, now))
 }
 
-// Input converts what the store read into a report's input.
-func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env string) report.Input {
-	in := report.Input{From: from, To: to, By: by, Environment: env,
+// Input converts what the store read into a report's input; now is the wall
+// clock, whose UTC day is the report's today.
+func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env string, now time.Time) report.Input {
+	in := report.Input{From: from, To: to, By: by, Environment: env, Today: now.UTC(),
 		Days:     make([]report.DaySessions, 0, len(s.Days)),
 		Hours:    make([]report.HourStat, 0, len(s.Hours)),
 		Coverage: make([]report.Interval, 0, len(s.Coverage)),

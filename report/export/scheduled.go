@@ -71,7 +71,7 @@ func (s Schedule) WriteDue(db *store.DB, now time.Time) ([]string, error) {
 		if env == "" {
 			env = snap.Environment
 		}
-		r := Report(snap, start, end, report.Day, env)
+		r := Report(snap, start, end, report.Day, env, now) // a settled past period: now cuts nothing
 		if !metered(r) {
 			continue // a gap for the whole period: no report
 		}

@@ -83,7 +83,7 @@ func TestSchedule_WriteDue(t *testing.T) {
 	}
 	snap, _ := db.Snapshot(day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 3), store.Parts{})
 	var want bytes.Buffer
-	_ = report.WriteCSV(&want, report.Build(Input(snap, day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 3), report.Day, "dx-prod")))
+	_ = report.WriteCSV(&want, report.Build(Input(snap, day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 3), report.Day, "dx-prod", day0.AddDate(0, 0, 3).Add(time.Hour))))
 	if string(got) != want.String() || want.String() != "day,sessions,gaps,environment,covered_hours,peak_live,average_live\n2026-10-03,102,,dx-prod,24,0,0.00\n" {
 		t.Errorf("report:\n%s\nwant:\n%s", got, want.String())
 	}
