@@ -248,6 +248,25 @@ func guard(path string, fn func() error) (err error) {
 	return fn()
 }
 
+// Held reports whether a process holds the lock of the file at path, as an
+// open headcount database does (a writer exclusively, readers shared). It
+// takes and at once releases an exclusive lock, without waiting.
+func Held(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
 // FileID identifies the file at path (device and inode), so that two paths
 // can be recognised as the same database.
 func FileID(path string) (string, error) {

@@ -735,3 +735,95 @@ func TestScheduledReports_EqualExport(t *testing.T) {
 		}
 	}
 }
+
+// TestBackup_OntoTheDatabase: a backup whose destination is the database
+// itself — the same path, a ./ alias, a symlink or a hard link to it — is
+// refused with one line and status 2, and the file is left byte for byte,
+// also while a process (the agent) holds it.
+func TestBackup_OntoTheDatabase(t *testing.T) {
+	db := seedDB(t)
+	dir := filepath.Dir(db)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	symlink := filepath.Join(dir, "link.db")
+	if err := os.Symlink(db, symlink); err != nil {
+		t.Fatal(err)
+	}
+	hardlink := filepath.Join(dir, "hard.db")
+	if err := os.Link(db, hardlink); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	check := func(t *testing.T, dest string) {
+		t.Helper()
+		code, out, errOut := runCLI(t, "backup", "--db", db, dest)
+		want := "headcount: backup " + dest + ": that is the database " + db + " itself; write the copy to another file\n"
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, want)
+		}
+		after, err := os.ReadFile(db)
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("the database changed (%v)", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+			t.Errorf("%d entries in the database's directory, want the database and its two links", len(entries))
+		}
+	}
+	for _, tc := range []struct{ name, dest string }{
+		{"same path", db},
+		{"relative alias", "./" + filepath.Base(db)},
+		{"symlink", symlink},
+		{"hard link", hardlink},
+	} {
+		t.Run(tc.name, func(t *testing.T) { check(t, tc.dest) })
+		t.Run(tc.name+" while held", func(t *testing.T) {
+			agent, err := store.Open(db, store.Options{}) // holds the file as a running agent does
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer agent.Close()
+			check(t, tc.dest)
+		})
+	}
+}
+
+// TestBackup_OntoAHeldDatabase: a destination that another headcount
+// process holds open (an agent writing it, or a reader) is never replaced.
+func TestBackup_OntoAHeldDatabase(t *testing.T) {
+	src := seedDB(t)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	code, _, errOut := runCLI(t, "backup", "--db", src, other)
+	if code != 0 {
+		t.Fatalf("backup: %s", errOut)
+	}
+	before, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []store.Options{{}, {ReadOnly: true}} {
+		held, err := store.Open(other, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, "backup", "--db", src, other)
+		held.Close()
+		want := "headcount: backup " + other + ": that file is a database in use by a running headcount process; write the copy to another file\n"
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("read-only %v: status %d, stdout %q, stderr %q; want 2 and %q", opts.ReadOnly, code, out, errOut, want)
+		}
+		after, err := os.ReadFile(other)
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("read-only %v: the held database changed (%v)", opts.ReadOnly, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%d entries in the destination's directory, want 1", len(entries))
+		}
+	}
+	// Once nothing holds it, the old backup is replaced as before.
+	if code, _, errOut := runCLI(t, "backup", "--db", src, other); code != 0 {
+		t.Errorf("backup over a file nothing holds: status %d, %s", code, errOut)
+	}
+}
