@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	db, logPath, spoeAddr, adminAddr := runner.db, runner.logs, runner.spoeAddr, runner.adminAddr
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// History from another meter, so that reports have more than today.
-	if out, err := exec.Command(agentBin, "import", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
+	if out, err := exec.Command(agentBin, "import", "--create", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	agent := runner.start(t)

@@ -242,6 +242,8 @@ func TestOpen_Missing(t *testing.T) {
 	}{
 		{name: "read-only", file: "headcount.db", opts: readOnly, wantIs: ErrMissing,
 			wantMsg: "%s: database file does not exist"},
+		{name: "must exist", file: "headcount.db", opts: Options{MustExist: true}, wantIs: ErrMissing,
+			wantMsg: "%s: database file does not exist"},
 		{name: "read-write in a missing directory", file: "missing/headcount.db", opts: readWrite,
 			wantIs: fs.ErrNotExist, wantMsg: "open %s: no such file or directory"},
 	}
