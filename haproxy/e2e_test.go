@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	db, logPath, spoeAddr, adminAddr := runner.db, runner.logs, runner.spoeAddr, runner.adminAddr
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// History from another meter, so that reports have more than today.
-	if out, err := exec.Command(agentBin, "import", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
+	if out, err := exec.Command(agentBin, "import", "--create", "--db", db, "../report/testdata/seed/history.csv").CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	agent := runner.start(t)
@@ -357,6 +357,23 @@ func TestEndToEnd(t *testing.T) {
 			} else {
 				t.Logf("%s while the agent runs: %s", args[0], strings.TrimSpace(string(out)))
 			}
+		}
+		// A backup onto the live database itself is refused before anything is
+		// written: the agent's file stays in place, the same inode.
+		idBefore, err := store.FileID(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onto := exec.Command(agentBin, "backup", "--db", db, "--admin-addr", adminAddr, db)
+		var ontoErr bytes.Buffer
+		onto.Stderr = &ontoErr
+		err = onto.Run()
+		var exit *exec.ExitError
+		if want := "headcount: backup " + db + ": that is the database " + db + " itself; write the copy to another file\n"; !errors.As(err, &exit) || exit.ExitCode() != 2 || ontoErr.String() != want {
+			t.Errorf("backup onto the live database: %v, stderr %q; want status 2 and %q", err, ontoErr.String(), want)
+		}
+		if idAfter, err := store.FileID(db); err != nil || idAfter != idBefore {
+			t.Errorf("backup onto the live database replaced it: %s, now %s (%v)", idBefore, idAfter, err)
 		}
 		if _, err := store.Open(db, store.Options{ReadOnly: true, Timeout: 50 * time.Millisecond}); !errors.Is(err, store.ErrLocked) {
 			t.Fatalf("the database was not held by the agent during the exports: %v", err)

@@ -12,9 +12,12 @@ import (
 
 // ParseHistory reads an import file of rows `date,sessions` (UTC dates
 // YYYY-MM-DD), a header line `date,sessions` first, named name in errors.
-// Any bad line rejects the whole file with an error that names its line;
-// rows come back sorted by day.
-func ParseHistory(r io.Reader, name string) ([]DayCount, error) {
+// Any bad line rejects the whole file with an error that names its line,
+// among them a day after today (the UTC day of now, the wall clock): it
+// would be marked as metered before it happened, most often from a typo of
+// the year. Rows come back sorted by day.
+func ParseHistory(r io.Reader, name string, now time.Time) ([]DayCount, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
 	var rows []DayCount
 	seen := map[time.Time]int{}
 	sc := bufio.NewScanner(r)
@@ -41,6 +44,9 @@ func ParseHistory(r io.Reader, name string) ([]DayCount, error) {
 		}
 		if day.Year() < 1970 {
 			return nil, bad("%s is before 1970", date)
+		}
+		if day.After(today) {
+			return nil, bad("%s is in the future (today is %s UTC)", date, today.Format(time.DateOnly))
 		}
 		sessions, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {

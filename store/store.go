@@ -33,7 +33,7 @@ var (
 	ErrCorrupt = errors.New("database is corrupt")
 	// ErrNewerSchema means the file has a schema above SchemaVersion; Open neither reads nor writes it.
 	ErrNewerSchema = errors.New("database has a newer schema")
-	// ErrMissing means there is no file at the path; a read-only Open does not create one.
+	// ErrMissing means there is no file at the path; a read-only or MustExist Open does not create one.
 	ErrMissing = errors.New("database file does not exist")
 	// ErrLocked means another process held the file lock for longer than Options.Timeout.
 	ErrLocked = errors.New("database is in use by another process")
@@ -48,6 +48,9 @@ type Options struct {
 	// openers can share a file, but none can while a writer holds it.
 	ReadOnly bool
 
+	// MustExist makes Open fail with ErrMissing instead of creating a missing file.
+	MustExist bool
+
 	// Timeout is how long Open waits for the file lock before failing with ErrLocked. 0 means 1s: long
 	// enough to ride out a restart of the other holder, short enough to report a running agent promptly.
 	Timeout time.Duration
@@ -59,17 +62,17 @@ type DB struct {
 	path string
 }
 
-// Open opens the headcount database at path. When path does not exist and opts.ReadOnly is false, Open
-// creates it with mode 0600 and an empty schema-1 database. An existing file is validated under a shared
-// lock before it is opened for writing, and a file that fails validation — empty, not bbolt, inconsistent,
-// not headcount's, or of a newer schema — is left byte for byte as it was. An existing file's mode is
-// never changed.
+// Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
+// opts.MustExist is set, Open creates it with mode 0600 and an empty schema-1 database. An existing file
+// is validated under a shared lock before it is opened for writing, and a file that fails validation —
+// empty, not bbolt, inconsistent, not headcount's, or of a newer schema — is left byte for byte as it
+// was. An existing file's mode is never changed.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
 	}
 	db, err := openExisting(path, opts)
-	if errors.Is(err, ErrMissing) && !opts.ReadOnly {
+	if errors.Is(err, ErrMissing) && !opts.ReadOnly && !opts.MustExist {
 		return create(path, opts)
 	}
 	return db, err
@@ -246,6 +249,25 @@ func guard(path string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// Held reports whether a process holds the lock of the file at path, as an
+// open headcount database does (a writer exclusively, readers shared). It
+// takes and at once releases an exclusive lock, without waiting.
+func Held(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
 // FileID identifies the file at path (device and inode), so that two paths

@@ -242,6 +242,8 @@ func TestOpen_Missing(t *testing.T) {
 	}{
 		{name: "read-only", file: "headcount.db", opts: readOnly, wantIs: ErrMissing,
 			wantMsg: "%s: database file does not exist"},
+		{name: "must exist", file: "headcount.db", opts: Options{MustExist: true}, wantIs: ErrMissing,
+			wantMsg: "%s: database file does not exist"},
 		{name: "read-write in a missing directory", file: "missing/headcount.db", opts: readWrite,
 			wantIs: fs.ErrNotExist, wantMsg: "open %s: no such file or directory"},
 	}
@@ -956,5 +958,30 @@ func TestDB_SnapshotWindows(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(s.Windows, tc.want) {
 			t.Errorf("Snapshot(%v, %v).Windows = %+v, %v; want %+v", tc.from, tc.to, s.Windows, err, tc.want)
 		}
+	}
+}
+
+// TestHeld: Held sees a writer's and a reader's lock, sees none on a file
+// nothing holds (and leaves none behind), and reports a missing file.
+func TestHeld(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "headcount.db")
+	MustHeadcountFile(t, path)
+	for i := 0; i < 2; i++ { // twice: the first call releases its own lock
+		if held, err := Held(path); err != nil || held {
+			t.Fatalf("a file nothing holds: held %v, %v", held, err)
+		}
+	}
+	for _, opts := range []Options{readWrite, readOnly} {
+		db := MustOpen(t, path, opts)
+		if held, err := Held(path); err != nil || !held {
+			t.Errorf("held by a read-only %v opener: Held %v, %v", opts.ReadOnly, held, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Held(filepath.Join(dir, "none.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -36,10 +38,28 @@ func ReadSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts)
 	return Client{Addr: adminAddr}.Snapshot(path, from, to, parts)
 }
 
+// RefusedError is a backup destination that must not be replaced: the
+// database itself (by any path, symlink or hard link), or a database that a
+// headcount process holds open. Replacing either would leave that process
+// writing to a deleted file. Nothing was written.
+type RefusedError struct {
+	Out    string // the destination as given
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return "backup " + e.Out + ": " + e.Reason + "; write the copy to another file"
+}
+
 // CopyDatabase writes a consistent copy of the database at path to out
 // (mode 0600, atomically): from the file when no agent holds it, else
-// streamed by the agent at adminAddr.
+// streamed by the agent at adminAddr. It refuses, with a *RefusedError and
+// before anything is written, an out that is the database itself or a file
+// a headcount process holds open.
 func CopyDatabase(path, adminAddr, out string) error {
+	if err := checkDestination(path, out); err != nil {
+		return err
+	}
 	db, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
 	if err == nil {
 		defer db.Close()
@@ -52,6 +72,29 @@ func CopyDatabase(path, adminAddr, out string) error {
 		return err
 	}
 	return Client{Addr: adminAddr}.Backup(path, out)
+}
+
+// checkDestination refuses an out that names the database at path (the same
+// file: same device and inode) or a file whose lock a process holds.
+func checkDestination(path, out string) error {
+	dest, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if src, err := os.Stat(path); err == nil && os.SameFile(src, dest) {
+		return &RefusedError{Out: out, Reason: "that is the database " + path + " itself"}
+	}
+	held, err := store.Held(out)
+	if err != nil {
+		return err
+	}
+	if held {
+		return &RefusedError{Out: out, Reason: "that file is a database in use by a running headcount process"}
+	}
+	return nil
 }
 
 // Snapshot asks the agent for the snapshot of the database at path.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,8 @@ func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		ArgsUsage: "FILE",
 		Description: "Copies the database from one read transaction, so the copy is consistent even while the agent\n" +
 			"keeps metering: a running agent (which holds the file) streams it through its admin endpoint. The copy\n" +
-			"is written with mode 0600 through a temporary file renamed into place, then opened and checked.",
+			"is written with mode 0600 through a temporary file renamed into place, then opened and checked. FILE must\n" +
+			"not be the database itself (by any path, symlink or hard link) nor a database a headcount process has open.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			dbFlag("database `FILE` to copy"), adminAddrFlag(),
@@ -37,6 +39,10 @@ func backup(c *cli.Context) error {
 	}
 	path := c.String("db")
 	if err := admin.CopyDatabase(path, c.String("admin-addr"), out); err != nil {
+		var refused *admin.RefusedError
+		if errors.As(err, &refused) {
+			return usageError{err}
+		}
 		return err
 	}
 	copied, err := store.Open(out, store.Options{ReadOnly: true})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"headcount/report"
 	"headcount/store"
@@ -18,11 +19,13 @@ func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		ArgsUsage: "FILE.csv",
 		Description: "Reads rows `date,sessions` (a header line `date,sessions` first, dates YYYY-MM-DD in UTC) and, in one\n" +
 			"transaction, adds each day's sessions and marks the day as metered. A bad row rejects the whole file,\n" +
-			"naming its line; so does a day the database already counts, so an import cannot count a day twice.\n" +
+			"naming its line; so does a day after today (UTC), and a day the database already counts, so an import\n" +
+			"cannot count a day twice. The database must exist: pass --create to make a new one.\n" +
 			"The agent must be stopped: it holds the database while it runs.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
+			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`; it must exist unless --create is given"},
+			&cli.BoolFlag{Name: "create", Usage: "create the database (mode 0600) if --db does not exist"},
 			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet"},
 		},
 		Action: importHistory,
@@ -38,12 +41,15 @@ func importHistory(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	rows, err := store.ParseHistory(f, path)
+	rows, err := store.ParseHistory(f, path, time.Now())
 	_ = f.Close()
 	if err != nil {
 		return usageError{err}
 	}
-	db, err := store.Open(c.String("db"), store.Options{})
+	db, err := store.Open(c.String("db"), store.Options{MustExist: !c.Bool("create")})
+	if errors.Is(err, store.ErrMissing) {
+		return usagef("%s does not exist; pass --create to make a new database", c.String("db"))
+	}
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func TestEnvironment_Default(t *testing.T) {
 func seedDB(t *testing.T) string {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "headcount.db")
-	code, out, errOut := runCLI(t, "import", "--db", db, "--environment", "UAT-ENV", "../../report/testdata/seed/history.csv")
+	code, out, errOut := runCLI(t, "import", "--create", "--db", db, "--environment", "UAT-ENV", "../../report/testdata/seed/history.csv")
 	want := "imported 322 days (2023-01-01 to 2024-03-15), 34739664 sessions, into " + db + "\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Fatalf("import: status %d, stdout %q, stderr %q; want stdout %q", code, out, errOut, want)
@@ -380,6 +380,8 @@ func TestImport_BadInput(t *testing.T) {
 		{"extra field", "date,sessions\n2023-01-01,5,7\n", "%s:2: want two fields date,sessions, got \"2023-01-01,5,7\"; nothing imported"},
 		{"day twice", "date,sessions\n2023-01-01,5\n2023-01-02,1\n2023-01-01,3\n", "%s:4: 2023-01-01 is listed twice (first on line 2); nothing imported"},
 		{"before 1970", "date,sessions\n1969-12-31,5\n", "%s:2: 1969-12-31 is before 1970; nothing imported"},
+		{"future day", "date,sessions\n2023-01-01,5\n2203-01-02,5\n",
+			"%s:3: 2203-01-02 is in the future (today is " + time.Now().UTC().Format(time.DateOnly) + " UTC); nothing imported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -388,7 +390,7 @@ func TestImport_BadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			db := filepath.Join(dir, "headcount.db")
-			code, out, errOut := runCLI(t, "import", "--db", db, file)
+			code, out, errOut := runCLI(t, "import", "--create", "--db", db, file)
 			want := "headcount: " + fmt.Sprintf(tc.want, file) + "\n"
 			if code != 2 || errOut != want || out != "" {
 				t.Errorf("status %d, stderr %q, stdout %q; want 2 and %q", code, errOut, out, want)
@@ -708,7 +710,7 @@ func TestUsage(t *testing.T) {
 	hist := filepath.Join(dir, "history.csv")
 	writeTestFile(t, hist, history)
 	db := filepath.Join(dir, "headcount.db")
-	if code, _, errOut := runCLI(t, "import", "--db", db, hist); code != 0 {
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
 		t.Fatalf("import: %s", errOut)
 	}
 	code, out, errOut := runCLI(t, "usage", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub")
@@ -795,5 +797,127 @@ func TestScheduledReports_EqualExport(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("week of %s:\n%s\nexport --by day:\n%s", start, got, want)
 		}
+	}
+}
+
+// TestBackup_OntoTheDatabase: a backup whose destination is the database
+// itself — the same path, a ./ alias, a symlink or a hard link to it — is
+// refused with one line and status 2, and the file is left byte for byte,
+// also while a process (the agent) holds it.
+func TestBackup_OntoTheDatabase(t *testing.T) {
+	db := seedDB(t)
+	dir := filepath.Dir(db)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	symlink := filepath.Join(dir, "link.db")
+	if err := os.Symlink(db, symlink); err != nil {
+		t.Fatal(err)
+	}
+	hardlink := filepath.Join(dir, "hard.db")
+	if err := os.Link(db, hardlink); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	check := func(t *testing.T, dest string) {
+		t.Helper()
+		code, out, errOut := runCLI(t, "backup", "--db", db, dest)
+		want := "headcount: backup " + dest + ": that is the database " + db + " itself; write the copy to another file\n"
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, want)
+		}
+		after, err := os.ReadFile(db)
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("the database changed (%v)", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+			t.Errorf("%d entries in the database's directory, want the database and its two links", len(entries))
+		}
+	}
+	for _, tc := range []struct{ name, dest string }{
+		{"same path", db},
+		{"relative alias", "./" + filepath.Base(db)},
+		{"symlink", symlink},
+		{"hard link", hardlink},
+	} {
+		t.Run(tc.name, func(t *testing.T) { check(t, tc.dest) })
+		t.Run(tc.name+" while held", func(t *testing.T) {
+			agent, err := store.Open(db, store.Options{}) // holds the file as a running agent does
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer agent.Close()
+			check(t, tc.dest)
+		})
+	}
+}
+
+// TestBackup_OntoAHeldDatabase: a destination that another headcount
+// process holds open (an agent writing it, or a reader) is never replaced.
+func TestBackup_OntoAHeldDatabase(t *testing.T) {
+	src := seedDB(t)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	code, _, errOut := runCLI(t, "backup", "--db", src, other)
+	if code != 0 {
+		t.Fatalf("backup: %s", errOut)
+	}
+	before, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []store.Options{{}, {ReadOnly: true}} {
+		held, err := store.Open(other, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, "backup", "--db", src, other)
+		held.Close()
+		want := "headcount: backup " + other + ": that file is a database in use by a running headcount process; write the copy to another file\n"
+		if code != 2 || out != "" || errOut != want {
+			t.Errorf("read-only %v: status %d, stdout %q, stderr %q; want 2 and %q", opts.ReadOnly, code, out, errOut, want)
+		}
+		after, err := os.ReadFile(other)
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("read-only %v: the held database changed (%v)", opts.ReadOnly, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%d entries in the destination's directory, want 1", len(entries))
+		}
+	}
+	// Once nothing holds it, the old backup is replaced as before.
+	if code, _, errOut := runCLI(t, "backup", "--db", src, other); code != 0 {
+		t.Errorf("backup over a file nothing holds: status %d, %s", code, errOut)
+	}
+}
+
+// TestImport_Create: import makes a new database only when told to with
+// --create; otherwise a missing --db is refused, teaching the flag, and
+// nothing is created.
+func TestImport_Create(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2023-01-01,5\n")
+	db := filepath.Join(dir, "typo.db")
+	code, out, errOut := runCLI(t, "import", "--db", db, hist)
+	want := "headcount: " + db + " does not exist; pass --create to make a new database\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, want)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Errorf("import without --create created the database")
+	}
+	code, out, errOut = runCLI(t, "import", "--create", "--db", db, hist)
+	if want := "imported 1 days (2023-01-01 to 2023-01-01), 5 sessions, into " + db + "\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("--create: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	// --create on an existing database adds to it.
+	writeTestFile(t, hist, "date,sessions\n2023-01-02,7\n")
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
+		t.Errorf("--create on an existing database: status %d, %s", code, errOut)
+	}
+	if _, out, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2023-01-03"); !strings.Contains(out, "2023-01,12,") {
+		t.Errorf("export after two imports: %q", out)
 	}
 }
