@@ -152,13 +152,34 @@ type slots struct {
 
 // shard is padded to two cache lines so that shards do not share them.
 type shard struct {
-	tab       atomic.Pointer[slots]
-	used      atomic.Int64 // slots with a key, live or not
-	live      atomic.Int64
+	tab  atomic.Pointer[slots]
+	used atomic.Int64 // slots with a key, live or not
+	// started and completed count sessions; live ones are the difference.
+	// A session's start is counted right after the CAS that installs it, so
+	// a reader can see its completion before its start: readers load
+	// completed first and then take started as at least completed (see
+	// counts), which is never more than the sessions really started.
 	started   atomic.Uint64
 	completed [numReasons]atomic.Uint64
 	migrating atomic.Bool
-	_         [128 - 8*(4+int(numReasons)) - 4]byte
+	_         [128 - 8*(3+int(numReasons)) - 4]byte
+}
+
+// counts returns the shard's sessions started and completed, consistent
+// with each other: started >= completed.
+func (sh *shard) counts() (started, completed uint64) {
+	for r := range sh.completed {
+		completed += sh.completed[r].Load()
+	}
+	started = max(sh.started.Load(), completed)
+	return started, completed
+}
+
+// liveCount returns the shard's live sessions (ended ones not yet swept
+// included), never negative.
+func (sh *shard) liveCount() int64 {
+	started, completed := sh.counts()
+	return int64(started - completed)
 }
 
 // Table holds the live sessions. Its methods are safe for concurrent use.
@@ -330,7 +351,6 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 		}
 		if st&liveBit == 0 {
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
-				sh.live.Add(1)
 				sh.started.Add(1)
 				return resStarted
 			}
@@ -339,8 +359,8 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 		last, start := unpack(st)
 		if reason, ended := t.ended(last, start, tk); ended {
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+				sh.started.Add(1) // before the completion: live never dips below the truth
 				t.complete(sh, reason, last)
-				sh.started.Add(1)
 				return resStarted
 			}
 			continue
@@ -409,7 +429,6 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 				}
 				last, start := unpack(st)
 				if s.state.CompareAndSwap(st, 0) {
-					sh.live.Add(-1)
 					if reason, ended := t.ended(last, start, tk); ended {
 						t.complete(sh, reason, last)
 						return resNone
@@ -468,7 +487,7 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 			return n
 		}
 		size := int64(tab.mask + 1)
-		used, live := sh.used.Load(), sh.live.Load()
+		used, live := sh.used.Load(), sh.liveCount()
 		grow := used*16 >= size*11                          // grow here rather than on a request
 		compact := (used-live)*4 >= size                    // many ended slots lengthen probes
 		shrink := size > int64(t.minSlots) && live*8 < size // give memory back
@@ -505,7 +524,6 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n int, fr
 				reason = ReasonShutdown
 			}
 			if s.state.CompareAndSwap(st, 0) {
-				sh.live.Add(-1)
 				t.complete(sh, reason, last)
 				n++
 				break
@@ -575,7 +593,7 @@ func (t *Table) awaitMigration(sh *shard, tab *slots) {
 
 // sample records the live count at now into the hour statistics.
 func (t *Table) sample(now time.Time, tk int64) {
-	live := uint64(t.Live())
+	live := uint64(max(t.Live(), 0)) // Live is never negative; a wrapped sample would be a peak of 2^64-1 for good
 	t.hourMu.Lock()
 	defer t.hourMu.Unlock()
 	var dt int64
@@ -595,11 +613,11 @@ func (t *Table) sample(now time.Time, tk int64) {
 }
 
 // Live returns the number of live sessions (ended sessions not yet swept
-// included).
+// included). It is never negative.
 func (t *Table) Live() int64 {
 	var n int64
 	for i := range t.shards {
-		n += t.shards[i].live.Load()
+		n += t.shards[i].liveCount()
 	}
 	return n
 }
@@ -612,16 +630,21 @@ type Stats struct {
 }
 
 // Stats returns the table's running totals. They are read shard by shard,
-// not as one snapshot.
+// not as one snapshot, but always consistent: Started = Live + the sum of
+// Completed, and each total only grows (Live aside) from one call to the next.
 func (t *Table) Stats() Stats {
 	var s Stats
 	for i := range t.shards {
 		sh := &t.shards[i]
-		s.Live += sh.live.Load()
-		s.Started += sh.started.Load()
+		var completed uint64
 		for r := range s.Completed {
-			s.Completed[r] += sh.completed[r].Load()
+			c := sh.completed[r].Load()
+			s.Completed[r] += c
+			completed += c
 		}
+		started := max(sh.started.Load(), completed)
+		s.Started += started
+		s.Live += int64(started - completed)
 	}
 	return s
 }
@@ -656,7 +679,8 @@ func (t *Table) Collect() Delta {
 	}
 	var started uint64
 	for i := range t.shards {
-		started += t.shards[i].started.Load()
+		n, _ := t.shards[i].counts()
+		started += n
 	}
 	d.Started = started - t.collected
 	t.collected = started
