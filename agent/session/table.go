@@ -121,7 +121,8 @@ const (
 )
 
 // State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
-// A state with the live flag clear holds no session (a fresh or ended slot).
+// A state with the live flag clear holds no session: 0 is a fresh slot, any
+// other value the tombstone of a session that ended (see ended states below).
 const (
 	lastBits  = 38
 	ageBits   = 24
@@ -138,6 +139,52 @@ func packLive(last, start int64) uint64 {
 func unpack(st uint64) (last, start int64) {
 	last = int64(st & lastMask)
 	return last, last - int64(st>>lastBits&ageMask)
+}
+
+// Ended states. Requests and logouts of one key can reach the table out of
+// time order (HAProxy spreads frames over several SPOP connections). A
+// session that ended leaves a tombstone so that a late request that belongs
+// to it joins it instead of starting another:
+//   - ended by idle time or maximum (by the sweeper, a logout or EndAll's
+//     expiry): the session's state without the live flag. A request before
+//     the session's end would have extended it; it is absorbed and moves the
+//     tombstone's last request, as it would have moved the live session's.
+//   - ended by a logout: the logout's tick with the age field all ones (an
+//     age no session reaches). A request not after the logout is absorbed.
+//
+// The sweeper clears a tombstone once its end is reorderWindow in the past.
+const logoutAge = ageMask
+
+func packLogout(tk int64) uint64 { return logoutAge<<lastBits | uint64(tk) }
+
+// reorderWindow is how late a request may reach the table and still be
+// recognised as belonging to a session that already ended.
+const reorderWindow = time.Minute
+
+// absorbs reports whether a request at tk belongs to the ended session of
+// tombstone st, and the tombstone to keep.
+func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
+	last, start := unpack(st)
+	if st>>lastBits&ageMask == logoutAge {
+		return st, tk <= last
+	}
+	if _, ended := t.ended(last, start, tk); ended {
+		return st, false
+	}
+	if tk > last {
+		return packLive(tk, start) &^ liveBit, true
+	}
+	return st, true
+}
+
+// tombstoneEnd returns the tick after which no request belongs to the ended
+// session of tombstone st.
+func (t *Table) tombstoneEnd(st uint64) int64 {
+	last, start := unpack(st)
+	if st>>lastBits&ageMask == logoutAge {
+		return last
+	}
+	return min(last+t.idle, start+t.max)
 }
 
 type slot struct {
@@ -350,6 +397,14 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 			return resRetry
 		}
 		if st&liveBit == 0 {
+			if st != 0 {
+				if next, ok := t.absorbs(st, tk); ok {
+					if next == st || s.state.CompareAndSwap(st, next) {
+						return resNone // a late request of a session that already ended
+					}
+					continue
+				}
+			}
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
 				sh.started.Add(1)
 				return resStarted
@@ -428,11 +483,14 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					return resNone
 				}
 				last, start := unpack(st)
-				if s.state.CompareAndSwap(st, 0) {
-					if reason, ended := t.ended(last, start, tk); ended {
+				if reason, ended := t.ended(last, start, tk); ended {
+					if s.state.CompareAndSwap(st, st&^liveBit) {
 						t.complete(sh, reason, last)
 						return resNone
 					}
+					continue
+				}
+				if s.state.CompareAndSwap(st, packLogout(max(tk, last))) {
 					t.complete(sh, ReasonLogout, max(tk, last))
 					return resStarted
 				}
@@ -478,7 +536,7 @@ func (t *Table) EndAll(now time.Time) int {
 func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 	for {
 		tab := sh.tab.Load()
-		n, frozen := t.sweepSlots(sh, tab, tk, all)
+		n, tombstones, frozen := t.sweepSlots(sh, tab, tk, all)
 		if frozen {
 			t.awaitMigration(sh, tab)
 			if all {
@@ -487,10 +545,10 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 			return n
 		}
 		size := int64(tab.mask + 1)
-		used, live := sh.used.Load(), sh.liveCount()
-		grow := used*16 >= size*11                          // grow here rather than on a request
-		compact := (used-live)*4 >= size                    // many ended slots lengthen probes
-		shrink := size > int64(t.minSlots) && live*8 < size // give memory back
+		used, live := sh.used.Load(), sh.liveCount()+int64(tombstones) // slots a migration keeps
+		grow := used*16 >= size*11                                     // grow here rather than on a request
+		compact := (used-live)*4 >= size                               // many ended slots lengthen probes
+		shrink := size > int64(t.minSlots) && live*8 < size            // give memory back
 		if grow || compact || shrink {
 			t.migrate(sh, tab)
 		}
@@ -498,39 +556,60 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 	}
 }
 
-func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n int, frozen bool) {
+// sweepSlots ends the sessions of tab that are over at tk (all of them if
+// all), clears the tombstones whose reorder window has passed and counts
+// those that remain.
+func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombstones int, frozen bool) {
+	window := int64(reorderWindow / Tick)
 	for i := range tab.s {
 		s := &tab.s[i]
 		switch s.key.Load() {
 		case emptyKey:
 			continue
 		case frozenKey:
-			return n, true
+			return n, tombstones, true
 		}
 		for {
 			st := s.state.Load()
 			if st&frozenBit != 0 {
-				return n, true
+				return n, tombstones, true
+			}
+			if st == 0 {
+				break
 			}
 			if st&liveBit == 0 {
-				break
+				if !all && tk < t.tombstoneEnd(st)+window {
+					tombstones++
+					break
+				}
+				if s.state.CompareAndSwap(st, 0) {
+					break
+				}
+				continue
 			}
 			last, start := unpack(st)
 			reason, ended := t.ended(last, start, tk)
+			next := st &^ liveBit // a tombstone for late requests
 			if !ended {
 				if !all {
 					break
 				}
 				reason = ReasonShutdown
 			}
-			if s.state.CompareAndSwap(st, 0) {
+			if all {
+				next = 0 // requests after EndAll start new sessions
+			}
+			if s.state.CompareAndSwap(st, next) {
 				t.complete(sh, reason, last)
 				n++
+				if next != 0 {
+					tombstones++
+				}
 				break
 			}
 		}
 	}
-	return n, false
+	return n, tombstones, false
 }
 
 // migrate moves the live sessions of sh from tab to a new array sized for
@@ -545,7 +624,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	if sh.tab.Load() != tab {
 		return
 	}
-	live := 0
+	live := 0 // live sessions and tombstones: the slots kept
 	for i := range tab.s {
 		s := &tab.s[i]
 		if s.key.CompareAndSwap(emptyKey, frozenKey) {
@@ -554,7 +633,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 		for {
 			st := s.state.Load()
 			if s.state.CompareAndSwap(st, st|frozenBit) {
-				if st&liveBit != 0 {
+				if st != 0 {
 					live++
 				}
 				break
@@ -569,7 +648,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	for i := range tab.s {
 		s := &tab.s[i]
 		st := s.state.Load() &^ frozenBit
-		if st&liveBit == 0 {
+		if st == 0 {
 			continue
 		}
 		k := s.key.Load()

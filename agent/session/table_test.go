@@ -318,12 +318,13 @@ type reference struct {
 	max      time.Duration
 	sessions map[uint64]*refSession
 	done     map[string]uint64
+	logouts  map[uint64]time.Time // a request not after a key's logout joins the logged-out session
 }
 
 type refSession struct{ start, last time.Time }
 
 func newReference(idle, max time.Duration) *reference {
-	return &reference{idle: idle, max: max, sessions: map[uint64]*refSession{}, done: map[string]uint64{}}
+	return &reference{idle: idle, max: max, sessions: map[uint64]*refSession{}, done: map[string]uint64{}, logouts: map[uint64]time.Time{}}
 }
 
 func (r *reference) end(s *refSession, reason string, day time.Time) {
@@ -353,6 +354,10 @@ func (r *reference) observe(key uint64, now time.Time) {
 		}
 	}
 	if s == nil {
+		if lo, ok := r.logouts[key]; ok && !now.After(lo) {
+			return
+		}
+		delete(r.logouts, key)
 		r.sessions[key] = &refSession{start: now, last: now}
 		return
 	}
@@ -372,6 +377,7 @@ func (r *reference) logout(key uint64, now time.Time) {
 		return
 	}
 	r.end(s, "logout", now)
+	r.logouts[key] = now
 }
 
 func (r *reference) endAll(now time.Time) {
