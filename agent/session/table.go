@@ -231,9 +231,10 @@ func (sh *shard) liveCount() int64 {
 
 // Table holds the live sessions. Its methods are safe for concurrent use.
 type Table struct {
-	idle, max   int64 // ticks
+	idle, max   int64 // ticks from the last request / the start at which a session is over
 	base        time.Time
-	wallBase    atomic.Int64 // base on the wall clock, Unix nanoseconds: days and hours come from it
+	wallBase    atomic.Int64 // where tick 0 starts on the wall clock, Unix nanoseconds, a multiple of Tick: days and hours come from it
+	phase       atomic.Int64 // nanoseconds from base to the next tick boundary of the wall clock, in [0, Tick)
 	shardShift  uint
 	minSlots    int
 	shards      []shard
@@ -263,15 +264,15 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{
-		idle:       int64(cfg.IdleTimeout / Tick),
-		max:        int64(cfg.MaxSession / Tick),
+		idle:       overTicks(cfg.IdleTimeout),
+		max:        overTicks(cfg.MaxSession),
 		base:       now.Add(-baseSlack),
 		shardShift: uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
 		minSlots:   cfg.MinShardSlots,
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
 	}
-	t.wallBase.Store(t.base.UnixNano())
+	t.setWall(t.base.UnixNano())
 	if cfg.Shards == 1 {
 		t.shardShift = 64
 	}
@@ -286,8 +287,19 @@ func newSlots(n int) *slots {
 	return &slots{s: make([]slot, n), mask: uint64(n - 1)}
 }
 
+// overTicks returns the smallest number of ticks between two times' ticks
+// that proves the times at least d apart: ceil(d/Tick) + 1, since each time
+// lies anywhere within its tick. Ending a session only then never splits
+// one; a gap up to two ticks longer than d may still keep it.
+func overTicks(d time.Duration) int64 {
+	return int64((d+Tick-1)/Tick) + 1
+}
+
+// ticks returns the tick of now. Ticks are aligned on the wall clock (a tick
+// never spans a UTC midnight or hour boundary), so the day of a tick is
+// exact.
 func (t *Table) ticks(now time.Time) int64 {
-	d := now.Sub(t.base)
+	d := now.Sub(t.base) + time.Duration(t.phase.Load())
 	if d < 0 {
 		return 0
 	}
@@ -338,7 +350,18 @@ const (
 // then on follow the wall clock, including when it was stepped. Without a
 // call, the two clocks are the same.
 func (t *Table) SetWall(now, wall time.Time) {
-	t.wallBase.Store(wall.UnixNano() - int64(now.Sub(t.base)))
+	t.setWall(wall.UnixNano() - int64(now.Sub(t.base)))
+}
+
+// setWall sets base's time on the wall clock, in Unix nanoseconds, keeping
+// ticks aligned on the wall clock.
+func (t *Table) setWall(ns int64) {
+	phase := ns % int64(Tick)
+	if phase < 0 {
+		phase += int64(Tick)
+	}
+	t.phase.Store(phase)
+	t.wallBase.Store(ns - phase)
 }
 
 // Observe records a request with key at now and reports whether it started a
