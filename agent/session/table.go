@@ -686,9 +686,15 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	sh.tab.Store(next)
 }
 
-// awaitMigration waits until sh no longer uses tab.
+// awaitMigration waits until sh no longer uses tab, or no goroutine holds
+// sh's migration flag: the holder may be migrating an array already replaced,
+// or releasing the flag, and then tab is not replaced until someone else
+// migrates it. The caller retries on the current array, and migrates it
+// itself if it still must. A migration publishes its new array before it
+// releases the flag, so a waiter that met a frozen slot always finds the new
+// array.
 func (t *Table) awaitMigration(sh *shard, tab *slots) {
-	for sh.tab.Load() == tab {
+	for sh.tab.Load() == tab && sh.migrating.Load() {
 		runtime.Gosched()
 	}
 }
