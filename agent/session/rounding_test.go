@@ -62,3 +62,28 @@ func TestTable_IdleNeverSplits(t *testing.T) {
 		}
 	}
 }
+
+// TestTable_HourSamplesWithinHour: the time between two sweeps that straddle
+// an hour boundary is split between the two hours, so no hour's samples
+// cover more than the hour.
+func TestTable_HourSamplesWithinHour(t *testing.T) {
+	tab := MustNew(t, Config{IdleTimeout: 4 * time.Hour}, t0.Add(3*time.Millisecond))
+	tab.Observe(10, t0) // one live session throughout
+	h23 := t0.Add(time.Hour)
+	for _, at := range []time.Time{
+		h23.Add(-time.Second), h23.Add(time.Second), // 1 s in each hour
+		h23.Add(time.Hour - 500*time.Millisecond), h23.Add(time.Hour + 500*time.Millisecond), // 0.5 s in each hour
+	} {
+		tab.Sweep(at)
+	}
+	want := map[int]uint64{22: 1000, 23: 3_600_000, 0: 500}
+	d := tab.Collect()
+	if len(d.Hours) != len(want) {
+		t.Fatalf("hours %+v, want %d hours", d.Hours, len(want))
+	}
+	for _, h := range d.Hours {
+		if h.SampledMillis != want[h.Hour.Hour()] || h.LiveMillis != want[h.Hour.Hour()] || h.Peak != 1 {
+			t.Errorf("hour %s: sampled %d ms, live %d session-ms, peak %d; want sampled and live %d, peak 1", h.Hour.Format("15:04"), h.SampledMillis, h.LiveMillis, h.Peak, want[h.Hour.Hour()])
+		}
+	}
+}

@@ -699,25 +699,42 @@ func (t *Table) awaitMigration(sh *shard, tab *slots) {
 	}
 }
 
-// sample records the live count at now into the hour statistics.
+// sample records the live count at now into the hour statistics. The time
+// since the previous sample is split at hour boundaries, so that an hour's
+// samples never cover more than that hour; the peak goes to now's hour.
 func (t *Table) sample(now time.Time, tk int64) {
 	live := uint64(max(t.Live(), 0)) // Live is never negative; a wrapped sample would be a peak of 2^64-1 for good
 	t.hourMu.Lock()
 	defer t.hourMu.Unlock()
-	var dt int64
+	from := tk
 	if t.lastSample != 0 && tk > t.lastSample {
-		dt = (tk - t.lastSample) * int64(Tick/time.Millisecond)
+		from = t.lastSample
 	}
 	t.lastSample = tk
-	hour := (t.wallBase.Load() + tk*int64(Tick)) / int64(time.Hour)
+	wall := t.wallBase.Load() // a multiple of Tick: hour boundaries fall on tick boundaries
+	hourOf := func(tk int64) int64 { return (wall + tk*int64(Tick)) / int64(time.Hour) }
+	for from < tk {
+		hour := hourOf(from)
+		next := min(tk, ((hour+1)*int64(time.Hour)-wall)/int64(Tick)) // the tick the next hour starts at
+		ms := uint64(next-from) * uint64(Tick/time.Millisecond)
+		h := t.hourStat(hour)
+		h.LiveMillis += live * ms
+		h.SampledMillis += ms
+		from = next
+	}
+	h := t.hourStat(hourOf(tk))
+	h.Peak = max(h.Peak, live)
+}
+
+// hourStat returns the statistics of a Unix hour, created empty if needed.
+// The caller holds hourMu.
+func (t *Table) hourStat(hour int64) *HourStat {
 	h := t.hours[hour]
 	if h == nil {
 		h = &HourStat{Hour: time.Unix(hour*3600, 0).UTC()}
 		t.hours[hour] = h
 	}
-	h.Peak = max(h.Peak, live)
-	h.LiveMillis += live * uint64(dt)
-	h.SampledMillis += uint64(dt)
+	return h
 }
 
 // Live returns the number of live sessions (ended sessions not yet swept
