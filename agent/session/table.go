@@ -10,8 +10,9 @@
 // linearly. Requests touch slots only with atomic loads and compare-and-swap;
 // no lock is taken and nothing is allocated on the request path. A shard grows
 // or compacts by migration: the migrating goroutine freezes every slot of the
-// old array (a frozen slot refuses further CAS), copies the live sessions into
-// a new array and publishes it; a request that meets a frozen slot waits for
+// old array (a frozen slot refuses further CAS), copies the live sessions (and
+// the tombstones of sessions ended within the reorder window) into a new
+// array and publishes it; a request that meets a frozen slot waits for
 // the new array and retries there.
 //
 // Exactly once. A session is started by the CAS that installs a live state and
@@ -635,8 +636,8 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 	return n, tombstones, false
 }
 
-// migrate moves the live sessions of sh from tab to a new array sized for
-// them, dropping ended slots. Only one goroutine migrates a shard at a time;
+// migrate moves the live sessions and tombstones of sh from tab to a new
+// array sized for them, dropping empty slots. Only one goroutine migrates a shard at a time;
 // others wait for it.
 func (t *Table) migrate(sh *shard, tab *slots) {
 	if !sh.migrating.CompareAndSwap(false, true) {
