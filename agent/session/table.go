@@ -10,8 +10,9 @@
 // linearly. Requests touch slots only with atomic loads and compare-and-swap;
 // no lock is taken and nothing is allocated on the request path. A shard grows
 // or compacts by migration: the migrating goroutine freezes every slot of the
-// old array (a frozen slot refuses further CAS), copies the live sessions into
-// a new array and publishes it; a request that meets a frozen slot waits for
+// old array (a frozen slot refuses further CAS), copies the live sessions (and
+// the tombstones of sessions ended within the reorder window) into a new
+// array and publishes it; a request that meets a frozen slot waits for
 // the new array and retries there.
 //
 // Exactly once. A session is started by the CAS that installs a live state and
@@ -121,7 +122,8 @@ const (
 )
 
 // State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
-// A state with the live flag clear holds no session (a fresh or ended slot).
+// A state with the live flag clear holds no session: 0 is a fresh slot, any
+// other value the tombstone of a session that ended (see ended states below).
 const (
 	lastBits  = 38
 	ageBits   = 24
@@ -140,6 +142,52 @@ func unpack(st uint64) (last, start int64) {
 	return last, last - int64(st>>lastBits&ageMask)
 }
 
+// Ended states. Requests and logouts of one key can reach the table out of
+// time order (HAProxy spreads frames over several SPOP connections). A
+// session that ended leaves a tombstone so that a late request that belongs
+// to it joins it instead of starting another:
+//   - ended by idle time or maximum (by the sweeper, a logout or EndAll's
+//     expiry): the session's state without the live flag. A request before
+//     the session's end would have extended it; it is absorbed and moves the
+//     tombstone's last request, as it would have moved the live session's.
+//   - ended by a logout: the logout's tick with the age field all ones (an
+//     age no session reaches). A request not after the logout is absorbed.
+//
+// The sweeper clears a tombstone once its end is reorderWindow in the past.
+const logoutAge = ageMask
+
+func packLogout(tk int64) uint64 { return logoutAge<<lastBits | uint64(tk) }
+
+// reorderWindow is how late a request may reach the table and still be
+// recognised as belonging to a session that already ended.
+const reorderWindow = time.Minute
+
+// absorbs reports whether a request at tk belongs to the ended session of
+// tombstone st, and the tombstone to keep.
+func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
+	last, start := unpack(st)
+	if st>>lastBits&ageMask == logoutAge {
+		return st, tk <= last
+	}
+	if _, ended := t.ended(last, start, tk); ended {
+		return st, false
+	}
+	if tk > last {
+		return packLive(tk, start) &^ liveBit, true
+	}
+	return st, true
+}
+
+// tombstoneEnd returns the tick after which no request belongs to the ended
+// session of tombstone st.
+func (t *Table) tombstoneEnd(st uint64) int64 {
+	last, start := unpack(st)
+	if st>>lastBits&ageMask == logoutAge {
+		return last
+	}
+	return min(last+t.idle, start+t.max)
+}
+
 type slot struct {
 	key   atomic.Uint64
 	state atomic.Uint64
@@ -152,20 +200,42 @@ type slots struct {
 
 // shard is padded to two cache lines so that shards do not share them.
 type shard struct {
-	tab       atomic.Pointer[slots]
-	used      atomic.Int64 // slots with a key, live or not
-	live      atomic.Int64
+	tab  atomic.Pointer[slots]
+	used atomic.Int64 // slots with a key, live or not
+	// started and completed count sessions; live ones are the difference.
+	// A session's start is counted right after the CAS that installs it, so
+	// a reader can see its completion before its start: readers load
+	// completed first and then take started as at least completed (see
+	// counts), which is never more than the sessions really started.
 	started   atomic.Uint64
 	completed [numReasons]atomic.Uint64
 	migrating atomic.Bool
-	_         [128 - 8*(4+int(numReasons)) - 4]byte
+	_         [128 - 8*(3+int(numReasons)) - 4]byte
+}
+
+// counts returns the shard's sessions started and completed, consistent
+// with each other: started >= completed.
+func (sh *shard) counts() (started, completed uint64) {
+	for r := range sh.completed {
+		completed += sh.completed[r].Load()
+	}
+	started = max(sh.started.Load(), completed)
+	return started, completed
+}
+
+// liveCount returns the shard's live sessions (ended ones not yet swept
+// included), never negative.
+func (sh *shard) liveCount() int64 {
+	started, completed := sh.counts()
+	return int64(started - completed)
 }
 
 // Table holds the live sessions. Its methods are safe for concurrent use.
 type Table struct {
-	idle, max   int64 // ticks
+	idle, max   int64 // ticks from the last request / the start at which a session is over
 	base        time.Time
-	wallBase    atomic.Int64 // base on the wall clock, Unix nanoseconds: days and hours come from it
+	wallBase    atomic.Int64 // where tick 0 starts on the wall clock, Unix nanoseconds, a multiple of Tick: days and hours come from it
+	phase       atomic.Int64 // nanoseconds from base to the next tick boundary of the wall clock, in [0, Tick)
 	shardShift  uint
 	minSlots    int
 	shards      []shard
@@ -195,15 +265,15 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{
-		idle:       int64(cfg.IdleTimeout / Tick),
-		max:        int64(cfg.MaxSession / Tick),
+		idle:       overTicks(cfg.IdleTimeout),
+		max:        overTicks(cfg.MaxSession),
 		base:       now.Add(-baseSlack),
 		shardShift: uint(64 - bits.TrailingZeros(uint(cfg.Shards))),
 		minSlots:   cfg.MinShardSlots,
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
 	}
-	t.wallBase.Store(t.base.UnixNano())
+	t.setWall(t.base.UnixNano())
 	if cfg.Shards == 1 {
 		t.shardShift = 64
 	}
@@ -218,8 +288,19 @@ func newSlots(n int) *slots {
 	return &slots{s: make([]slot, n), mask: uint64(n - 1)}
 }
 
+// overTicks returns the smallest number of ticks between two times' ticks
+// that proves the times at least d apart: ceil(d/Tick) + 1, since each time
+// lies anywhere within its tick. Ending a session only then never splits
+// one; a gap up to two ticks longer than d may still keep it.
+func overTicks(d time.Duration) int64 {
+	return int64((d+Tick-1)/Tick) + 1
+}
+
+// ticks returns the tick of now. Ticks are aligned on the wall clock (a tick
+// never spans a UTC midnight or hour boundary), so the day of a tick is
+// exact.
 func (t *Table) ticks(now time.Time) int64 {
-	d := now.Sub(t.base)
+	d := now.Sub(t.base) + time.Duration(t.phase.Load())
 	if d < 0 {
 		return 0
 	}
@@ -270,7 +351,18 @@ const (
 // then on follow the wall clock, including when it was stepped. Without a
 // call, the two clocks are the same.
 func (t *Table) SetWall(now, wall time.Time) {
-	t.wallBase.Store(wall.UnixNano() - int64(now.Sub(t.base)))
+	t.setWall(wall.UnixNano() - int64(now.Sub(t.base)))
+}
+
+// setWall sets base's time on the wall clock, in Unix nanoseconds, keeping
+// ticks aligned on the wall clock.
+func (t *Table) setWall(ns int64) {
+	phase := ns % int64(Tick)
+	if phase < 0 {
+		phase += int64(Tick)
+	}
+	t.phase.Store(phase)
+	t.wallBase.Store(ns - phase)
 }
 
 // Observe records a request with key at now and reports whether it started a
@@ -329,8 +421,15 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 			return resRetry
 		}
 		if st&liveBit == 0 {
+			if st != 0 {
+				if next, ok := t.absorbs(st, tk); ok {
+					if next == st || s.state.CompareAndSwap(st, next) {
+						return resNone // a late request of a session that already ended
+					}
+					continue
+				}
+			}
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
-				sh.live.Add(1)
 				sh.started.Add(1)
 				return resStarted
 			}
@@ -339,8 +438,8 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 		last, start := unpack(st)
 		if reason, ended := t.ended(last, start, tk); ended {
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+				sh.started.Add(1) // before the completion: live never dips below the truth
 				t.complete(sh, reason, last)
-				sh.started.Add(1)
 				return resStarted
 			}
 			continue
@@ -408,12 +507,14 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					return resNone
 				}
 				last, start := unpack(st)
-				if s.state.CompareAndSwap(st, 0) {
-					sh.live.Add(-1)
-					if reason, ended := t.ended(last, start, tk); ended {
+				if reason, ended := t.ended(last, start, tk); ended {
+					if s.state.CompareAndSwap(st, st&^liveBit) {
 						t.complete(sh, reason, last)
 						return resNone
 					}
+					continue
+				}
+				if s.state.CompareAndSwap(st, packLogout(max(tk, last))) {
 					t.complete(sh, ReasonLogout, max(tk, last))
 					return resStarted
 				}
@@ -459,7 +560,7 @@ func (t *Table) EndAll(now time.Time) int {
 func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 	for {
 		tab := sh.tab.Load()
-		n, frozen := t.sweepSlots(sh, tab, tk, all)
+		n, tombstones, frozen := t.sweepSlots(sh, tab, tk, all)
 		if frozen {
 			t.awaitMigration(sh, tab)
 			if all {
@@ -468,10 +569,10 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 			return n
 		}
 		size := int64(tab.mask + 1)
-		used, live := sh.used.Load(), sh.live.Load()
-		grow := used*16 >= size*11                          // grow here rather than on a request
-		compact := (used-live)*4 >= size                    // many ended slots lengthen probes
-		shrink := size > int64(t.minSlots) && live*8 < size // give memory back
+		used, live := sh.used.Load(), sh.liveCount()+int64(tombstones) // slots a migration keeps
+		grow := used*16 >= size*11                                     // grow here rather than on a request
+		compact := (used-live)*4 >= size                               // many ended slots lengthen probes
+		shrink := size > int64(t.minSlots) && live*8 < size            // give memory back
 		if grow || compact || shrink {
 			t.migrate(sh, tab)
 		}
@@ -479,44 +580,64 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 	}
 }
 
-func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n int, frozen bool) {
+// sweepSlots ends the sessions of tab that are over at tk (all of them if
+// all), clears the tombstones whose reorder window has passed and counts
+// those that remain.
+func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombstones int, frozen bool) {
+	window := int64(reorderWindow / Tick)
 	for i := range tab.s {
 		s := &tab.s[i]
 		switch s.key.Load() {
 		case emptyKey:
 			continue
 		case frozenKey:
-			return n, true
+			return n, tombstones, true
 		}
 		for {
 			st := s.state.Load()
 			if st&frozenBit != 0 {
-				return n, true
+				return n, tombstones, true
+			}
+			if st == 0 {
+				break
 			}
 			if st&liveBit == 0 {
-				break
+				if !all && tk < t.tombstoneEnd(st)+window {
+					tombstones++
+					break
+				}
+				if s.state.CompareAndSwap(st, 0) {
+					break
+				}
+				continue
 			}
 			last, start := unpack(st)
 			reason, ended := t.ended(last, start, tk)
+			next := st &^ liveBit // a tombstone for late requests
 			if !ended {
 				if !all {
 					break
 				}
 				reason = ReasonShutdown
 			}
-			if s.state.CompareAndSwap(st, 0) {
-				sh.live.Add(-1)
+			if all {
+				next = 0 // requests after EndAll start new sessions
+			}
+			if s.state.CompareAndSwap(st, next) {
 				t.complete(sh, reason, last)
 				n++
+				if next != 0 {
+					tombstones++
+				}
 				break
 			}
 		}
 	}
-	return n, false
+	return n, tombstones, false
 }
 
-// migrate moves the live sessions of sh from tab to a new array sized for
-// them, dropping ended slots. Only one goroutine migrates a shard at a time;
+// migrate moves the live sessions and tombstones of sh from tab to a new
+// array sized for them, dropping empty slots. Only one goroutine migrates a shard at a time;
 // others wait for it.
 func (t *Table) migrate(sh *shard, tab *slots) {
 	if !sh.migrating.CompareAndSwap(false, true) {
@@ -527,7 +648,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	if sh.tab.Load() != tab {
 		return
 	}
-	live := 0
+	live := 0 // live sessions and tombstones: the slots kept
 	for i := range tab.s {
 		s := &tab.s[i]
 		if s.key.CompareAndSwap(emptyKey, frozenKey) {
@@ -536,7 +657,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 		for {
 			st := s.state.Load()
 			if s.state.CompareAndSwap(st, st|frozenBit) {
-				if st&liveBit != 0 {
+				if st != 0 {
 					live++
 				}
 				break
@@ -551,7 +672,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	for i := range tab.s {
 		s := &tab.s[i]
 		st := s.state.Load() &^ frozenBit
-		if st&liveBit == 0 {
+		if st == 0 {
 			continue
 		}
 		k := s.key.Load()
@@ -566,40 +687,63 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	sh.tab.Store(next)
 }
 
-// awaitMigration waits until sh no longer uses tab.
+// awaitMigration waits until sh no longer uses tab, or no goroutine holds
+// sh's migration flag: the holder may be migrating an array already replaced,
+// or releasing the flag, and then tab is not replaced until someone else
+// migrates it. The caller retries on the current array, and migrates it
+// itself if it still must. A migration publishes its new array before it
+// releases the flag, so a waiter that met a frozen slot always finds the new
+// array.
 func (t *Table) awaitMigration(sh *shard, tab *slots) {
-	for sh.tab.Load() == tab {
+	for sh.tab.Load() == tab && sh.migrating.Load() {
 		runtime.Gosched()
 	}
 }
 
-// sample records the live count at now into the hour statistics.
+// sample records the live count at now into the hour statistics. The time
+// since the previous sample is split at hour boundaries, so that an hour's
+// samples never cover more than that hour; the peak goes to now's hour.
 func (t *Table) sample(now time.Time, tk int64) {
-	live := uint64(t.Live())
+	live := uint64(max(t.Live(), 0)) // Live is never negative; a wrapped sample would be a peak of 2^64-1 for good
 	t.hourMu.Lock()
 	defer t.hourMu.Unlock()
-	var dt int64
+	from := tk
 	if t.lastSample != 0 && tk > t.lastSample {
-		dt = (tk - t.lastSample) * int64(Tick/time.Millisecond)
+		from = t.lastSample
 	}
 	t.lastSample = tk
-	hour := (t.wallBase.Load() + tk*int64(Tick)) / int64(time.Hour)
+	wall := t.wallBase.Load() // a multiple of Tick: hour boundaries fall on tick boundaries
+	hourOf := func(tk int64) int64 { return (wall + tk*int64(Tick)) / int64(time.Hour) }
+	for from < tk {
+		hour := hourOf(from)
+		next := min(tk, ((hour+1)*int64(time.Hour)-wall)/int64(Tick)) // the tick the next hour starts at
+		ms := uint64(next-from) * uint64(Tick/time.Millisecond)
+		h := t.hourStat(hour)
+		h.LiveMillis += live * ms
+		h.SampledMillis += ms
+		from = next
+	}
+	h := t.hourStat(hourOf(tk))
+	h.Peak = max(h.Peak, live)
+}
+
+// hourStat returns the statistics of a Unix hour, created empty if needed.
+// The caller holds hourMu.
+func (t *Table) hourStat(hour int64) *HourStat {
 	h := t.hours[hour]
 	if h == nil {
 		h = &HourStat{Hour: time.Unix(hour*3600, 0).UTC()}
 		t.hours[hour] = h
 	}
-	h.Peak = max(h.Peak, live)
-	h.LiveMillis += live * uint64(dt)
-	h.SampledMillis += uint64(dt)
+	return h
 }
 
 // Live returns the number of live sessions (ended sessions not yet swept
-// included).
+// included). It is never negative.
 func (t *Table) Live() int64 {
 	var n int64
 	for i := range t.shards {
-		n += t.shards[i].live.Load()
+		n += t.shards[i].liveCount()
 	}
 	return n
 }
@@ -612,16 +756,21 @@ type Stats struct {
 }
 
 // Stats returns the table's running totals. They are read shard by shard,
-// not as one snapshot.
+// not as one snapshot, but always consistent: Started = Live + the sum of
+// Completed, and each total only grows (Live aside) from one call to the next.
 func (t *Table) Stats() Stats {
 	var s Stats
 	for i := range t.shards {
 		sh := &t.shards[i]
-		s.Live += sh.live.Load()
-		s.Started += sh.started.Load()
+		var completed uint64
 		for r := range s.Completed {
-			s.Completed[r] += sh.completed[r].Load()
+			c := sh.completed[r].Load()
+			s.Completed[r] += c
+			completed += c
 		}
+		started := max(sh.started.Load(), completed)
+		s.Started += started
+		s.Live += int64(started - completed)
 	}
 	return s
 }
@@ -656,7 +805,8 @@ func (t *Table) Collect() Delta {
 	}
 	var started uint64
 	for i := range t.shards {
-		started += t.shards[i].started.Load()
+		n, _ := t.shards[i].counts()
+		started += n
 	}
 	d.Started = started - t.collected
 	t.collected = started

@@ -64,9 +64,11 @@ func TestTable_Semantics(t *testing.T) {
 			want: map[string]uint64{"2026-03-14 idle": 1},
 		},
 		{
+			// the table keeps time in ticks, so only a gap of more than a tick
+			// beyond the idle timeout proves the timeout passed
 			name: "idle timeout ends the session and the next request starts another",
 			events: []event{
-				{0, "req", k1, true}, {30 * time.Minute, "req", k1, true}, {45 * time.Minute, "req", k1, false},
+				{0, "req", k1, true}, {30*time.Minute + Tick, "req", k1, true}, {45 * time.Minute, "req", k1, false},
 			},
 			want: map[string]uint64{"2026-03-14 idle": 1},
 			live: 1,
@@ -87,7 +89,7 @@ func TestTable_Semantics(t *testing.T) {
 				for m := 20; m < 240; m += 20 {
 					ev = append(ev, event{time.Duration(m) * time.Minute, "req", k1, false})
 				}
-				return append(ev, event{240 * time.Minute, "req", k1, true}, event{250 * time.Minute, "req", k1, false})
+				return append(ev, event{240*time.Minute + Tick, "req", k1, true}, event{250 * time.Minute, "req", k1, false})
 			}(),
 			// the first session's last request was at 22:00+220m = 01:40 on the 15th
 			want: map[string]uint64{"2026-03-15 max": 1},
@@ -100,7 +102,7 @@ func TestTable_Semantics(t *testing.T) {
 				for m := 25; m < 240; m += 25 {
 					ev = append(ev, event{time.Duration(m) * time.Minute, "req", k1, false})
 				}
-				return append(ev, event{240 * time.Minute, "sweep", 0, false})
+				return append(ev, event{240*time.Minute + Tick, "sweep", 0, false})
 			}(),
 			// last request at 22:00+225m = 01:45 on the 15th
 			want: map[string]uint64{"2026-03-15 max": 1},
@@ -318,12 +320,13 @@ type reference struct {
 	max      time.Duration
 	sessions map[uint64]*refSession
 	done     map[string]uint64
+	logouts  map[uint64]time.Time // a request not after a key's logout joins the logged-out session
 }
 
 type refSession struct{ start, last time.Time }
 
 func newReference(idle, max time.Duration) *reference {
-	return &reference{idle: idle, max: max, sessions: map[uint64]*refSession{}, done: map[string]uint64{}}
+	return &reference{idle: idle, max: max, sessions: map[uint64]*refSession{}, done: map[string]uint64{}, logouts: map[uint64]time.Time{}}
 }
 
 func (r *reference) end(s *refSession, reason string, day time.Time) {
@@ -332,7 +335,10 @@ func (r *reference) end(s *refSession, reason string, day time.Time) {
 
 // expired reports whether s is over at now, and why: whichever end came first.
 func (r *reference) expired(s *refSession, now time.Time) (string, bool) {
-	idleEnd, maxEnd := s.last.Add(r.idle), s.start.Add(r.max)
+	// The table sees times in ticks and ends a session only when its ticks
+	// prove the timeout passed: one tick later than the exact rule for times
+	// on tick boundaries, as the streams below use.
+	idleEnd, maxEnd := s.last.Add(r.idle+Tick), s.start.Add(r.max+Tick)
 	if now.Before(idleEnd) && now.Before(maxEnd) {
 		return "", false
 	}
@@ -353,6 +359,10 @@ func (r *reference) observe(key uint64, now time.Time) {
 		}
 	}
 	if s == nil {
+		if lo, ok := r.logouts[key]; ok && !now.After(lo) {
+			return
+		}
+		delete(r.logouts, key)
 		r.sessions[key] = &refSession{start: now, last: now}
 		return
 	}
@@ -372,6 +382,7 @@ func (r *reference) logout(key uint64, now time.Time) {
 		return
 	}
 	r.end(s, "logout", now)
+	r.logouts[key] = now
 }
 
 func (r *reference) endAll(now time.Time) {
