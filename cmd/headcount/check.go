@@ -60,7 +60,8 @@ func check(c *cli.Context) error {
 	if target != path {
 		fmt.Fprintf(w, "checked a consistent copy of %s (the agent holds it)\n", path)
 	}
-	fmt.Fprintf(w, "%s: %d days, %d sessions, %d hours, %d coverage intervals\n", path, r.Days, r.Sessions, r.Hours, r.Intervals)
+	fmt.Fprintf(w, "%s: %d days, %d sessions, %d hours, %d coverage intervals, flush sequence %d\n",
+		path, r.Days, r.Sessions, r.Hours, r.Intervals, r.FlushSeq)
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
