@@ -266,14 +266,33 @@ func (m *Meter) collect(mono, wall time.Time) {
 }
 
 // Shutdown counts every live session as completed (reason shutdown, or its
-// own reason if it was already over) and flushes. Call it after the SPOP
+// own reason if it was already over) and flushes, trying up to
+// shutdownFlushAttempts times. Call it after the SPOP
 // server has drained, so that no request starts a session afterwards.
 func (m *Meter) Shutdown(mono, wall time.Time) error {
 	m.table.SetWall(mono, wall)
 	n := m.table.EndAll(mono)
 	m.log.Info().Int("sessions", n).Msg("ended the live sessions for shutdown")
-	return m.Flush(mono, wall)
+	// Nothing flushes after this one, so a failed attempt is retried a few
+	// times: numbered flushes make a retry safe after any failure.
+	var err error
+	for attempt := 1; attempt <= shutdownFlushAttempts; attempt++ {
+		if err = m.Flush(mono, wall); err == nil {
+			return nil
+		}
+		if attempt < shutdownFlushAttempts {
+			time.Sleep(shutdownFlushPause)
+		}
+	}
+	return err
 }
+
+// shutdownFlushAttempts and shutdownFlushPause bound the retries of the
+// flush at shutdown.
+const (
+	shutdownFlushAttempts = 3
+	shutdownFlushPause    = 100 * time.Millisecond
+)
 
 // FlushErrors returns the number of failed flushes since start.
 func (m *Meter) FlushErrors() uint64 { return m.flushErrors.Load() }
