@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,15 @@ const SweepInterval = time.Second
 // it sweeps the table every SweepInterval and flushes every flush interval,
 // one write transaction each. What a failed flush held is kept and retried
 // with the next one, so a count is never lost nor written twice.
+//
+// Every flush carries a sequence number, stored in its transaction, and the
+// store refuses any but the next one. When a flush fails its commit (a write
+// or the fdatasync of the file failed), the transaction may be in the file
+// nonetheless: the meter then reopens the database and reads the stored
+// sequence. If it is the failed flush's, the flush landed and its counts
+// leave pending; otherwise they stay pending and are retried with the same
+// number. Until that question is answered (the reopen itself can fail) no
+// flush is attempted.
 type Meter struct {
 	table    *session.Table
 	coverage *Coverage
@@ -34,6 +45,13 @@ type Meter struct {
 
 	mu      sync.Mutex // serialises Flush and Shutdown
 	pending store.Flush
+	// seq is the sequence number of the last flush known to be stored; valid
+	// when seqKnown. doubt is a flush whose commit failed, until the
+	// reopened file says whether it landed; pending then holds only what was
+	// collected after it.
+	seq      uint64
+	seqKnown bool
+	doubt    *store.Flush
 
 	flushErrors atomic.Uint64
 	recovered   atomic.Uint64
@@ -124,14 +142,100 @@ func (m *Meter) Flush(mono, wall time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.collect(mono, wall)
-	if err := m.db.Flush(m.pending); err != nil {
+	if _, err := m.resolve(); err != nil {
 		m.flushErrors.Add(1)
+		m.log.Error().Err(err).Msg("flush not attempted: cannot read the stored flush sequence; the counts stay in memory and are retried with the next flush")
+		return err
+	}
+	f := m.pending
+	f.Seq = m.seq + 1
+	err := m.db.Flush(f)
+	if err == nil {
+		m.seq = f.Seq
+		m.pending = emptyFlush()
+		m.lastFlush.Store(f.Now.UnixNano())
+		return nil
+	}
+	m.flushErrors.Add(1)
+	if !errors.Is(err, store.ErrCommit) {
+		// Refused before anything was written. Reread the sequence next
+		// time in case it was refused for its number.
+		m.seqKnown = false
 		m.log.Error().Err(err).Msg("flush failed; the counts stay in memory and are retried with the next flush")
 		return err
 	}
-	m.pending = emptyFlush()
-	m.lastFlush.Store(wall.UnixNano())
-	return nil
+	m.doubt, m.pending = &f, emptyFlush()
+	landed, rerr := m.resolve()
+	switch {
+	case rerr != nil:
+		m.log.Error().Err(err).AnErr("reopen", rerr).Uint64("flush", f.Seq).
+			Str("landed", "unknown until the database can be reopened; no flush before").
+			Msg("flush failed; the counts stay in memory and are retried with the next flush")
+		return err
+	case landed:
+		m.log.Warn().Err(err).Uint64("flush", f.Seq).
+			Msg("flush commit reported a failure but the reopened database holds the flush; it is not written again")
+		return nil
+	default:
+		m.log.Error().Err(err).Uint64("flush", f.Seq).Str("landed", "no: the reopened database does not hold it").
+			Msg("flush failed; the counts stay in memory and are retried with the next flush")
+		return err
+	}
+}
+
+// resolve makes the stored flush sequence known. When a flush is in doubt
+// (m.doubt, its commit failed) it reopens the database and reads the
+// sequence from the file: if the file holds that flush it is done (landed);
+// if not, its counts go back into pending, ahead of what was collected
+// since, to be written with the next flush. On an error nothing changes and
+// the next flush tries again.
+func (m *Meter) resolve() (landed bool, err error) {
+	if m.doubt == nil && m.seqKnown {
+		return false, nil
+	}
+	if m.doubt != nil {
+		if err := m.db.Reopen(); err != nil {
+			return false, err
+		}
+	}
+	stored, err := m.db.FlushSeq()
+	if err != nil {
+		return false, err
+	}
+	if d := m.doubt; d != nil {
+		switch stored {
+		case d.Seq:
+			landed = true
+			m.lastFlush.Store(d.Now.UnixNano())
+		case d.Seq - 1:
+			m.pending = mergeFlushes(*d, m.pending)
+		default:
+			return false, fmt.Errorf("%w: the database holds flush %d, this agent last wrote flush %d",
+				store.ErrFlushSequence, stored, d.Seq)
+		}
+		m.doubt = nil
+	}
+	m.seq, m.seqKnown = stored, true
+	return landed, nil
+}
+
+// mergeFlushes returns a flush that applies a and then b.
+func mergeFlushes(a, b store.Flush) store.Flush {
+	out := emptyFlush()
+	out.Started = a.Started + b.Started
+	for _, f := range []store.Flush{a, b} {
+		for r, n := range f.Completed {
+			out.Completed[r] += n
+		}
+		out.Days = append(out.Days, f.Days...)
+		out.Hours = append(out.Hours, f.Hours...)
+		out.Windows = append(out.Windows, f.Windows...)
+		out.Coverage = append(out.Coverage, f.Coverage...)
+		if f.Now.After(out.Now) {
+			out.Now = f.Now
+		}
+	}
+	return out
 }
 
 // collect adds the table's and the coverage's news to the pending flush.
@@ -162,14 +266,33 @@ func (m *Meter) collect(mono, wall time.Time) {
 }
 
 // Shutdown counts every live session as completed (reason shutdown, or its
-// own reason if it was already over) and flushes. Call it after the SPOP
+// own reason if it was already over) and flushes, trying up to
+// shutdownFlushAttempts times. Call it after the SPOP
 // server has drained, so that no request starts a session afterwards.
 func (m *Meter) Shutdown(mono, wall time.Time) error {
 	m.table.SetWall(mono, wall)
 	n := m.table.EndAll(mono)
 	m.log.Info().Int("sessions", n).Msg("ended the live sessions for shutdown")
-	return m.Flush(mono, wall)
+	// Nothing flushes after this one, so a failed attempt is retried a few
+	// times: numbered flushes make a retry safe after any failure.
+	var err error
+	for attempt := 1; attempt <= shutdownFlushAttempts; attempt++ {
+		if err = m.Flush(mono, wall); err == nil {
+			return nil
+		}
+		if attempt < shutdownFlushAttempts {
+			time.Sleep(shutdownFlushPause)
+		}
+	}
+	return err
 }
+
+// shutdownFlushAttempts and shutdownFlushPause bound the retries of the
+// flush at shutdown.
+const (
+	shutdownFlushAttempts = 3
+	shutdownFlushPause    = 100 * time.Millisecond
+)
 
 // FlushErrors returns the number of failed flushes since start.
 func (m *Meter) FlushErrors() uint64 { return m.flushErrors.Load() }

@@ -68,6 +68,9 @@ type agentRunner struct {
 	spoeAddr, adminAddr, db, logs string
 	args                          []string
 	fileLimit                     int // when set, the agent runs with this many file descriptors at most
+	// wrap, when set, is a command the agent runs under (e.g. strace and
+	// its options): wrap[0] wrap[1:]... agentBin args...
+	wrap []string
 }
 
 // newAgentRunner returns a runner on free loopback ports with its database
@@ -96,6 +99,9 @@ func (r agentRunner) start(t testing.TB) *agentProc {
 	cmd := exec.Command(agentBin, all...)
 	if r.fileLimit > 0 {
 		cmd = exec.Command("bash", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, r.fileLimit), agentBin}, all...)...)
+	}
+	if len(r.wrap) > 0 {
+		cmd = exec.Command(r.wrap[0], append(append(r.wrap[1:len(r.wrap):len(r.wrap)], agentBin), all...)...)
 	}
 	a := &agentProc{
 		cmd:       cmd,

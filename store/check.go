@@ -15,6 +15,7 @@ import (
 type CheckResult struct {
 	Days, Hours, Intervals int
 	Sessions               uint64 // sum of the days
+	FlushSeq               uint64 // sequence number of the last flush applied (0: none)
 	Problems               []string
 }
 
@@ -42,6 +43,7 @@ func (db *DB) Check() (CheckResult, error) {
 			return v
 		}
 		started, completed, imported := get(keyStartedTotal), get(keyCompletedTotal), get(keyImportedTotal)
+		r.FlushSeq = get(keyFlushCount)
 		var byReason uint64
 		c := meta.Cursor()
 		for k, _ := c.Seek([]byte(keyCompletedReasonPrefix)); k != nil && strings.HasPrefix(string(k), keyCompletedReasonPrefix); k, _ = c.Next() {

@@ -29,6 +29,10 @@ type Flush struct {
 	Windows []WindowCount
 	// Now is the wall-clock time of this flush, stored as the last flush time.
 	Now time.Time
+	// Seq is the flush's sequence number: exactly the stored one (FlushSeq) plus 1, or the flush is
+	// refused with ErrFlushSequence. It is stored in the same transaction as the counts, so a flush
+	// whose commit failed can be told applied or not from the file, and is never applied twice.
+	Seq uint64
 }
 
 // Window is the length of the windows the tamper-evident metrics file counts sessions in. Windows start
@@ -67,14 +71,23 @@ type Interval struct {
 
 // Flush applies f in one write transaction. An invalid f — Completed not summing to the sessions in
 // Days, an empty reason, an interval ending before it starts, a time outside the years 1970-9999 — is
-// rejected and nothing is written. A flush with no days, hours or coverage still updates the counters
-// and the last flush time.
+// rejected and nothing is written. So is a flush whose Seq is not the stored sequence plus 1, with
+// ErrFlushSequence. A flush with no days, hours or coverage still updates the counters, the sequence
+// and the last flush time. An error wrapping ErrCommit means the commit failed and the flush may or
+// may not be in the file: the next read (FlushSeq) reopens the file and tells.
 func (db *DB) Flush(f Flush) error {
 	completed, err := f.validate()
 	if err != nil {
 		return fmt.Errorf("%s: flush rejected: %w", db.path, err)
 	}
 	return db.update(func(tx *bbolt.Tx) error {
+		stored, err := getUint(tx.Bucket(bucketMeta), keyFlushCount)
+		if err != nil {
+			return err
+		}
+		if f.Seq != stored+1 {
+			return fmt.Errorf("%w: flush %d, the database holds flush %d", ErrFlushSequence, f.Seq, stored)
+		}
 		days := tx.Bucket(bucketDays)
 		for _, d := range f.Days {
 			if err := addUint(days, dayKey(d.Day), d.Sessions); err != nil {
@@ -120,11 +133,24 @@ func (db *DB) Flush(f Flush) error {
 				return err
 			}
 		}
-		if err := addUint(meta, keyFlushCount, 1); err != nil {
+		if err := meta.Put(keyFlushCount, encodeUint(f.Seq)); err != nil {
 			return err
 		}
 		return meta.Put(keyLastFlush, encodeSeconds(f.Now))
 	})
+}
+
+// FlushSeq returns the sequence number of the last flush applied (0 if there never was one); the next
+// flush must carry FlushSeq()+1. After a failed commit it reads the file reopened, not the handle whose
+// commit failed.
+func (db *DB) FlushSeq() (uint64, error) {
+	var seq uint64
+	err := db.view(func(tx *bbolt.Tx) error {
+		var err error
+		seq, err = getUint(tx.Bucket(bucketMeta), keyFlushCount)
+		return err
+	})
+	return seq, err
 }
 
 // validate checks f and returns the number of sessions it completes.

@@ -95,7 +95,12 @@ var (
 	// sessions are counted on) and Counters.
 	keyLastFlush = []byte("last_flush")
 
-	// keyFlushCount counts the flushes. Incremented by Flush; read by Counters.
+	// keyFlushCount counts the flushes, and is thereby the sequence number of the last flush applied
+	// (0 when missing). Flush stores its Flush.Seq here in the same transaction as the counts, and
+	// refuses a flush whose Seq is not the stored value plus 1, so a flush whose commit failed but
+	// landed is never applied again; the agent reads it (FlushSeq) from the reopened file to decide
+	// whether such a flush landed. Files written before the sequence rule hold the count of their
+	// flushes, and their sequence continues from it. Read by FlushSeq, Counters and Check.
 	keyFlushCount = []byte("flush_count")
 
 	// keyStartedTotal counts the sessions the agent started. Added to by Flush; read by Recover, Counters

@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +39,12 @@ var (
 	ErrMissing = errors.New("database file does not exist")
 	// ErrLocked means another process held the file lock for longer than Options.Timeout.
 	ErrLocked = errors.New("database is in use by another process")
+	// ErrCommit means a write transaction's commit failed (a write or the fdatasync of the file): the
+	// transaction may or may not be in the file. Only the file, reopened, can tell (see DB.Reopen).
+	ErrCommit = errors.New("commit failed")
+	// ErrFlushSequence means a flush was refused because its sequence number is not the stored one
+	// plus 1: it was applied already, or one before it is missing.
+	ErrFlushSequence = errors.New("flush out of sequence")
 )
 
 // defaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
@@ -54,12 +62,29 @@ type Options struct {
 	// Timeout is how long Open waits for the file lock before failing with ErrLocked. 0 means 1s: long
 	// enough to ride out a restart of the other holder, short enough to report a running agent promptly.
 	Timeout time.Duration
+
+	// AfterCommit, for fault-injection tests only, is called after each write transaction that bbolt
+	// committed without error; a non-nil error it returns is returned by the write, as a failed
+	// fdatasync of the meta page would be: the transaction is visible, the caller is told it failed.
+	AfterCommit func() error
 }
 
 // DB is an open headcount database. It is safe for concurrent use.
+//
+// A write whose commit fails (bbolt wrote the pages and the meta page, then the fdatasync or a write
+// failed) may nevertheless be visible in the open handle, and bbolt's in-memory state (its freelist)
+// no longer matches the file. The next read or write therefore first closes and reopens the file
+// (Reopen), so that nothing is decided from, or written through, that handle again.
 type DB struct {
-	bolt *bbolt.DB
 	path string
+	opts Options
+
+	mu     sync.RWMutex // held for reading by every transaction, for writing by Reopen and Close
+	bolt   *bbolt.DB    // nil after a failed Reopen or Close
+	closed bool         // set by Close: nothing reopens the file afterwards
+
+	// stale is set when a commit failed: the handle must be reopened before it is used again.
+	stale atomic.Bool
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
@@ -80,9 +105,48 @@ func Open(path string, opts Options) (*DB, error) {
 
 // Close releases the file lock. The DB cannot be used afterwards.
 func (db *DB) Close() error {
-	if err := db.bolt.Close(); err != nil {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	b := db.bolt
+	db.bolt, db.closed = nil, true
+	db.stale.Store(false)
+	if b == nil {
+		return nil
+	}
+	if err := b.Close(); err != nil {
 		return fmt.Errorf("%s: %w", db.path, err)
 	}
+	return nil
+}
+
+// Reopen closes the file and opens it again, validated as Open validates an existing file, so that
+// what is read afterwards comes from the file and not from the state of a handle whose commit failed.
+// When the open fails the DB holds no file: every later read or write tries to reopen it first and
+// fails while that fails. The file lock is released in between, so another process can take it.
+func (db *DB) Reopen() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.reopenLocked()
+}
+
+// reopenLocked is Reopen with db.mu held for writing.
+func (db *DB) reopenLocked() error {
+	if db.closed {
+		return fmt.Errorf("%s: database is closed", db.path)
+	}
+	if db.bolt != nil {
+		err := db.bolt.Close()
+		db.bolt = nil
+		if err != nil {
+			return fmt.Errorf("%s: reopen: %w", db.path, err)
+		}
+	}
+	fresh, err := openExisting(db.path, db.opts)
+	if err != nil {
+		return fmt.Errorf("reopen: %w", err)
+	}
+	db.bolt = fresh.bolt
+	db.stale.Store(false)
 	return nil
 }
 
@@ -117,7 +181,7 @@ func openExisting(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if opts.ReadOnly {
-		return &DB{bolt: b, path: path}, nil
+		return &DB{bolt: b, path: path, opts: opts}, nil
 	}
 	if err := b.Close(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -126,7 +190,7 @@ func openExisting(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{bolt: b, path: path}, nil
+	return &DB{bolt: b, path: path, opts: opts}, nil
 }
 
 // create makes a new database at path with mode 0600. It never touches a file it did not create: if
@@ -155,7 +219,7 @@ func create(path string, opts Options) (*DB, error) {
 		_ = os.Remove(path)
 		return nil, err
 	}
-	return &DB{bolt: b, path: path}, nil
+	return &DB{bolt: b, path: path, opts: opts}, nil
 }
 
 // openBolt opens path with bbolt and translates its open errors into this package's.
@@ -228,12 +292,56 @@ func validateFile(tx *bbolt.Tx, fileSize int64) error {
 
 // view runs fn in a read transaction; see guard.
 func (db *DB) view(fn func(*bbolt.Tx) error) error {
-	return guard(db.path, func() error { return db.bolt.View(fn) })
+	return db.with(func(b *bbolt.DB) error {
+		return guard(db.path, func() error { return b.View(fn) })
+	})
 }
 
-// update runs fn in a write transaction, committed only if fn returns nil; see guard.
+// update runs fn in a write transaction, committed only if fn returns nil; see guard. When fn
+// succeeded but the commit failed, the handle is marked stale and reopened before its next use.
 func (db *DB) update(fn func(*bbolt.Tx) error) error {
-	return guard(db.path, func() error { return db.bolt.Update(fn) })
+	return db.with(func(b *bbolt.DB) error {
+		var fnErr error
+		called := false
+		err := guard(db.path, func() error {
+			err := b.Update(func(tx *bbolt.Tx) error {
+				called = true
+				fnErr = fn(tx)
+				return fnErr
+			})
+			if err == nil && db.opts.AfterCommit != nil {
+				err = db.opts.AfterCommit()
+			}
+			return err
+		})
+		if err != nil && called && fnErr == nil {
+			db.stale.Store(true)
+			err = fmt.Errorf("%w: %w", ErrCommit, err)
+		}
+		return err
+	})
+}
+
+// with runs fn with the open bbolt handle, reopening the file first if the handle is stale or gone.
+func (db *DB) with(fn func(*bbolt.DB) error) error {
+	db.mu.RLock()
+	if !db.closed && (db.bolt == nil || db.stale.Load()) {
+		db.mu.RUnlock()
+		db.mu.Lock()
+		if !db.closed && (db.bolt == nil || db.stale.Load()) {
+			if err := db.reopenLocked(); err != nil {
+				db.mu.Unlock()
+				return err
+			}
+		}
+		db.mu.Unlock()
+		db.mu.RLock()
+	}
+	defer db.mu.RUnlock()
+	if db.bolt == nil {
+		return fmt.Errorf("%s: database is closed", db.path)
+	}
+	return fn(db.bolt)
 }
 
 // guard runs fn, turns a panic or memory fault (how bbolt reacts to pages it cannot decode) into

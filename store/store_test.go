@@ -58,14 +58,27 @@ func MustClose(t *testing.T, db *DB) {
 	}
 }
 
-// MustFlush applies each flush to db.
+// MustFlush applies each flush to db, numbering those without a sequence number as the next flush.
 func MustFlush(t *testing.T, db *DB, flushes ...Flush) {
 	t.Helper()
 	for _, f := range flushes {
+		if f.Seq == 0 {
+			f.Seq = MustNextSeq(t, db)
+		}
 		if err := db.Flush(f); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// MustNextSeq returns the sequence number the next flush to db must carry.
+func MustNextSeq(t *testing.T, db *DB) uint64 {
+	t.Helper()
+	seq, err := db.FlushSeq()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq + 1
 }
 
 // MustSum returns the SHA-256 of the file at path.
@@ -612,6 +625,7 @@ func TestDB_FlushRejects(t *testing.T) {
 			}
 			before := MustSum(t, db.Path())
 
+			tc.flush.Seq = MustNextSeq(t, db)
 			err := db.Flush(tc.flush)
 			if want := db.Path() + ": flush rejected: " + tc.want; err == nil || err.Error() != want {
 				t.Errorf("Flush: %v, want %q", err, want)
@@ -890,7 +904,7 @@ func TestDB_Import(t *testing.T) {
 		}
 	}
 	// A day the agent metered is refused too.
-	if err := db.Flush(Flush{Days: []DayCount{{day("2023-02-01"), 3}}, Completed: map[string]uint64{"idle": 3}, Started: 3, Now: day("2023-02-01")}); err != nil {
+	if err := db.Flush(Flush{Days: []DayCount{{day("2023-02-01"), 3}}, Completed: map[string]uint64{"idle": 3}, Started: 3, Now: day("2023-02-01"), Seq: MustNextSeq(t, db)}); err != nil {
 		t.Fatal(err)
 	}
 	before := MustSum(t, path)
@@ -922,7 +936,7 @@ func TestDB_Check(t *testing.T) {
 		Now:       at(9999, 12, 31, 23, 59, 59),
 	})
 	r, err := db.Check()
-	want := CheckResult{Days: 2, Hours: 2, Intervals: 1, Sessions: 5}
+	want := CheckResult{Days: 2, Hours: 2, Intervals: 1, Sessions: 5, FlushSeq: 2}
 	if err != nil || !reflect.DeepEqual(r, want) {
 		t.Errorf("Check = %+v, %v; want %+v", r, err, want)
 	}

@@ -19,7 +19,8 @@ func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Usage: "verify a database: its page structure and headcount's own invariants",
 		Description: "Checks bbolt's page structure and that the days sum to the completed and imported sessions, the\n" +
 			"completed sessions to their reasons and no more than were started, and that coverage intervals are\n" +
-			"ordered and disjoint. A running agent's database is checked on a consistent copy. Exit status 1 when\n" +
+			"ordered and disjoint, and reports the sequence number of the last flush applied (0 for a file that\n" +
+			"never had one). A running agent's database is checked on a consistent copy. Exit status 1 when\n" +
 			"anything is wrong, 2 when the file cannot be read as a headcount database.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
@@ -60,7 +61,8 @@ func check(c *cli.Context) error {
 	if target != path {
 		fmt.Fprintf(w, "checked a consistent copy of %s (the agent holds it)\n", path)
 	}
-	fmt.Fprintf(w, "%s: %d days, %d sessions, %d hours, %d coverage intervals\n", path, r.Days, r.Sessions, r.Hours, r.Intervals)
+	fmt.Fprintf(w, "%s: %d days, %d sessions, %d hours, %d coverage intervals, flush sequence %d\n",
+		path, r.Days, r.Sessions, r.Hours, r.Intervals, r.FlushSeq)
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}

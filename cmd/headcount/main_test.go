@@ -441,7 +441,7 @@ func tenYears(b *testing.B) string {
 	if err := db.Import(days); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now()}); err != nil {
+	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now(), Seq: 1}); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -468,7 +468,7 @@ func BenchmarkExport_TenYears(b *testing.B) {
 func TestCheckAndBackup(t *testing.T) {
 	db := seedDB(t)
 	code, out, errOut := runCLI(t, "check", "--db", db)
-	want := db + ": 322 days, 34739664 sessions, 0 hours, 322 coverage intervals\nok\n"
+	want := db + ": 322 days, 34739664 sessions, 0 hours, 322 coverage intervals, flush sequence 0\nok\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Errorf("check: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
@@ -751,7 +751,7 @@ func TestMetricsFile_Verify(t *testing.T) {
 	}
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
-		Windows: []store.WindowCount{{Start: day.Add(30 * time.Minute), Sessions: 5}, {Start: day.Add(23 * time.Hour), Sessions: 2}}, Now: day.Add(24 * time.Hour)})
+		Windows: []store.WindowCount{{Start: day.Add(30 * time.Minute), Sessions: 5}, {Start: day.Add(23 * time.Hour), Sessions: 2}}, Now: day.Add(24 * time.Hour), Seq: 1})
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
