@@ -26,11 +26,10 @@ const SweepInterval = time.Second
 // Every flush carries a sequence number, stored in its transaction, and the
 // store refuses any but the next one. When a flush fails its commit (a write
 // or the fdatasync of the file failed), the transaction may be in the file
-// nonetheless: the meter then reopens the database and reads the stored
-// sequence. If it is the failed flush's, the flush landed and its counts
-// leave pending; otherwise they stay pending and are retried with the same
-// number. Until that question is answered (the reopen itself can fail) no
-// flush is attempted.
+// nonetheless: the meter then reads the stored sequence. If it is the
+// failed flush's, the flush landed and its counts leave pending; otherwise
+// they stay pending and are retried with the same number. Until that
+// question is answered (the read itself can fail) no flush is attempted.
 type Meter struct {
 	table    *session.Table
 	coverage *Coverage
@@ -47,7 +46,7 @@ type Meter struct {
 	pending store.Flush
 	// seq is the sequence number of the last flush known to be stored; valid
 	// when seqKnown. doubt is a flush whose commit failed, until the
-	// reopened file says whether it landed; pending then holds only what was
+	// stored sequence says whether it landed; pending then holds only what was
 	// collected after it.
 	seq      uint64
 	seqKnown bool
@@ -168,35 +167,30 @@ func (m *Meter) Flush(mono, wall time.Time) error {
 	landed, rerr := m.resolve()
 	switch {
 	case rerr != nil:
-		m.log.Error().Err(err).AnErr("reopen", rerr).Uint64("flush", f.Seq).
-			Str("landed", "unknown until the database can be reopened; no flush before").
+		m.log.Error().Err(err).AnErr("read", rerr).Uint64("flush", f.Seq).
+			Str("landed", "unknown until the stored sequence can be read; no flush before").
 			Msg("flush failed; the counts stay in memory and are retried with the next flush")
 		return err
 	case landed:
 		m.log.Warn().Err(err).Uint64("flush", f.Seq).
-			Msg("flush commit reported a failure but the reopened database holds the flush; it is not written again")
+			Msg("flush commit reported a failure but the database holds the flush; it is not written again")
 		return nil
 	default:
-		m.log.Error().Err(err).Uint64("flush", f.Seq).Str("landed", "no: the reopened database does not hold it").
+		m.log.Error().Err(err).Uint64("flush", f.Seq).Str("landed", "no: the database does not hold it").
 			Msg("flush failed; the counts stay in memory and are retried with the next flush")
 		return err
 	}
 }
 
 // resolve makes the stored flush sequence known. When a flush is in doubt
-// (m.doubt, its commit failed) it reopens the database and reads the
-// sequence from the file: if the file holds that flush it is done (landed);
+// (m.doubt, its commit failed) it reads the stored sequence: if the
+// database holds that flush it is done (landed);
 // if not, its counts go back into pending, ahead of what was collected
 // since, to be written with the next flush. On an error nothing changes and
 // the next flush tries again.
 func (m *Meter) resolve() (landed bool, err error) {
 	if m.doubt == nil && m.seqKnown {
 		return false, nil
-	}
-	if m.doubt != nil {
-		if err := m.db.Reopen(); err != nil {
-			return false, err
-		}
 	}
 	stored, err := m.db.FlushSeq()
 	if err != nil {
@@ -273,8 +267,11 @@ func (m *Meter) Shutdown(mono, wall time.Time) error {
 	m.table.SetWall(mono, wall)
 	n := m.table.EndAll(mono)
 	m.log.Info().Int("sessions", n).Msg("ended the live sessions for shutdown")
-	// Nothing flushes after this one, so a failed attempt is retried a few
-	// times: numbered flushes make a retry safe after any failure.
+	// Nothing flushes after this one, so a failed attempt is retried, for
+	// about a second at most: numbered flushes make a retry safe after any
+	// failure. Should every attempt fail, the sessions ended here are in
+	// the database as started but not completed, and the next start counts
+	// them (reason recovered) on the day of the last flush that landed.
 	var err error
 	for attempt := 1; attempt <= shutdownFlushAttempts; attempt++ {
 		if err = m.Flush(mono, wall); err == nil {
@@ -290,7 +287,7 @@ func (m *Meter) Shutdown(mono, wall time.Time) error {
 // shutdownFlushAttempts and shutdownFlushPause bound the retries of the
 // flush at shutdown.
 const (
-	shutdownFlushAttempts = 3
+	shutdownFlushAttempts = 10
 	shutdownFlushPause    = 100 * time.Millisecond
 )
 

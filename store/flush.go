@@ -74,7 +74,7 @@ type Interval struct {
 // rejected and nothing is written. So is a flush whose Seq is not the stored sequence plus 1, with
 // ErrFlushSequence. A flush with no days, hours or coverage still updates the counters, the sequence
 // and the last flush time. An error wrapping ErrCommit means the commit failed and the flush may or
-// may not be in the file: the next read (FlushSeq) reopens the file and tells.
+// may not be visible: the next read (FlushSeq) tells.
 func (db *DB) Flush(f Flush) error {
 	completed, err := f.validate()
 	if err != nil {
@@ -141,8 +141,7 @@ func (db *DB) Flush(f Flush) error {
 }
 
 // FlushSeq returns the sequence number of the last flush applied (0 if there never was one); the next
-// flush must carry FlushSeq()+1. After a failed commit it reads the file reopened, not the handle whose
-// commit failed.
+// flush must carry FlushSeq()+1. After a failed commit it tells whether that commit is visible.
 func (db *DB) FlushSeq() (uint64, error) {
 	var seq uint64
 	err := db.view(func(tx *bbolt.Tx) error {

@@ -98,7 +98,7 @@ var (
 	// keyFlushCount counts the flushes, and is thereby the sequence number of the last flush applied
 	// (0 when missing). Flush stores its Flush.Seq here in the same transaction as the counts, and
 	// refuses a flush whose Seq is not the stored value plus 1, so a flush whose commit failed but
-	// landed is never applied again; the agent reads it (FlushSeq) from the reopened file to decide
+	// landed is never applied again; the agent reads it (FlushSeq) after a failed commit to decide
 	// whether such a flush landed. Files written before the sequence rule hold the count of their
 	// flushes, and their sequence continues from it. Read by FlushSeq, Counters and Check.
 	keyFlushCount = []byte("flush_count")

@@ -16,7 +16,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,7 +39,7 @@ var (
 	// ErrLocked means another process held the file lock for longer than Options.Timeout.
 	ErrLocked = errors.New("database is in use by another process")
 	// ErrCommit means a write transaction's commit failed (a write or the fdatasync of the file): the
-	// transaction may or may not be in the file. Only the file, reopened, can tell (see DB.Reopen).
+	// transaction may or may not be visible. The next read through the same DB tells (see DB).
 	ErrCommit = errors.New("commit failed")
 	// ErrFlushSequence means a flush was refused because its sequence number is not the stored one
 	// plus 1: it was applied already, or one before it is missing.
@@ -72,19 +71,19 @@ type Options struct {
 // DB is an open headcount database. It is safe for concurrent use.
 //
 // A write whose commit fails (bbolt wrote the pages and the meta page, then the fdatasync or a write
-// failed) may nevertheless be visible in the open handle, and bbolt's in-memory state (its freelist)
-// no longer matches the file. The next read or write therefore first closes and reopens the file
-// (Reopen), so that nothing is decided from, or written through, that handle again.
+// failed) may nevertheless be visible: bbolt reads its meta pages through the page cache, and its
+// rollback reloads the free-page list from the meta page in force, so the handle stays consistent
+// with what it shows. The handle is kept, and with it the file lock for the agent's whole run: a
+// close and reopen would read the same page cache and would let another process (a second agent,
+// an import) write the file in between. Callers decide from the next read (FlushSeq) whether the
+// failed commit is visible.
 type DB struct {
 	path string
 	opts Options
 
-	mu     sync.RWMutex // held for reading by every transaction, for writing by Reopen and Close
-	bolt   *bbolt.DB    // nil after a failed Reopen or Close
-	closed bool         // set by Close: nothing reopens the file afterwards
-
-	// stale is set when a commit failed: the handle must be reopened before it is used again.
-	stale atomic.Bool
+	mu     sync.RWMutex // held for reading by every transaction, for writing by Close
+	bolt   *bbolt.DB    // nil after Close
+	closed bool         // set by Close
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
@@ -109,44 +108,12 @@ func (db *DB) Close() error {
 	defer db.mu.Unlock()
 	b := db.bolt
 	db.bolt, db.closed = nil, true
-	db.stale.Store(false)
 	if b == nil {
 		return nil
 	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("%s: %w", db.path, err)
 	}
-	return nil
-}
-
-// Reopen closes the file and opens it again, validated as Open validates an existing file, so that
-// what is read afterwards comes from the file and not from the state of a handle whose commit failed.
-// When the open fails the DB holds no file: every later read or write tries to reopen it first and
-// fails while that fails. The file lock is released in between, so another process can take it.
-func (db *DB) Reopen() error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return db.reopenLocked()
-}
-
-// reopenLocked is Reopen with db.mu held for writing.
-func (db *DB) reopenLocked() error {
-	if db.closed {
-		return fmt.Errorf("%s: database is closed", db.path)
-	}
-	if db.bolt != nil {
-		err := db.bolt.Close()
-		db.bolt = nil
-		if err != nil {
-			return fmt.Errorf("%s: reopen: %w", db.path, err)
-		}
-	}
-	fresh, err := openExisting(db.path, db.opts)
-	if err != nil {
-		return fmt.Errorf("reopen: %w", err)
-	}
-	db.bolt = fresh.bolt
-	db.stale.Store(false)
 	return nil
 }
 
@@ -298,7 +265,7 @@ func (db *DB) view(fn func(*bbolt.Tx) error) error {
 }
 
 // update runs fn in a write transaction, committed only if fn returns nil; see guard. When fn
-// succeeded but the commit failed, the handle is marked stale and reopened before its next use.
+// succeeded but the commit failed, the error wraps ErrCommit.
 func (db *DB) update(fn func(*bbolt.Tx) error) error {
 	return db.with(func(b *bbolt.DB) error {
 		var fnErr error
@@ -315,28 +282,15 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 			return err
 		})
 		if err != nil && called && fnErr == nil {
-			db.stale.Store(true)
 			err = fmt.Errorf("%w: %w", ErrCommit, err)
 		}
 		return err
 	})
 }
 
-// with runs fn with the open bbolt handle, reopening the file first if the handle is stale or gone.
+// with runs fn with the open bbolt handle.
 func (db *DB) with(fn func(*bbolt.DB) error) error {
 	db.mu.RLock()
-	if !db.closed && (db.bolt == nil || db.stale.Load()) {
-		db.mu.RUnlock()
-		db.mu.Lock()
-		if !db.closed && (db.bolt == nil || db.stale.Load()) {
-			if err := db.reopenLocked(); err != nil {
-				db.mu.Unlock()
-				return err
-			}
-		}
-		db.mu.Unlock()
-		db.mu.RLock()
-	}
 	defer db.mu.RUnlock()
 	if db.bolt == nil {
 		return fmt.Errorf("%s: database is closed", db.path)
