@@ -31,10 +31,12 @@ func TestTable_OutOfOrder(t *testing.T) {
 			want: map[string]uint64{"2026-03-14 logout": 1}, started: 2, live: 1,
 		},
 		{
-			name: "a request stamped at the logout's time joins the ended session",
+			// Frames read together share one clock reading: the page loaded
+			// right after a logout (its redirect) carries the logout's time.
+			name: "a request stamped at the logout's time starts the next session",
 			events: []event{
-				{0, "req", true}, {10 * time.Second, "logout", true}, {10 * time.Second, "req", false},
-				{10*time.Second + Tick, "req", true},
+				{0, "req", true}, {10 * time.Second, "logout", true}, {10 * time.Second, "req", true},
+				{10*time.Second + Tick, "req", false},
 			},
 			want: map[string]uint64{"2026-03-14 logout": 1}, started: 2, live: 1,
 		},

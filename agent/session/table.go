@@ -151,7 +151,11 @@ func unpack(st uint64) (last, start int64) {
 //     the session's end would have extended it; it is absorbed and moves the
 //     tombstone's last request, as it would have moved the live session's.
 //   - ended by a logout: the logout's tick with the age field all ones (an
-//     age no session reaches). A request not after the logout is absorbed.
+//     age no session reaches). A request before the logout's tick is
+//     absorbed; one in the same tick starts a new session, as the rule says
+//     of the request after a logout: frames read together share one clock
+//     reading, so a page loaded right after the logout (a redirect to the
+//     login page, on the same connection) carries the logout's very time.
 //
 // The sweeper clears a tombstone once its end is reorderWindow in the past.
 const logoutAge = ageMask
@@ -167,7 +171,7 @@ const reorderWindow = time.Minute
 func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
 	last, start := unpack(st)
 	if st>>lastBits&ageMask == logoutAge {
-		return st, tk <= last
+		return st, tk < last
 	}
 	if _, ended := t.ended(last, start, tk); ended {
 		return st, false
