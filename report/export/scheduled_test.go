@@ -21,22 +21,8 @@ import (
 // period is written once, at the first run after it settled, with the
 // content of export --by day for it; writing again changes nothing.
 func TestSchedule_WriteDue(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	var history []store.DayCount
-	for i := 0; i < 20; i++ {
-		if i == 12 {
-			continue // a day nothing was metered: no report for it
-		}
-		history = append(history, store.DayCount{Day: day0.AddDate(0, 0, i), Sessions: uint64(100 + i)})
-	}
-	if err := db.Import(history); err != nil {
-		t.Fatal(err)
-	}
+	db := mustHistory(t, day0, 20, 12) // day 12: nothing metered, no report for it
 	dir := t.TempDir()
 	s := Schedule{Dir: dir, Name: "dx-prod-daily", Every: 24 * time.Hour, Environment: "dx-prod", Settle: 40 * time.Minute, Since: 30 * 24 * time.Hour}
 
@@ -107,19 +93,8 @@ func TestSchedule_WriteDue(t *testing.T) {
 // the periods missed while it was down at once, then what fell due at each
 // tick, logs the files and a failure, and stops when its context is done.
 func TestScheduler_Run(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	var history []store.DayCount
-	for i := 0; i < 5; i++ {
-		history = append(history, store.DayCount{Day: day0.AddDate(0, 0, i), Sessions: uint64(100 + i)})
-	}
-	if err := db.Import(history); err != nil {
-		t.Fatal(err)
-	}
+	db := mustHistory(t, day0, 5, -1)
 	dir := t.TempDir()
 	var now atomic.Int64
 	now.Store(day0.AddDate(0, 0, 3).Add(time.Hour).UnixNano())
@@ -175,4 +150,26 @@ func TestScheduler_Run(t *testing.T) {
 	if !strings.Contains(logs.String(), "writing the scheduled reports failed") {
 		t.Errorf("the failure was not logged:\n%s", logs.String())
 	}
+}
+
+// mustHistory returns a new database holding days metered days from day0 on,
+// 100+i sessions on day i, except day skip (-1: none), which is a gap. It is
+// closed when the test ends.
+func mustHistory(t *testing.T, day0 time.Time, days, skip int) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var history []store.DayCount
+	for i := 0; i < days; i++ {
+		if i != skip {
+			history = append(history, store.DayCount{Day: day0.AddDate(0, 0, i), Sessions: uint64(100 + i)})
+		}
+	}
+	if err := db.Import(history); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
