@@ -81,9 +81,8 @@ type DB struct {
 	path string
 	opts Options
 
-	mu     sync.RWMutex // held for reading by every transaction, for writing by Close
-	bolt   *bbolt.DB    // nil after Close
-	closed bool         // set by Close
+	mu   sync.RWMutex // held for reading by every transaction, for writing by Close
+	bolt *bbolt.DB    // nil after Close
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
@@ -107,7 +106,7 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	b := db.bolt
-	db.bolt, db.closed = nil, true
+	db.bolt = nil
 	if b == nil {
 		return nil
 	}
