@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"headcount/internal/plural"
 	"headcount/report"
 	"headcount/store"
 
@@ -73,7 +74,7 @@ func importHistory(c *cli.Context) error {
 		_, err = fmt.Fprintf(c.App.Writer, "imported nothing: %s has no rows\n", path)
 		return err
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "imported %d days (%s to %s), %d sessions, into %s\n",
-		len(rows), rows[0].Day.Format(report.DateLayout), rows[len(rows)-1].Day.Format(report.DateLayout), total, db.Path())
+	_, err = fmt.Fprintf(c.App.Writer, "imported %s (%s to %s), %s, into %s\n", plural.Count(len(rows), "day"),
+		rows[0].Day.Format(report.DateLayout), rows[len(rows)-1].Day.Format(report.DateLayout), plural.Count(total, "session"), db.Path())
 	return err
 }

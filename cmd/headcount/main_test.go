@@ -503,7 +503,7 @@ func TestCheckAndBackup(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
 		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
 		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
-		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
+		errOut != "headcount: "+copyPath+": 3 problems found\n" {
 		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
@@ -512,7 +512,7 @@ func TestCheckAndBackup(t *testing.T) {
 	again := filepath.Join(t.TempDir(), "again.db")
 	code, out, errOut = runCLI(t, "backup", "--db", copyPath, again)
 	if code != 1 || !strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
-		errOut != "headcount: "+again+" is an exact copy, but the database has 3 problem(s): see headcount check\n" {
+		errOut != "headcount: "+again+" is an exact copy, but the database has 3 problems: see headcount check\n" {
 		t.Errorf("backup of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, err := os.Stat(again); err != nil {
@@ -909,7 +909,7 @@ func TestImport_Create(t *testing.T) {
 		t.Errorf("import without --create created the database")
 	}
 	code, out, errOut = runCLI(t, "import", "--create", "--db", db, hist)
-	if want := "imported 1 days (2023-01-01 to 2023-01-01), 5 sessions, into " + db + "\n"; code != 0 || out != want || errOut != "" {
+	if want := "imported 1 day (2023-01-01 to 2023-01-01), 5 sessions, into " + db + "\n"; code != 0 || out != want || errOut != "" {
 		t.Errorf("--create: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
 	// --create on an existing database adds to it.
@@ -919,5 +919,32 @@ func TestImport_Create(t *testing.T) {
 	}
 	if _, out, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2023-01-03"); !strings.Contains(out, "2023-01,12,") {
 		t.Errorf("export after two imports: %q", out)
+	}
+}
+
+// TestOutput_OneOfEach: a count of one is written in the singular ("1 day",
+// never "1 days") in what import, check and backup print.
+func TestOutput_OneOfEach(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2023-01-01,1\n")
+	db := filepath.Join(dir, "one.db")
+	code, out, errOut := runCLI(t, "import", "--create", "--db", db, hist)
+	if want := "imported 1 day (2023-01-01 to 2023-01-01), 1 session, into " + db + "\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("import: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", db)
+	if want := db + ": 1 day, 1 session, 0 hours, 1 coverage interval, flush sequence 0\nok\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	code, out, errOut = runCLI(t, "backup", "--db", db, copyPath)
+	info, err := os.Stat(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("backed up %s to %s: %d bytes, 1 day, 1 session, 1 coverage interval\n", db, copyPath, info.Size())
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("backup: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
 }

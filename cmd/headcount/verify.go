@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"headcount/internal/plural"
 	"headcount/report/metricsfile"
 
 	"github.com/urfave/cli/v2"
@@ -43,7 +44,8 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if len(rows) > 0 {
 				first, last = rows[0].Start.Format(time.RFC3339), rows[len(rows)-1].End.Format(time.RFC3339)
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "ok: %d windows from %s to %s, %d sessions, signature valid\n", len(rows), first, last, sum)
+			_, err = fmt.Fprintf(c.App.Writer, "ok: %s from %s to %s, %s, signature valid\n",
+				plural.Count(len(rows), "window"), first, last, plural.Count(sum, "session"))
 			return err
 		},
 	}
