@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -35,8 +34,8 @@ func backup(c *cli.Context) error {
 		return usagef("backup takes the file to write, e.g. headcount backup /var/backups/headcount.db")
 	}
 	out := c.Args().First()
-	if info, err := os.Stat(filepath.Dir(out)); err != nil || !info.IsDir() {
-		return usagef("backup %s: its directory does not exist", out)
+	if err := dirMustExist("backup", out); err != nil {
+		return err
 	}
 	path := c.String("db")
 	if err := admin.CopyDatabase(path, c.String("admin-addr"), out); err != nil {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -80,4 +81,16 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// dirMustExist refuses, as bad input, a file to be written whose directory
+// does not exist: headcount makes files, never directories, so that a typo
+// in a path cannot scatter databases or reports across the disk. what names
+// the flag or command that gave path.
+func dirMustExist(what, path string) error {
+	dir := filepath.Dir(path)
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return usagef("%s %s: the directory %s does not exist; create it first", what, path, dir)
+	}
+	return nil
 }

@@ -47,6 +47,11 @@ func importHistory(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if c.Bool("create") {
+		if err := dirMustExist("--db", c.String("db")); err != nil {
+			return err
+		}
+	}
 	db, err := store.Open(c.String("db"), store.Options{MustExist: !c.Bool("create")})
 	if errors.Is(err, store.ErrMissing) {
 		return usagef("%s does not exist; pass --create to make a new database", c.String("db"))

@@ -24,6 +24,9 @@ func keygenCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 				return usagef("keygen takes the name of the pair, e.g. headcount keygen vendor")
 			}
 			name := c.Args().First()
+			if err := dirMustExist("keygen", name); err != nil {
+				return err
+			}
 			priv, pub, err := entitlement.GenerateKey()
 			if err != nil {
 				return err

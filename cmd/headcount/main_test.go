@@ -347,7 +347,7 @@ func TestExport_BadInput(t *testing.T) {
 		{"unknown granularity", []string{"--db", db, "--by", "hour", "2023-01-01", "2023-02-01"}, "headcount: --by \"hour\": want month, week, day or year\n"},
 		{"missing database", []string{"--db", missing, "2023-01-01", "2023-02-01"}, "headcount: " + missing + ": database file does not exist\n"},
 		{"foreign database", []string{"--db", foreign, "2023-01-01", "2023-02-01"}, "headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
-		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": its directory does not exist\n"},
+		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": the directory " + filepath.Join(dir, "no") + " does not exist; create it first\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -946,5 +946,49 @@ func TestOutput_OneOfEach(t *testing.T) {
 	want := fmt.Sprintf("backed up %s to %s: %d bytes, 1 day, 1 session, 1 coverage interval\n", db, copyPath, info.Size())
 	if code != 0 || out != want || errOut != "" {
 		t.Errorf("backup: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+}
+
+// TestRun_MissingDirectory: a file to be written in a directory that does
+// not exist is bad input (status 2) that names the directory, and nothing is
+// created: headcount makes files, never directories.
+func TestRun_MissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2023-01-01,5\n")
+	db := filepath.Join(dir, "headcount.db")
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	missing := filepath.Join(dir, "no-such-dir")
+	at := filepath.Join(missing, "x")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"serve --db", []string{"serve", "--db", at, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
+			"headcount: --db " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"import --create --db", []string{"import", "--create", "--db", at, hist},
+			"headcount: --db " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"keygen", []string{"keygen", at},
+			"headcount: keygen " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"backup", []string{"backup", "--db", db, at},
+			"headcount: backup " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"export --output", []string{"export", "--db", db, "--output", at, "2023-01-01", "2023-02-01"},
+			"headcount: --output " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"metrics-file --output", []string{"metrics-file", "--db", db, "--key", filepath.Join(dir, "none.key"), "--deployment", "dx", "--output", at, "2023-01-01", "2023-01-02"},
+			"headcount: --output " + at + ": the directory " + missing + " does not exist; create it first\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 2 || out != "" || errOut != tc.want {
+				t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, tc.want)
+			}
+			if _, err := os.Stat(missing); err == nil {
+				t.Errorf("the missing directory was created")
+			}
+		})
 	}
 }

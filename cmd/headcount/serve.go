@@ -100,6 +100,9 @@ func serve(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if err := dirMustExist("--db", c.String("db")); err != nil {
+		return err
+	}
 
 	if path := c.String("license"); path != "" {
 		l, err := loadLicense(path, c.String("license-pubkey"))
