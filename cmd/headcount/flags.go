@@ -1,15 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 )
 
 // dbFlag is the --db flag of the commands that read a database.
@@ -93,4 +96,122 @@ func dirMustExist(what, path string) error {
 		return usagef("%s %s: the directory %s does not exist; create it first", what, path, dir)
 	}
 	return nil
+}
+
+// valueHint says what a flag of f's kind takes, for the message that refuses
+// a value it cannot read; "" for kinds whose values are read as given.
+func valueHint(f cli.Flag) string {
+	switch f.(type) {
+	case *cli.DurationFlag, *altsrc.DurationFlag:
+		return "a duration such as 30m or 1h30m"
+	case *cli.IntFlag, *altsrc.IntFlag:
+		return "a whole number such as 512"
+	case *cli.BoolFlag, *altsrc.BoolFlag:
+		return "true or false"
+	}
+	return ""
+}
+
+// findFlag returns the flag of flags named name, or nil.
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	// The flag package's words for a value it cannot read, and urfave/cli's
+	// for an environment variable's.
+	badFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
+	badEnvValue  = regexp.MustCompile(`^could not parse "(.*)" .*from environment variable "([^"]+)" for flag ([^:]+): (.*)$`)
+	unknownFlag  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+)
+
+// explainUsage makes cmd's (and its subcommands') parse errors teach: a
+// value a flag cannot read says what the flag takes, an unknown flag names
+// the closest known one. path is the command's name after "headcount".
+func explainUsage(path string, cmd *cli.Command) {
+	path = strings.TrimSpace(path + " " + cmd.Name)
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageError{explainParseError(path, cmd.Flags, err)}
+	}
+	for _, sub := range cmd.Subcommands {
+		explainUsage(path, sub)
+	}
+}
+
+// explainParseError rewrites a parse error of the command path, whose flags
+// are flags, in words that say what to do.
+func explainParseError(path string, flags []cli.Flag, err error) error {
+	msg := err.Error()
+	if m := badFlagValue.FindStringSubmatch(msg); m != nil {
+		if hint := valueHint(findFlag(flags, m[2])); hint != "" {
+			return fmt.Errorf("invalid value %q for --%s: %s", m[1], m[2], hint)
+		}
+		return fmt.Errorf("invalid value %q for --%s: %s", m[1], m[2], m[3])
+	}
+	if m := badEnvValue.FindStringSubmatch(msg); m != nil {
+		if hint := valueHint(findFlag(flags, m[3])); hint != "" {
+			return fmt.Errorf("invalid value %q for %s: %s", m[1], m[2], hint)
+		}
+		return fmt.Errorf("invalid value %q for %s: %s", m[1], m[2], m[4])
+	}
+	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		name, _, _ := strings.Cut(m[1], "=")
+		var names []string
+		for _, f := range flags {
+			names = append(names, f.Names()...)
+		}
+		if near := closest(name, names); near != "" {
+			return fmt.Errorf("unknown flag --%s; did you mean --%s?", name, near)
+		}
+		return fmt.Errorf("unknown flag --%s; see headcount %s --help", name, path)
+	}
+	return err
+}
+
+// closest returns the name in names nearest to name, if near enough to be
+// what was meant: the same with dashes for underscores, or within a few
+// typed letters; else "".
+func closest(name string, names []string) string {
+	dashed := strings.ReplaceAll(name, "_", "-")
+	best, bestDist := "", len(name)/3+1
+	if bestDist > 3 {
+		bestDist = 3
+	}
+	for _, n := range names {
+		if n == dashed {
+			return n
+		}
+		if d := editDistance(dashed, n); d <= bestDist && (best == "" || d < editDistance(dashed, best)) {
+			best = n
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -56,6 +56,24 @@ func TestRun_BadInput(t *testing.T) {
 	if err := os.WriteFile(badValue, []byte("idle-timeout: 100h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	config := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	underscored := config("underscored.yaml", "idle_timeout: 10m\n")
+	farKey := config("far.yaml", "frobnicate: 1\n")
+	bareNumber := config("number.yaml", "idle-timeout: 5\n")
+	noValue := config("novalue.yaml", "idle-timeout:\n")
+	badInt := config("int.yaml", "max-connections: lots\n")
+	badBool := config("bool.yaml", "production: maybe\n")
+	mapForList := config("map.yaml", "allow: {a: b}\n")
+	listForValue := config("list.yaml", "db: [a.db, b.db]\n")
+	notAMap := config("seq.yaml", "- idle-timeout\n")
+	nested := config("nested.yaml", "config: other.yaml\n")
+	scalarList := config("scalar.yaml", "allow: not-a-network\n")
 	newDB := filepath.Join(dir, "new.db")
 	cases := []struct {
 		name string
@@ -66,9 +84,27 @@ func TestRun_BadInput(t *testing.T) {
 		{"unknown command", nil, []string{"frobnicate"},
 			"headcount: unknown command \"frobnicate\"; see headcount --help\n"},
 		{"unknown flag", nil, []string{"serve", "--db", newDB, "--no-such-flag"},
-			"headcount: flag provided but not defined: -no-such-flag\n"},
+			"headcount: unknown flag --no-such-flag; see headcount serve --help\n"},
+		{"flag with underscores", nil, []string{"serve", "--db", newDB, "--idle_timeout", "10m"},
+			"headcount: unknown flag --idle_timeout; did you mean --idle-timeout?\n"},
+		{"mistyped flag", nil, []string{"serve", "--db", newDB, "--max-sesion", "1h"},
+			"headcount: unknown flag --max-sesion; did you mean --max-session?\n"},
+		{"duration without a unit", nil, []string{"serve", "--db", newDB, "--idle-timeout", "5"},
+			"headcount: invalid value \"5\" for --idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"duration without a unit in the environment", map[string]string{"HEADCOUNT_IDLE_TIMEOUT": "5"}, []string{"serve", "--db", newDB},
+			"headcount: invalid value \"5\" for HEADCOUNT_IDLE_TIMEOUT: a duration such as 30m or 1h30m\n"},
+		{"malformed number", nil, []string{"serve", "--db", newDB, "--max-connections", "lots"},
+			"headcount: invalid value \"lots\" for --max-connections: a whole number such as 512\n"},
+		{"malformed boolean", nil, []string{"serve", "--db", newDB, "--production=maybe"},
+			"headcount: invalid value \"maybe\" for --production: true or false\n"},
+		{"max session shorter than the idle timeout", nil, []string{"serve", "--db", newDB, "--max-session", "1m", "--idle-timeout", "30m"},
+			"headcount: --max-session 1m is shorter than --idle-timeout 30m: every session would end at --max-session and none for being idle; set --max-session to at least 30m\n"},
+		{"max session shorter than the idle timeout and heartbeat", nil, []string{"serve", "--db", newDB, "--max-session", "30m", "--heartbeat", "60s"},
+			"headcount: --max-session 30m is shorter than --idle-timeout 30m plus --heartbeat 1m: every session would end at --max-session and none for being idle; set --max-session to at least 31m\n"},
+		{"idle timeout longer than the default max session", nil, []string{"serve", "--db", newDB, "--idle-timeout", "5h"},
+			"headcount: --max-session 4h is shorter than --idle-timeout 5h: every session would end at --max-session and none for being idle; set --max-session to at least 5h\n"},
 		{"malformed duration", nil, []string{"serve", "--db", newDB, "--idle-timeout", "ten minutes"},
-			"headcount: invalid value \"ten minutes\" for flag -idle-timeout: parse error\n"},
+			"headcount: invalid value \"ten minutes\" for --idle-timeout: a duration such as 30m or 1h30m\n"},
 		{"idle timeout out of range", nil, []string{"serve", "--db", newDB, "--idle-timeout", "0s"},
 			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
 		{"flush interval too long for coverage", nil, []string{"serve", "--db", newDB, "--flush-interval", "2m"},
@@ -92,9 +128,31 @@ func TestRun_BadInput(t *testing.T) {
 		{"flag wins over config file", nil, []string{"serve", "--db", newDB, "--config", badValue, "--idle-timeout", "0s"},
 			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
 		{"unknown key in config file", nil, []string{"serve", "--db", newDB, "--config", unknownKey},
-			"headcount: --config " + unknownKey + ": unknown key \"idle-timout\"\n"},
+			"headcount: --config " + unknownKey + ": unknown key \"idle-timout\"; did you mean idle-timeout?\n"},
+		{"config key with underscores", nil, []string{"serve", "--db", newDB, "--config", underscored},
+			"headcount: --config " + underscored + ": unknown key \"idle_timeout\"; did you mean idle-timeout?\n"},
+		{"config key like no flag", nil, []string{"serve", "--db", newDB, "--config", farKey},
+			"headcount: --config " + farKey + ": unknown key \"frobnicate\"; the keys are the flag names that headcount serve --help lists\n"},
+		{"config duration without a unit", nil, []string{"serve", "--db", newDB, "--config", bareNumber},
+			"headcount: --config " + bareNumber + ": invalid value \"5\" for idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"config key without a value", nil, []string{"serve", "--db", newDB, "--config", noValue},
+			"headcount: --config " + noValue + ": invalid value \"\" for idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"config malformed number", nil, []string{"serve", "--db", newDB, "--config", badInt},
+			"headcount: --config " + badInt + ": invalid value \"lots\" for max-connections: a whole number such as 512\n"},
+		{"config malformed boolean", nil, []string{"serve", "--db", newDB, "--config", badBool},
+			"headcount: --config " + badBool + ": invalid value \"maybe\" for production: true or false\n"},
+		{"config map for a list", nil, []string{"serve", "--db", newDB, "--config", mapForList},
+			"headcount: --config " + mapForList + ": allow: want a list of values such as allow: [A, B], or one value\n"},
+		{"config list for one value", nil, []string{"serve", "--db", newDB, "--config", listForValue},
+			"headcount: --config " + listForValue + ": db: want one value, not a list or a map\n"},
+		{"config not a map", nil, []string{"serve", "--db", newDB, "--config", notAMap},
+			"headcount: --config " + notAMap + ": want keys and values, one a line, such as idle-timeout: 30m\n"},
+		{"config naming a config", nil, []string{"serve", "--db", newDB, "--config", nested},
+			"headcount: --config " + nested + ": a --config file cannot name another; give the flags in this one\n"},
+		{"config single value for a list is a list of one", nil, []string{"serve", "--db", newDB, "--config", scalarList},
+			"headcount: --allow \"not-a-network\" is not a CIDR (e.g. 10.0.0.0/8) or an address\n"},
 		{"missing config file", nil, []string{"serve", "--db", newDB, "--config", filepath.Join(dir, "none.yaml")},
-			"headcount: --config: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory\n"},
+			"headcount: --config " + filepath.Join(dir, "none.yaml") + ": no such file\n"},
 		{"foreign database", nil, []string{"serve", "--db", foreign},
 			"headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
 		{"empty database file", nil, []string{"serve", "--db", empty},
@@ -277,7 +335,7 @@ func TestConfig_EveryCommand(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	writeTestFile(t, bad, "db: "+db+"\nidle-timeout: 5m\n") // a serve flag, not an export flag
 	code, out, errOut = runCLI(t, "export", "--config", bad, "2023-01-01", "2023-02-01")
-	if want := "headcount: --config " + bad + ": unknown key \"idle-timeout\"\n"; code != 2 || out != "" || errOut != want {
+	if want := "headcount: --config " + bad + ": unknown key \"idle-timeout\"; the keys are the flag names that headcount export --help lists\n"; code != 2 || out != "" || errOut != want {
 		t.Errorf("export with a serve key in --config: status %d, stdout %q, stderr %q, want %q", code, out, errOut, want)
 	}
 }
