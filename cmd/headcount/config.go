@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -71,16 +68,9 @@ func fromFile(f cli.Flag) cli.Flag {
 // flag) and a value its flag cannot take. A single value where a list is
 // expected is a list of one, as --allow given once is on the command line.
 func readConfig(path, command string, flags []cli.Flag) (map[interface{}]interface{}, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, usagef("--config %s: no such file", path)
-	}
+	data, err := readInput("--config", path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, usagef("--config %s: %v", path, err)
+		return nil, err
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

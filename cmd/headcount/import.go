@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"headcount/internal/plural"
@@ -38,12 +38,11 @@ func importHistory(c *cli.Context) error {
 		return usagef("import takes one file of rows date,sessions, e.g. headcount import history.csv")
 	}
 	path := c.Args().First()
-	f, err := os.Open(path)
+	data, err := readInput("import", path)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	rows, err := store.ParseHistory(f, path, time.Now())
-	_ = f.Close()
+	rows, err := store.ParseHistory(bytes.NewReader(data), path, time.Now())
 	if err != nil {
 		return usageError{err}
 	}

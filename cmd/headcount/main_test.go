@@ -1050,3 +1050,33 @@ func TestRun_MissingDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_MissingInput: a file to read that is missing or not a file is bad
+// input (status 2), said in one line that names the command or flag.
+func TestRun_MissingInput(t *testing.T) {
+	dir := t.TempDir()
+	none := filepath.Join(dir, "none.csv")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"import", []string{"import", "--create", "--db", filepath.Join(dir, "new.db"), none},
+			"headcount: import " + none + ": no such file\n"},
+		{"import of a directory", []string{"import", "--create", "--db", filepath.Join(dir, "new.db"), dir},
+			"headcount: import " + dir + ": is a directory\n"},
+		{"verify", []string{"verify", "--pubkey", filepath.Join(dir, "site.pub"), none},
+			"headcount: verify " + none + ": no such file\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 2 || out != "" || errOut != tc.want {
+				t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.db")); err == nil {
+		t.Errorf("import of a missing file created the database")
+	}
+}

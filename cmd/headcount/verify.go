@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"headcount/internal/plural"
@@ -24,9 +23,9 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("verify takes the metrics file")
 			}
-			data, err := os.ReadFile(c.Args().First())
+			data, err := readInput("verify", c.Args().First())
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			pub, err := vendorKey(c.String("pubkey")) // the file's key; the flag is required, so never the built-in one
 			if err != nil {
