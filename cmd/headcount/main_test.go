@@ -1080,3 +1080,45 @@ func TestRun_MissingInput(t *testing.T) {
 		t.Errorf("import of a missing file created the database")
 	}
 }
+
+// TestKeygen_PrintBuildKey: --print-build-key prints the public key as
+// main.licensePubKey takes it (vendorKey reads it back to the same key), and
+// refuses a file that is no public key, saying which file to name.
+func TestKeygen_PrintBuildKey(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "vendor")
+	if code, _, errOut := runCLI(t, "keygen", name); code != 0 {
+		t.Fatalf("keygen: %s", errOut)
+	}
+	code, out, errOut := runCLI(t, "keygen", "--print-build-key", name+".pub")
+	if code != 0 || errOut != "" || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("status %d, stdout %q, stderr %q; want one line", code, out, errOut)
+	}
+	fromFile, err := vendorKey(name + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := licensePubKey
+	defer func() { licensePubKey = saved }()
+	licensePubKey = strings.TrimSuffix(out, "\n")
+	builtIn, err := vendorKey("")
+	if err != nil || !builtIn.Equal(fromFile) {
+		t.Errorf("the printed value read as the built-in key: %v, %v; want the key of %s.pub", builtIn, err, name)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keygen", "--print-build-key", name + ".key"},
+			"headcount: --print-build-key " + name + ".key: not a PEM public key; name the .pub file that headcount keygen wrote\n"},
+		{[]string{"keygen", "--print-build-key", name + ".pem"},
+			"headcount: --print-build-key " + name + ".pem: no such file\n"},
+		{[]string{"keygen", "--print-build-key", name + ".pub", "other"},
+			"headcount: keygen --print-build-key takes no NAME: it prints the key of the file it names and writes none\n"},
+	} {
+		if code, out, errOut := runCLI(t, tc.args...); code != 2 || out != "" || errOut != tc.want {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}
