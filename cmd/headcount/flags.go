@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -242,4 +244,20 @@ func readInput(what, path string) ([]byte, error) {
 		return nil, usagef("%s %s: %v", what, path, err)
 	}
 	return data, nil
+}
+
+// checkListenAddr refuses, as bad input, a listen address that is not
+// HOST:PORT with a port from 0 to 65535 (the host may be empty: all
+// interfaces).
+func checkListenAddr(flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+			err = errors.New("bad port")
+		}
+	}
+	if err != nil {
+		return usagef("invalid value %q for %s: an address HOST:PORT such as 127.0.0.1:12345", addr, flag)
+	}
+	return nil
 }

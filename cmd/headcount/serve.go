@@ -103,6 +103,14 @@ func serve(c *cli.Context) error {
 	if err := dirMustExist("--db", c.String("db")); err != nil {
 		return err
 	}
+	if err := checkListenAddr("--spoe-addr", cfg.SPOEAddr); err != nil {
+		return err
+	}
+	if cfg.AdminAddr != "" {
+		if err := checkListenAddr("--admin-addr", cfg.AdminAddr); err != nil {
+			return err
+		}
+	}
 
 	if path := c.String("license"); path != "" {
 		l, err := loadLicense(path, c.String("license-pubkey"))
