@@ -284,19 +284,24 @@ func (r *readmeRun) run(c string) (string, error) {
 	return string(out), err
 }
 
-// waitShows runs c until it succeeds and shows want, for up to 20 seconds.
+// waitShows runs c every 100ms until it succeeds and shows want, for up to
+// 20 seconds: what it waits for is HAProxy's next health check, which only
+// the command's answer shows.
 func (r *readmeRun) waitShows(c, want string) {
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		out, err := r.run(c)
 		if err == nil && strings.Contains(out, want) {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			r.t.Errorf("README command %q did not show %q within 20s: %v\n%s", c, want, err, out)
 			return
+		case <-tick.C:
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -352,17 +357,20 @@ func (r *readmeRun) startHAProxy() {
 	}
 	r.haproxy = cmd
 	site := r.replace.Replace("127.0.0.1:8080")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		resp, err := http.Get("http://" + site + "/")
 		if err == nil {
 			resp.Body.Close()
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			r.t.Fatalf("haproxy did not listen on %s within 10s: %v\n%s", site, err, out.String())
+		case <-tick.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -387,5 +395,29 @@ func TestReadme_Commands(t *testing.T) {
 	}
 	if k := commandKey(got[0]); k != "headcount a --b" {
 		t.Errorf("key %q", k)
+	}
+}
+
+// TestReadme_ConfigExample: the README's example --config file is one that
+// serve reads: with it, serve goes on to the next check (here a --db, given
+// on the command line, in a directory that does not exist).
+func TestReadme_ConfigExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "Example `--config` file:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no example --config file in a yaml block after \"Example `--config` file:\"")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "headcount.yaml")
+	writeTestFile(t, cfg, example)
+	db := filepath.Join(dir, "missing", "headcount.db")
+	code, out, errOut := runCLI(t, "serve", "--config", cfg, "--db", db)
+	want := "headcount: --db " + db + ": the directory " + filepath.Join(dir, "missing") + " does not exist; create it first\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("serve --config with the README's example: status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, want)
 	}
 }
