@@ -107,6 +107,9 @@ func readConfig(path, command string, flags []cli.Flag) (map[interface{}]interfa
 			}
 			return nil, usagef("--config %s: unknown key %q; the keys are the flag names that headcount %s --help lists", path, key, command)
 		}
+		if _, twice := values[f.Names()[0]]; twice {
+			return nil, usagef("--config %s: %s is given twice; keep one", path, key)
+		}
 		v, err := configValue(f, node)
 		if err != nil {
 			return nil, usagef("--config %s: %v", path, err)

@@ -74,6 +74,7 @@ func TestRun_BadInput(t *testing.T) {
 	notAMap := config("seq.yaml", "- idle-timeout\n")
 	nested := config("nested.yaml", "config: other.yaml\n")
 	scalarList := config("scalar.yaml", "allow: not-a-network\n")
+	twice := config("twice.yaml", "idle-timeout: 10m\nidle-timeout: 20m\n")
 	newDB := filepath.Join(dir, "new.db")
 	cases := []struct {
 		name string
@@ -155,6 +156,8 @@ func TestRun_BadInput(t *testing.T) {
 			"headcount: --config " + nested + ": a --config file cannot name another; give the flags in this one\n"},
 		{"config single value for a list is a list of one", nil, []string{"serve", "--db", newDB, "--config", scalarList},
 			"headcount: --allow \"not-a-network\" is not a CIDR (e.g. 10.0.0.0/8) or an address\n"},
+		{"config key given twice", nil, []string{"serve", "--db", newDB, "--config", twice},
+			"headcount: --config " + twice + ": idle-timeout is given twice; keep one\n"},
 		{"missing config file", nil, []string{"serve", "--db", newDB, "--config", filepath.Join(dir, "none.yaml")},
 			"headcount: --config " + filepath.Join(dir, "none.yaml") + ": no such file\n"},
 		{"foreign database", nil, []string{"serve", "--db", foreign},
