@@ -59,6 +59,8 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	}
 	labelled("headcount_sessions_completed_total", completedHelp, "reason", "recovered", func() float64 { return float64(m.Meter.Recovered()) })
 	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(m.Meter.FlushErrors()) })
+	counter("headcount_store_set_aside_total", "Flush entries the database set aside instead of counting them where they belong: a time outside 1970-9999 (a wall clock set far off) or an impossible value. Listed by headcount check.", func() float64 { return float64(m.Meter.SetAside()) })
+	counter("headcount_store_pending_file_errors_total", "Failed writes of the pending file (FILE.pending), which holds the counts of failed flushes until the next start: while this grows, a crash loses everything since the last successful write.", func() float64 { return float64(m.Meter.PendingErrors()) })
 	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(m.Meter.LastFlush()) })
 	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(m.Coverage.LastContact(m.Clock())) })
 	gauge("headcount_entitlement_state", "The last entitlement check: 0 not checked, 1 valid, 2 ended within grace, 3 no valid entitlement (grace over), 4 server unreachable and grace started, 5 unreachable within grace, 6 unreachable and grace over.", func() float64 {

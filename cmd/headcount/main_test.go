@@ -441,7 +441,7 @@ func tenYears(b *testing.B) string {
 	if err := db.Import(days); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now(), Seq: 1}); err != nil {
+	if _, err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now(), Seq: 1}); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -500,10 +500,11 @@ func TestCheckAndBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, "check", "--db", copyPath)
-	if code != 1 || !strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
+	if code != 1 || !strings.Contains(out, "problem: started_total 0 and completed_total 5 but no flush sequence: counts were written outside a flush\n") ||
+		!strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
 		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
 		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
-		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
+		errOut != "headcount: "+copyPath+": 4 problem(s) found\n" {
 		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
@@ -512,7 +513,7 @@ func TestCheckAndBackup(t *testing.T) {
 	again := filepath.Join(t.TempDir(), "again.db")
 	code, out, errOut = runCLI(t, "backup", "--db", copyPath, again)
 	if code != 1 || !strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
-		errOut != "headcount: "+again+" is an exact copy, but the database has 3 problem(s): see headcount check\n" {
+		errOut != "headcount: "+again+" is an exact copy, but the database has 4 problem(s): see headcount check\n" {
 		t.Errorf("backup of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, err := os.Stat(again); err != nil {
@@ -750,7 +751,7 @@ func TestMetricsFile_Verify(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
+	_, err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
 		Windows: []store.WindowCount{{Start: day.Add(30 * time.Minute), Sessions: 5}, {Start: day.Add(23 * time.Hour), Sessions: 2}}, Now: day.Add(24 * time.Hour), Seq: 1})
 	db.Close()
 	if err != nil {
