@@ -17,8 +17,8 @@ package store
 // additions that a reader of the same schema tolerates being absent, without a version bump: the
 // imported, windows and set_aside buckets, created by the first write that needs them, and the meta
 // keys imported_total, set_aside_total, entitlement and usage_transmission, which read as 0 or empty
-// when missing. A file written before those additions is a complete schema-1 file and opens unchanged. The rules for a
-// change:
+// when missing. A file written before those additions is a complete schema-1 file and opens
+// unchanged. The rules for a change:
 //
 //   - A new bucket or key that every reader treats as empty when it is missing stays in the current
 //     schema; readers must not require it (it is not in requiredBuckets), and writers create it on
