@@ -922,3 +922,42 @@ func TestImport_Create(t *testing.T) {
 		t.Errorf("export after two imports: %q", out)
 	}
 }
+
+// check lists the flush entries set aside and the flushes of a pending file
+// the database does not hold yet, and counts a pending file that does not
+// continue the database's sequence as a problem.
+func TestCheck_SetAsideAndPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)
+	if _, err := db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 2}, {Day: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), Sessions: 3}},
+		Started: 5, Completed: map[string]uint64{"idle": 5}, Now: day.Add(time.Hour), Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	next := store.Flush{Started: 1, Completed: map[string]uint64{}, Now: day.Add(2 * time.Hour), Seq: 2}
+	if err := store.WritePending(path, []store.Flush{next, {Started: 1, Completed: map[string]uint64{}, Now: day.Add(3 * time.Hour), Seq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "check", "--db", path)
+	want := path + ": 1 days, 2 sessions, 0 hours, 0 coverage intervals, flush sequence 1\n" +
+		"set aside: flush 1: day of 1969-12-31T00:00:00Z with 3 sessions: day 1969-12-31T00:00:00Z is outside the years 1970-9999\n" +
+		"pending: " + path + ".pending holds flushes 2-3 the database does not hold yet; the agent applies them at its next start\n" +
+		"ok\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d\nstdout %q\nwant   %q\nstderr %q", code, out, want, errOut)
+	}
+
+	next.Seq = 5
+	if err := store.WritePending(path, []store.Flush{next}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", path)
+	wantProblem := "problem: " + path + ".pending holds flush 5 where flush 2 comes next (the database holds flush 1): it is not this database's\n"
+	if code != 1 || !strings.HasSuffix(out, wantProblem) || errOut != "headcount: "+path+": 1 problem(s) found\n" {
+		t.Errorf("check with another database's pending file: status %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
