@@ -29,6 +29,14 @@ type Config struct {
 	MaxConnections int
 	ExcludeIP      []netip.Prefix
 	ExcludeUA      []*regexp.Regexp
+	// ExcludeIPFile and ExcludeKeyFile name exclusion files in the format
+	// of HCL's User Session Reporting Tool, read at start and on Reload.
+	ExcludeIPFile, ExcludeKeyFile string
+	// TrustedProxies are the networks whose X-Forwarded-For is part of the
+	// key; nil trusts every client.
+	TrustedProxies []netip.Prefix
+	// Reload asks for the exclusion files to be read again (SIGHUP).
+	Reload <-chan struct{}
 	Production     bool
 	Version        string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.

@@ -21,6 +21,7 @@ type metricsSources struct {
 	Server      *spop.Server
 	Table       *session.Table
 	Meter       *Meter
+	Handler     *Handler
 	Coverage    *Coverage
 	License     *LicenseCheck
 	Usage       *usage.Sender
@@ -51,6 +52,7 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", spopStat(func(s spop.Stats) float64 { return float64(s.Timeouts) }))
 	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (a bad length, type, HELLO or NOTIFY); each closes its connection with AGENT-DISCONNECT.", spopStat(func(s spop.Stats) float64 { return float64(s.BadFrames) }))
 	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", spopStat(func(s spop.Stats) float64 { return float64(s.Panics) }))
+	counter("headcount_xff_ignored_total", "Requests whose X-Forwarded-For was left out of their session key because they did not come from --trusted-proxies.", func() float64 { return float64(m.Handler.XFFIgnored()) })
 	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(m.Table.Live()) })
 	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })
 	const completedHelp = "Sessions completed since the agent started, by reason."

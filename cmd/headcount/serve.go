@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -32,6 +33,9 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"},
 		&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"},
+		&cli.StringFlag{Name: "exclude-ip-file", EnvVars: env("EXCLUDE_IP_FILE"), Usage: "do not meter requests from the addresses and networks in `FILE`, one a line (as HCL's User Session Reporting Tool takes them); read again on SIGHUP"},
+		&cli.StringFlag{Name: "exclude-key-file", EnvVars: env("EXCLUDE_KEY_FILE"), Usage: "do not meter the session keys in `FILE`, one a line: IP \"User-Agent\" \"X-Forwarded-For\" (as HCL's User Session Reporting Tool writes them); read again on SIGHUP"},
+		&cli.StringSliceFlag{Name: "trusted-proxies", EnvVars: env("TRUSTED_PROXIES"), Usage: "believe X-Forwarded-For only from requests whose source is in `CIDR` (repeatable): from anywhere else the key is IP + User-Agent + \"-\", so a client cannot start sessions by varying the header. Default: every client is trusted (seed 004's key); set it to the networks of the proxies in front of HAProxy"},
 		&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"},
 		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"},
 		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"},
@@ -86,6 +90,18 @@ func serve(c *cli.Context) error {
 	}
 	if cfg.ExcludeIP, err = parsePrefixes("--exclude-ip", c.StringSlice("exclude-ip")); err != nil {
 		return err
+	}
+	if c.IsSet("trusted-proxies") {
+		if cfg.TrustedProxies, err = parsePrefixes("--trusted-proxies", c.StringSlice("trusted-proxies")); err != nil {
+			return err
+		}
+		if cfg.TrustedProxies == nil {
+			cfg.TrustedProxies = []netip.Prefix{}
+		}
+	}
+	cfg.ExcludeIPFile, cfg.ExcludeKeyFile = c.String("exclude-ip-file"), c.String("exclude-key-file")
+	if err := agent.CheckExclusionFiles(cfg.ExcludeIPFile, cfg.ExcludeKeyFile); err != nil {
+		return usageError{err}
 	}
 	for _, s := range c.StringSlice("exclude-ua") {
 		re, err := regexp.Compile(s)
@@ -167,20 +183,23 @@ func serve(c *cli.Context) error {
 		cfg.Deployment = cfg.Environment
 	}
 
-	// SIGHUP: read the licence again and check the entitlement now.
+	// SIGHUP: read the licence and the exclusion files again, and check the
+	// entitlement now.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	recheck := make(chan struct{}, 1)
+	recheck, reload := make(chan struct{}, 1), make(chan struct{}, 1)
 	go func() {
 		for range hup {
-			select {
-			case recheck <- struct{}{}:
-			default:
+			for _, ch := range []chan struct{}{recheck, reload} {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
-	cfg.Recheck = recheck
+	cfg.Recheck, cfg.Reload = recheck, reload
 	if path := c.String("license"); path != "" {
 		cfg.ReloadLicense = func() (*entitlement.License, string) {
 			l, err := loadLicense(path, c.String("license-pubkey"))
