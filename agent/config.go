@@ -36,9 +36,9 @@ type Config struct {
 	// key; nil trusts every client.
 	TrustedProxies []netip.Prefix
 	// Reload asks for the exclusion files to be read again (SIGHUP).
-	Reload <-chan struct{}
-	Production     bool
-	Version        string
+	Reload     <-chan struct{}
+	Production bool
+	Version    string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
