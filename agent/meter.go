@@ -61,6 +61,8 @@ type Meter struct {
 	seq      uint64
 	seqKnown bool
 	doubt    *store.Flush
+	// pendingFile is true while a pending file this run wrote may exist.
+	pendingFile bool
 
 	flushErrors   atomic.Uint64
 	pendingErrors atomic.Uint64
@@ -168,10 +170,15 @@ func (m *Meter) Flush(mono, wall time.Time) error {
 	if _, err := m.resolve(); err != nil {
 		m.flushErrors.Add(1)
 		m.log.Error().Err(err).Msg("flush not attempted: cannot read the stored flush sequence; the counts stay in memory and are retried with the next flush")
+		m.writePendingFile()
 		return err
 	}
 	f := m.pending
 	f.Seq = m.seq + 1
+	if !m.matchPendingFile(f) {
+		m.flushErrors.Add(1)
+		return fmt.Errorf("flush %d not attempted: the pending file can be neither rewritten nor removed", f.Seq)
+	}
 	aside, err := m.db.Flush(f)
 	if err == nil {
 		m.seq = f.Seq
@@ -215,8 +222,8 @@ func (m *Meter) Flush(mono, wall time.Time) error {
 
 // writePendingFile writes every flush not known to be in the database to
 // the pending file, with the sequence number it will be written under: the
-// flush in doubt, if any, then the pending counts. The next start applies
-// those the database does not hold.
+// flush in doubt, if any, then the pending counts (unless there are none).
+// The next start applies those the database does not hold.
 func (m *Meter) writePendingFile() {
 	next := m.seq + 1
 	var flushes []store.Flush
@@ -224,22 +231,61 @@ func (m *Meter) writePendingFile() {
 		flushes = append(flushes, *m.doubt)
 		next = m.doubt.Seq + 1
 	}
-	p := m.pending
-	p.Seq = next
-	flushes = append(flushes, p)
+	if p := m.pending; !emptyPending(p) {
+		p.Seq = next
+		flushes = append(flushes, p)
+	}
+	m.pendingFile = true
 	if err := store.WritePending(m.db.Path(), flushes); err != nil {
 		m.pendingErrors.Add(1)
 		m.log.Error().Err(err).Msg("cannot write the pending file either: a crash now loses the sessions started since the last flush that was written")
 	}
 }
 
+// matchPendingFile makes a pending file, if one may exist, hold exactly f
+// before f is attempted. f gathers everything the file held under the same
+// first sequence number (a flush that did not land is merged into the
+// next); were f to land and the agent crash before the file is removed, the
+// next start would skip f's number and apply the file's later flushes,
+// which f already holds. When the file can be neither written nor removed,
+// it reports false and f must not be attempted.
+func (m *Meter) matchPendingFile(f store.Flush) bool {
+	if !m.pendingFile {
+		return true
+	}
+	err := store.WritePending(m.db.Path(), []store.Flush{f})
+	if err == nil {
+		return true
+	}
+	m.pendingErrors.Add(1)
+	if rerr := store.RemovePending(m.db.Path()); rerr != nil {
+		m.log.Error().Err(err).AnErr("remove", rerr).
+			Msg("flush not attempted: the pending file can be neither rewritten nor removed; the counts stay in memory and are retried with the next flush")
+		return false
+	}
+	m.pendingFile = false
+	m.log.Error().Err(err).Msg("removed the pending file, which could not be rewritten: a crash now loses the sessions started since the last flush that was written")
+	return true
+}
+
 // dropPendingFile removes the pending file once the database holds all it
-// held. One left behind is harmless (the next start skips the flushes the
-// database holds).
+// held. One left behind is harmless (the next start skips the flushes it
+// holds that the database holds).
 func (m *Meter) dropPendingFile() {
+	if !m.pendingFile {
+		return
+	}
 	if err := store.RemovePending(m.db.Path()); err != nil {
 		m.log.Warn().Err(err).Msg("cannot remove the pending file; the next start skips the flushes it holds that the database holds")
+		return
 	}
+	m.pendingFile = false
+}
+
+// emptyPending reports whether f carries nothing but its time.
+func emptyPending(f store.Flush) bool {
+	return f.Started == 0 && len(f.Completed) == 0 && len(f.Days) == 0 && len(f.Hours) == 0 &&
+		len(f.Windows) == 0 && len(f.Coverage) == 0
 }
 
 // noteSetAside logs and counts the entries the store set aside.
@@ -342,9 +388,11 @@ func (m *Meter) Shutdown(mono, wall time.Time) error {
 	m.log.Info().Int("sessions", n).Msg("ended the live sessions for shutdown")
 	// Nothing flushes after this one, so a failed attempt is retried, for
 	// about a second at most: numbered flushes make a retry safe after any
-	// failure. Should every attempt fail, the sessions ended here are in
-	// the database as started but not completed, and the next start counts
-	// them (reason recovered) on the day of the last flush that landed.
+	// failure. Should every attempt fail, the counts are in the pending file
+	// (if it could be written), which the next start applies; failing that,
+	// the sessions ended here that the database holds as started are
+	// counted at the next start (reason recovered) on the day of the last
+	// flush that landed.
 	var err error
 	for attempt := 1; attempt <= shutdownFlushAttempts; attempt++ {
 		if err = m.Flush(mono, wall); err == nil {

@@ -30,7 +30,8 @@ type CheckResult struct {
 //   - coverage intervals end after they start, and are ordered and disjoint;
 //   - no hour has more than an hour of samples, more live-session time than its peak allows, or a
 //     peak above the sessions ever started;
-//   - no day, hour or coverage lies after the UTC day of now.
+//   - no day, hour or coverage lies after the UTC day of now plus an hour (the agent's clock may run a
+//     little ahead of the checking host's).
 //
 // It returns an error when a record of the days, hours, coverage or set-aside entries cannot be decoded.
 func (db *DB) Check(now time.Time) (CheckResult, error) {
@@ -91,7 +92,8 @@ func (db *DB) Check(now time.Time) (CheckResult, error) {
 				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, keySetAsideTotal, setAside,
 				completed+imported-setAside)
 		}
-		tomorrow := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		// An hour of tolerance: the agent's clock may run a little ahead of the checking host's.
+		tomorrow := now.Add(time.Hour).UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 		for _, d := range days {
 			if !d.Day.Before(tomorrow) {
 				problem("day %s holds %d sessions but is after today (%s)", d.Day.Format(dayLayout), d.Sessions, now.UTC().Format(dayLayout))

@@ -89,7 +89,7 @@ func ReadPending(path string) ([]Flush, error) {
 	}
 	var doc pendingFile
 	if err := json.Unmarshal(data, &doc); err != nil || doc.Format != pendingFormat {
-		return nil, fmt.Errorf("%s: not a headcount pending file (format %q): %v", pending, doc.Format, err)
+		return nil, fmt.Errorf("%s is not a headcount pending file, or is damaged: move it aside to go on without it (the counts it holds are then not applied; keep it for the vendor)", pending)
 	}
 	out := make([]Flush, len(doc.Flushes))
 	for i, p := range doc.Flushes {
@@ -100,7 +100,7 @@ func ReadPending(path string) ([]Flush, error) {
 
 // ApplyPending applies the database's pending file, if any: each flush the database does not hold yet
 // (its Seq is the stored sequence plus 1) is applied, each it holds already (Seq not above the stored
-// one) is skipped, and the file is then removed. It returns the sequence numbers applied and the
+// one) is skipped, and the file is then removed (if that fails, the file is left: it is harmless). It returns the sequence numbers applied and the
 // entries set aside. A flush further ahead than the next one means the pending file belongs to another
 // copy of the database (a file restored from a backup, say): nothing is applied and the error, wrapping
 // ErrFlushSequence, says so.
@@ -129,7 +129,9 @@ func (db *DB) ApplyPending() (applied []uint64, aside []SetAside, err error) {
 		applied = append(applied, f.Seq)
 		stored = f.Seq
 	}
-	return applied, aside, RemovePending(db.path)
+	// A file left behind is harmless: every flush it holds is now skipped.
+	_ = RemovePending(db.path)
+	return applied, aside, nil
 }
 
 func toPending(f Flush) pendingFlush {

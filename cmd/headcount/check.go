@@ -74,12 +74,16 @@ func check(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(notApplied) > 0 {
+	switch {
+	case target != path && (len(notApplied) > 0 || pendingProblem != ""):
+		// The running agent writes the file while its flushes fail, and may
+		// have moved on since the copy was made.
+		fmt.Fprintf(w, "pending: %s exists: the running agent's flushes are failing, and it retries them itself\n", store.PendingPath(path))
+	case pendingProblem != "":
+		r.Problems = append(r.Problems, pendingProblem)
+	case len(notApplied) > 0:
 		fmt.Fprintf(w, "pending: %s holds %s the database does not hold yet; the agent applies them at its next start\n",
 			store.PendingPath(path), flushRange(notApplied))
-	}
-	if pendingProblem != "" {
-		r.Problems = append(r.Problems, pendingProblem)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
