@@ -105,7 +105,7 @@ func showLicense(c *cli.Context, details bool) error {
 	if c.NArg() != 1 {
 		return usagef("license %s takes the signed licence file", c.Command.Name)
 	}
-	l, err := loadLicense(c.Args().First(), c.String("pubkey"))
+	l, err := loadLicense(c.Args().First(), "--pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func extendGrace(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("license extend takes the signed extension token")
 	}
-	pub, err := vendorKey(c.String("pubkey"))
+	pub, err := vendorKey("--pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}

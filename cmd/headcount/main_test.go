@@ -649,7 +649,7 @@ func TestLicense_KeygenSignVerifyShow(t *testing.T) {
 			t.Errorf("%s: status %d, stderr %q", tc.name, code, errOut)
 		}
 	}
-	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: pass --license-pubkey FILE (this binary has none built in)\n" {
+	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: add --pubkey FILE (this binary has none built in)\n" {
 		t.Errorf("no key: %d %q", code, errOut)
 	}
 }

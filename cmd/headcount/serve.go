@@ -102,12 +102,13 @@ func serve(c *cli.Context) error {
 	}
 
 	if path := c.String("license"); path != "" {
-		l, err := loadLicense(path, c.String("license-pubkey"))
+		// A licence that cannot be used is a configuration error: serve
+		// refuses to start rather than report a contract it did not read.
+		l, err := serveLicense(path, c.String("license-pubkey"))
 		if err != nil {
-			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
-		} else {
-			cfg.License = &l
+			return err
 		}
+		cfg.License = &l
 	}
 
 	if u := c.String("entitlement-url"); u != "" {
@@ -183,9 +184,9 @@ func serve(c *cli.Context) error {
 	cfg.Recheck = recheck
 	if path := c.String("license"); path != "" {
 		cfg.ReloadLicense = func() (*entitlement.License, string) {
-			l, err := loadLicense(path, c.String("license-pubkey"))
+			l, err := serveLicense(path, c.String("license-pubkey"))
 			if err != nil {
-				return nil, err.Error()
+				return nil, err.Error() // the agent keeps the licence it read before and says so
 			}
 			return &l, ""
 		}
