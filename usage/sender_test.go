@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +209,61 @@ func TestTransmitter_EarlierSessions(t *testing.T) {
 	got, err := empty.Step(context.Background(), turnedOn.Add(time.Hour))
 	if err != nil || !got.PeriodStart.Equal(turnedOn) || got.Sessions != 0 {
 		t.Errorf("with nothing covered: %+v, %v; want the period from %s with 0 sessions", got, err, turnedOn)
+	}
+}
+
+// TestSender_ClockBehind: with the clock behind the last period's end the
+// sender sends nothing, counts no attempt and waits the interval, not a
+// retry's backoff; once the clock has passed it, the period goes out.
+func TestSender_ClockBehind(t *testing.T) {
+	var received atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	start := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	clock := make(chan time.Time, 1)
+	clock <- start // Begin: nothing covered, the first period starts here
+	waits := make(chan time.Duration)
+	fire := make(chan time.Time)
+	type attempt struct {
+		tr  Transmission
+		err error
+	}
+	attempts := make(chan attempt, 1)
+	s := NewSender(SenderOptions{
+		Transmitter: &Transmitter{URL: srv.URL, Deployment: "dx-prod", Environment: "prod", Store: &memStore{completed: 3}, HTTP: srv.Client()},
+		Every:       time.Minute,
+		Now:         func() time.Time { return <-clock },
+		After:       func(d time.Duration) <-chan time.Time { waits <- d; return fire },
+		OnAttempt:   func(tr Transmission, err error) { attempts <- attempt{tr, err} },
+		Log:         zerolog.Nop(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+
+	if w := <-waits; w != time.Minute {
+		t.Errorf("first wait %v, want the interval", w)
+	}
+	clock <- start.Add(-5 * time.Minute) // set back
+	fire <- time.Time{}
+	if a := <-attempts; !errors.Is(a.err, ErrClockBehind) {
+		t.Errorf("with the clock set back: %+v, want ErrClockBehind", a)
+	}
+	if w := <-waits; w != time.Minute {
+		t.Errorf("after the clock set back: wait %v, want the interval", w)
+	}
+	clock <- start.Add(time.Minute)
+	fire <- time.Time{}
+	if a := <-attempts; a.err != nil || a.tr.Sequence != 1 || a.tr.Sessions != 3 || !a.tr.PeriodStart.Equal(start) || !a.tr.PeriodEnd.Equal(start.Add(time.Minute)) {
+		t.Errorf("once the clock passed: %+v, want sequence 1, 3 sessions over the minute from %s", a, start)
+	}
+	<-waits
+	cancel()
+	<-done
+	if got, n := s.Stats(), received.Load(); got.OK != 1 || got.Failed != 0 || n != 1 {
+		t.Errorf("stats %+v, received %d; want 1 ok, 0 failed, 1 received", got, n)
 	}
 }
