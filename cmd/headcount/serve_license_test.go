@@ -98,6 +98,20 @@ func TestServe_LicenseConfigErrors(t *testing.T) {
 	}
 }
 
+// TestServe_LicenseHelp: serve's help says what --license and
+// --license-pubkey do when the licence cannot be used.
+func TestServe_LicenseHelp(t *testing.T) {
+	_, help, _ := runCLI(t, "serve", "--help")
+	for _, want := range []string{
+		"--license FILE                             check this signed licence FILE at start and daily (log, metrics, /readyz); its outcome never stops metering, but a licence that does not verify stops the start (status 2) [$HEADCOUNT_LICENSE]\n",
+		"--license-pubkey FILE                      the vendor's public key FILE that signed --license (default: the key built into this binary; required with --license when there is none) [$HEADCOUNT_LICENSE_PUBKEY]\n",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve --help lacks:\n%s", want)
+		}
+	}
+}
+
 // mustTakenAddr returns a loopback address a listener holds until the test
 // ends.
 func mustTakenAddr(t *testing.T) string {
