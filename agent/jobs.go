@@ -113,8 +113,8 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 
 	var license *LicenseCheck
-	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
-		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Problem: cfg.LicenseProblem, Online: cfg.Entitlement,
+	if cfg.License != nil || cfg.Entitlement != nil {
+		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Online: cfg.Entitlement,
 			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
 			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
 		if cfg.Entitlement == nil {

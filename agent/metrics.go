@@ -77,6 +77,12 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 		}
 		return float64(m.License.Status().DaysLeft)
 	})
+	gauge("headcount_entitlement_licence_problem", "1 while the licence file last read again (SIGHUP) does not verify: a configuration error; the licence read before stays in force.", func() float64 {
+		if m.License == nil || m.License.Problem() == "" {
+			return 0
+		}
+		return 1
+	})
 	const transmissionsHelp = "Online usage transmissions attempted, by result (a failed one is resent unchanged)."
 	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "ok", func() float64 {
 		if m.Usage == nil {
@@ -120,7 +126,7 @@ func readiness(m metricsSources) admin.Readiness {
 	}
 	if m.License != nil {
 		st := m.License.Status()
-		body.Entitlement = &admin.EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message}
+		body.Entitlement = &admin.EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message, LicenseProblem: m.License.Problem()}
 		if !st.GraceEnd.IsZero() {
 			body.Entitlement.GraceEnd = &st.GraceEnd
 		}

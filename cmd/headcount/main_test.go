@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"headcount/entitlement"
 	"headcount/report/export"
 	"headcount/store"
 )
@@ -650,7 +651,7 @@ func TestLicense_KeygenSignVerifyShow(t *testing.T) {
 			t.Errorf("%s: status %d, stderr %q", tc.name, code, errOut)
 		}
 	}
-	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: pass --license-pubkey FILE (this binary has none built in)\n" {
+	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: add --pubkey FILE (this binary has none built in)\n" {
 		t.Errorf("no key: %d %q", code, errOut)
 	}
 }
@@ -662,35 +663,110 @@ func writeTestFile(t *testing.T, path, text string) {
 	}
 }
 
-// TestLicense_Extend: a vendor's extension token applies once; a second
-// use, or a token for another deployment, is refused.
+// TestLicense_Extend: a vendor's extension token applies once, to a
+// recorded grace period, its days counting from its issue (or the grace
+// period's end, if later); a token applied with no grace period recorded or
+// whose days are over is refused and stays unused; a second use, or a token
+// for another deployment, is refused; help says the rule.
 func TestLicense_Extend(t *testing.T) {
 	dir := t.TempDir()
 	vendor := filepath.Join(dir, "vendor")
 	runCLI(t, "keygen", vendor)
-	doc := filepath.Join(dir, "ext.json")
-	writeTestFile(t, doc, `{"token_id":"X-1","deployment_id":"dx-prod","extension_days":14,"issued_at":"2026-07-01T09:00:00Z"}`)
-	token := filepath.Join(dir, "ext.token")
-	if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", token, doc); code != 0 {
-		t.Fatalf("sign-extension: %d %q", code, errOut)
+	now := time.Now().UTC()
+	token := func(name string, issued time.Time) string {
+		doc := filepath.Join(dir, name+".json")
+		writeTestFile(t, doc, `{"token_id":"`+name+`","deployment_id":"dx-prod","extension_days":14,"issued_at":"`+issued.Format(time.RFC3339)+`"}`)
+		path := filepath.Join(dir, name+".token")
+		if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", path, doc); code != 0 {
+			t.Fatalf("sign-extension: %d %q", code, errOut)
+		}
+		return path
 	}
+	issued := now.Add(-time.Hour).Truncate(time.Minute)
+	fresh := token("X-1", issued)
+	stale := token("X-0", issued.AddDate(0, 0, -17)) // 2 days after the grace period's end
 	db := filepath.Join(dir, "headcount.db")
-	args := []string{"license", "extend", "--db", db, "--pubkey", vendor + ".pub", "--deployment", "dx-prod", token}
-	code, out, errOut := runCLI(t, args...)
-	if code != 0 || out != "extended the grace period by 14 days (token X-1); it applies when a grace period starts\n" {
-		t.Errorf("extend: %d %q %q", code, out, errOut)
+	extend := func(tok string) (int, string, string) {
+		return runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", tok)
 	}
-	code, _, errOut = runCLI(t, args...)
+	state := func() string {
+		d, err := store.Open(db, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		raw, err := d.EntitlementState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, writeHistory(t, dir)); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	code, out, errOut := extend(fresh)
+	if code != 2 || out != "" || errOut != "headcount: no grace period is recorded: the entitlement was valid at the agent's last check, or was never checked; an extension is for a grace period that runs or has ended (the token was not used: keep it)\n" {
+		t.Errorf("with no grace period: %d %q %q", code, out, errOut)
+	}
+
+	// The grace period ended 20 days ago, as the agent recorded it.
+	graceStart := now.Add(-entitlement.GracePeriod - 20*24*time.Hour)
+	d, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := `{"grace_start":"` + graceStart.Format(time.RFC3339Nano) + `"}`
+	if err := d.SetEntitlementState([]byte(recorded)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	code, out, errOut = extend(stale)
+	wantStale := "headcount: the extension adds nothing: token X-0's 14 days ran from its issue on " + issued.AddDate(0, 0, -17).Format("2006-01-02 15:04") +
+		" UTC to " + issued.AddDate(0, 0, -3).Format("2006-01-02 15:04") + " UTC, which has passed (now "
+	if code != 2 || out != "" || !strings.HasPrefix(errOut, wantStale) || !strings.HasSuffix(errOut, " UTC); it was not used: ask the vendor for a new token\n") {
+		t.Errorf("a token whose days are over: %d %q\n%q\nwant the prefix\n%q", code, out, errOut, wantStale)
+	}
+	if got := state(); got != recorded {
+		t.Errorf("a refused token changed the state: %s", got)
+	}
+
+	code, out, errOut = extend(fresh)
+	want := "applied token X-1 (14 days): the grace period now ends on " + issued.AddDate(0, 0, 14).Format("2006-01-02 15:04") +
+		" UTC, 14 days after its issue on " + issued.Format("2006-01-02 15:04") + " UTC (14 days from now)\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("extend 20 days after the grace period's end: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	code, _, errOut = extend(fresh)
 	if code != 2 || errOut != "headcount: the one-time extension was already applied (token X-1, 14 days)\n" {
 		t.Errorf("second extend: %d %q", code, errOut)
 	}
-	signed, _ := os.ReadFile(token)
+	signed, _ := os.ReadFile(fresh)
 	forged := filepath.Join(dir, "forged.token")
 	writeTestFile(t, forged, strings.Replace(string(signed), `"extension_days":14`, `"extension_days":9`, 1))
-	code, _, errOut = runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", forged)
+	code, _, errOut = extend(forged)
 	if code != 1 || errOut != "headcount: "+forged+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
 		t.Errorf("forged token: %d %q", code, errOut)
 	}
+
+	_, help, _ := runCLI(t, "license", "extend", "--help")
+	wantHelp := "The token's days count from its issue (issued_at), or from the end of the grace period if that is\n" +
+		"   later: applied while the grace period runs it adds its days to the end; applied after the end, the\n" +
+		"   grace period ends its days after the token's issue, so apply it when it arrives. A token whose days\n" +
+		"   are over, or applied while no grace period is recorded (the agent records one at its checks), is\n" +
+		"   refused and not used. A deployment gets one extension, ever: a second token is refused."
+	if !strings.Contains(help, wantHelp) {
+		t.Errorf("license extend --help lacks the rule:\n%s", help)
+	}
+}
+
+// writeHistory writes a one-day history file for import into dir.
+func writeHistory(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "history.csv")
+	writeTestFile(t, path, "date,sessions\n2026-01-05,3\n")
+	return path
 }
 
 func TestUsage(t *testing.T) {

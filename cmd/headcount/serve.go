@@ -37,8 +37,8 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "exclude-key-file", EnvVars: env("EXCLUDE_KEY_FILE"), Usage: "do not meter the session keys in `FILE`, one a line: IP \"User-Agent\" \"X-Forwarded-For\" (as HCL's User Session Reporting Tool writes them); read again on SIGHUP"},
 		&cli.StringSliceFlag{Name: "trusted-proxies", EnvVars: env("TRUSTED_PROXIES"), Usage: "believe X-Forwarded-For only from requests whose source is in `CIDR` (repeatable): from anywhere else the key is IP + User-Agent + \"-\", so a client cannot start sessions by varying the header. Default: every client is trusted (seed 004's key); set it to the networks of the proxies in front of HAProxy"},
 		&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"},
-		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"},
-		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"},
+		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); its outcome never stops metering, but a licence that does not verify stops the start (status 2)"},
+		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary; required with --license when there is none)"},
 		&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"},
 		&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"},
 		&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"},
@@ -118,12 +118,13 @@ func serve(c *cli.Context) error {
 	}
 
 	if path := c.String("license"); path != "" {
-		l, err := loadLicense(path, c.String("license-pubkey"))
+		// A licence that cannot be used is a configuration error: serve
+		// refuses to start rather than report a contract it did not read.
+		l, err := serveLicense(path, c.String("license-pubkey"))
 		if err != nil {
-			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
-		} else {
-			cfg.License = &l
+			return err
 		}
+		cfg.License = &l
 	}
 
 	if u := c.String("entitlement-url"); u != "" {
@@ -202,9 +203,9 @@ func serve(c *cli.Context) error {
 	cfg.Recheck, cfg.Reload = recheck, reload
 	if path := c.String("license"); path != "" {
 		cfg.ReloadLicense = func() (*entitlement.License, string) {
-			l, err := loadLicense(path, c.String("license-pubkey"))
+			l, err := serveLicense(path, c.String("license-pubkey"))
 			if err != nil {
-				return nil, err.Error()
+				return nil, err.Error() // the agent keeps the licence it read before and says so
 			}
 			return &l, ""
 		}
