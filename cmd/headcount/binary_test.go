@@ -27,9 +27,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// mustBuild builds the real headcount binary (once for the test run) and
+// builtBinary builds the real headcount binary (once for the test run) and
 // returns its path.
-func mustBuild(t *testing.T) string {
+func builtBinary(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
 		if built.dir, built.err = os.MkdirTemp("", "headcount-bin-"); built.err != nil {
@@ -55,7 +55,7 @@ func (e *buildError) Error() string { return e.out }
 // colour codes where its output is not a terminal (here a pipe, as when
 // the log goes to a file or a journal).
 func TestBinary_ConsoleLogWithoutColour(t *testing.T) {
-	bin := mustBuild(t)
+	bin := builtBinary(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "serve", "--log-format", "console", "--db", filepath.Join(dir, "headcount.db"),
 		"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--environment", "test")
@@ -96,7 +96,7 @@ func TestBinary_ConsoleLogWithoutColour(t *testing.T) {
 // (here the file size limit), the error names the file asked for, not the
 // temporary file it was written through, and nothing is left behind.
 func TestBinary_OutputTooLarge(t *testing.T) {
-	bin := mustBuild(t)
+	bin := builtBinary(t)
 	db := seedDB(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "report.html")

@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"headcount/report":              {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
-	"headcount/store":               {"headcount/internal/plural"},
+	"headcount/store":               {"headcount/internal/atomicfile", "headcount/internal/plural"},
 	"headcount/report/metricsfile":  {"headcount/store"},
 	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
