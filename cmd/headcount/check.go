@@ -38,6 +38,10 @@ func check(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("check takes no arguments; name the database with --db")
 	}
+	client, err := adminClient(c)
+	if err != nil {
+		return err
+	}
 	path := c.String("db")
 	target := path
 	db, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
@@ -48,10 +52,6 @@ func check(c *cli.Context) error {
 		}
 		defer os.RemoveAll(dir)
 		target = filepath.Join(dir, "copy.db")
-		client, err := adminClient(c)
-		if err != nil {
-			return err
-		}
 		if err := admin.CopyDatabase(path, client, target); err != nil {
 			return err
 		}
