@@ -162,7 +162,7 @@ func TestEndpoint_UsersReadAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := serveRecorded(e, "192.0.2.9:1", "/backup", "new", "two")
-	if want := webConfigAnswer + "\n"; rec.Code != 503 || rec.Body.String() != want {
+	if want := "the agent cannot read its --web-config-file to check the credentials; see the agent's log\n"; rec.Code != 503 || rec.Body.String() != want {
 		t.Errorf("unreadable file: %d %q, want 503 %q", rec.Code, rec.Body.String(), want)
 	}
 	if e.Refusals().Count(WebConfig) != 1 || e.Refusals().Count(BadCredentials) != 1 {
@@ -188,7 +188,7 @@ func TestEndpoint_Busy(t *testing.T) {
 	// Two requests in flight hold the data slots.
 	g.data <- struct{}{}
 	g.data <- struct{}{}
-	want := busyAnswer + "\n"
+	want := "the admin endpoint is answering as many requests as it takes; try again shortly\n"
 	for _, tc := range []struct{ remote, user, password string }{{"127.0.0.1:1", "", ""}, {"192.0.2.9:1", "backup", "s3cret"}, {"192.0.2.9:1", "backup", "wrong"}} {
 		rec := serveRecorded(e, tc.remote, "/backup", tc.user, tc.password)
 		if rec.Code != 503 || rec.Body.String() != want || rec.Header().Get("Retry-After") != "1" {
@@ -528,5 +528,33 @@ func TestCheckWebConfig(t *testing.T) {
 				t.Errorf("CheckWebConfig: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEndpoint_RateLimitAndHeaders: the web configuration's rate_limit
+// answers 429 beyond its burst, on every route, and its headers are set on
+// every answer.
+func TestEndpoint_RateLimitAndHeaders(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(path, []byte("rate_limit:\n  interval: 1h\n  burst: 2\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckWebConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	e := mustEndpoint(t, mustDB(t), Options{WebConfigFile: path, Log: zerolog.Nop()})
+	for i, route := range []string{"/healthz", "/backup", "/metrics"} {
+		rec := serveRecorded(e, "127.0.0.1:1", route, "", "")
+		want, body := 200, ""
+		if i == 2 {
+			want, body = 429, rateLimitedAnswer+"\n"
+		}
+		if rec.Code != want || (body != "" && rec.Body.String() != body) || rec.Header().Get("X-Frame-Options") != "deny" {
+			t.Errorf("%s: %d %q, X-Frame-Options %q; want %d %q, deny", route, rec.Code, rec.Body.String(), rec.Header().Get("X-Frame-Options"), want, body)
+		}
+	}
+	if rateLimitedAnswer != "over the admin endpoint's rate_limit; try again shortly" || e.Refusals().Count(RateLimited) != 1 {
+		t.Errorf("answer %q, rate_limited refusals %d", rateLimitedAnswer, e.Refusals().Count(RateLimited))
 	}
 }
