@@ -42,11 +42,12 @@ func startHeartbeat(t *testing.T, interval int, args ...string) *heartbeatSetup 
 	return &heartbeatSetup{runner: runner, agent: agent, frontend: frontend}
 }
 
-// patientSPOE raises the SPOE "timeout processing" of the heartbeat
-// configuration at cfg from 20ms to 2s. A heartbeat whose ACK comes too late
-// is sent again with the client's next request, by design; the tests that
-// count messages exactly must not see that happen because the agent, built
-// with the race detector on a loaded machine, answered slowly.
+// patientSPOE raises the SPOE "timeout processing" of the heartbeat SPOE
+// file next to cfg from 20ms to 2s. A heartbeat whose ACK comes too late is
+// sent again with the client's next request, by design, and one that waited
+// too long for a new agent connection is not sent at all; the tests that
+// count messages exactly must not see either because the agent, built with
+// the race detector on a loaded machine, answered slowly.
 func patientSPOE(t *testing.T, cfg string) {
 	t.Helper()
 	spoe := filepath.Join(filepath.Dir(cfg), "headcount-heartbeat.spoe.conf")

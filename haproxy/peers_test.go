@@ -26,6 +26,7 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 	raw := readFile(t, example)
 	spoe := filepath.Join(dir, "headcount-heartbeat.spoe.conf")
 	writeFile(t, spoe, readFile(t, "headcount-heartbeat.spoe.conf"))
+	patientSPOE(t, spoe)
 	peer1, peer2 := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	fronts := map[string]string{}
 	for _, name := range []string{"hap1", "hap2"} {
