@@ -29,6 +29,11 @@ var notRun = map[string]struct {
 	"make run": {reason: "builds ./headcount inside the checkout and serves on the fixed default ports; " +
 		"step 1's headcount serve is the same agent, run here"},
 	"make test": {reason: "is the suite this test belongs to"},
+	"headcount serve --admin-addr 0.0.0.0:9345 --web-config-file /etc/headcount/web.yml": {reason: "needs the " +
+		"certificate, key and web.yml of the example, made by the site; main.TestAdmin_RealBinary runs serve with a " +
+		"web config file of its own"},
+	"HEADCOUNT_ADMIN_PASSWORD=… headcount backup --admin-addr agent:9345 --admin-user backup --admin-ca /etc/headcount/ca.pem /var/backups/headcount.db": {
+		reason: "runs from another host against the agent above; main.TestAdmin_RealBinary runs backup over TLS with a user"},
 	"headcount license extend --pubkey vendor.pub --deployment dx-prod x-1.token": {reason: "applies only to a " +
 		"database whose grace period runs or has ended, 28 days after the contract's end, while the README's licence " +
 		"is valid; main.TestLicense_Extend runs it on such a database"},
@@ -136,6 +141,8 @@ func readmeCommands(readme string) []string {
 	for _, line := range strings.Split(readme, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
+		case len(commands) > 0 && strings.HasSuffix(commands[len(commands)-1], "\\") && inSh:
+			commands[len(commands)-1] += "\n" + trimmed // a continued line
 		case heredocEnd != "":
 			commands[len(commands)-1] += "\n" + trimmed
 			if trimmed == heredocEnd {
@@ -157,7 +164,7 @@ func readmeCommands(readme string) []string {
 // commandKey is a command without its trailing comment and extra spaces:
 // what notRun, readyAfter and stopsAgent name.
 func commandKey(command string) string {
-	first, _, _ := strings.Cut(command, "\n")
+	first, _, _ := strings.Cut(strings.ReplaceAll(command, "\\\n", " "), "\n")
 	if i := strings.Index(first, " #"); i >= 0 && !strings.Contains(first[:i], "'") {
 		first = first[:i]
 	}
@@ -389,15 +396,18 @@ func (r *readmeRun) stopAll() {
 
 // TestReadme_Commands checks the parser the README test relies on.
 func TestReadme_Commands(t *testing.T) {
-	readme := "text `headcount x`\n```sh\nheadcount a --b   # note\n# a comment\n\ncat > f <<'JSON'\n{\"k\": 1}\nJSON\nheadcount c\n```\n" +
+	readme := "text `headcount x`\n```sh\nheadcount a --b   # note\n# a comment\n\ncat > f <<'JSON'\n{\"k\": 1}\nJSON\nheadcount c \\\n    --d e\n```\n" +
 		"```\nnot a command\n```\n```yaml\nkey: value\n```\n   ```sh\n   mkdir -p /var/lib/x\n   ```\n"
 	got := readmeCommands(readme)
-	want := []string{"headcount a --b   # note", "cat > f <<'JSON'\n{\"k\": 1}\nJSON", "headcount c", "mkdir -p /var/lib/x"}
+	want := []string{"headcount a --b   # note", "cat > f <<'JSON'\n{\"k\": 1}\nJSON", "headcount c \\\n--d e", "mkdir -p /var/lib/x"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("commands %q, want %q", got, want)
 	}
 	if k := commandKey(got[0]); k != "headcount a --b" {
 		t.Errorf("key %q", k)
+	}
+	if k := commandKey(got[2]); k != "headcount c --d e" {
+		t.Errorf("key of a continued line %q", k)
 	}
 }
 
