@@ -90,3 +90,29 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// TestConfig_ShippedSample checks that the sample configuration the
+// packages install as /etc/headcount/headcount.yaml is one serve accepts,
+// with every commented key also a serve flag.
+func TestConfig_ShippedSample(t *testing.T) {
+	path := filepath.Join("..", "..", "deploy", "headcount.yaml")
+	flags := serveCommand(nil).Flags
+	if err := checkConfigKeys(path, flags); err != nil {
+		t.Fatal(err)
+	}
+	uncommented := filepath.Join(t.TempDir(), "all.yaml")
+	var all []string
+	for _, line := range strings.Split(mustRead(t, path), "\n") {
+		// A setting commented out is "#key: value" or "#  - item"; text is "# ...".
+		if len(line) > 1 && line[0] == '#' && (line[1] >= 'a' && line[1] <= 'z' || strings.HasPrefix(line, "#  - ")) {
+			line = line[1:]
+		}
+		all = append(all, line)
+	}
+	if err := os.WriteFile(uncommented, []byte(strings.Join(all, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkConfigKeys(uncommented, flags); err != nil {
+		t.Errorf("with the commented settings enabled: %v\n%s", err, strings.Join(all, "\n"))
+	}
+}
