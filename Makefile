@@ -1,21 +1,36 @@
 # headcount — `make test` is the one command that proves the project.
 
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# A source archive (make dist) carries .version in place of git's answers.
+-include .version
+# The version is the tag of the commit without its v (v0.2.0 -> 0.2.0);
+# past a tag, git describe's form (0.2.0-3-gabc1234, -dirty for changes).
+VERSION   ?= $(or $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v\([0-9]\)/\1/'),dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The build date is the commit's time, so that a commit always builds the same binary.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+BUILD_DATE := $(if $(SOURCE_DATE_EPOCH),$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ))
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 BIN       := ./headcount
+# make dist: where the bundle goes, the Ed25519 key (PEM) that signs SHA256SUMS,
+# and the pinned packaging tools, installed into TOOLS by make tools.
+DISTDIR   ?= dist
+SIGNING_KEY ?=
+TOOLS     ?= $(CURDIR)/.tools
+NFPM_PKG  := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+CYCLONEDX_PKG := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The HAProxy binaries the end-to-end tests run against, one after the other.
 HAPROXY_BINS ?= $(or $(shell command -v haproxy 2>/dev/null),/usr/sbin/haproxy)
 HAPROXY_LIST := $(subst :, ,$(HAPROXY_BINS))
 
-.PHONY: all build run test bench bench-e2e soak lint clean
+.PHONY: all build run test bench bench-e2e soak lint clean dist dist-test tools
 
 all: build
 
 ## build: static binary ./headcount (CGO_ENABLED=0, version from git)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/headcount
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/headcount
 
 ## run: build and start the agent on ./headcount.db (SPOP 127.0.0.1:12345, admin 127.0.0.1:9345)
 run: build
@@ -58,5 +73,24 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+## dist: the signed release bundle in DISTDIR (default dist/), reproducibly:
+## make dist VERSION=x.y.z SIGNING_KEY=release.key.pem (VERSION defaults to the commit's tag)
+dist: tools
+	GO="$(GO)" SIGNING_KEY="$(SIGNING_KEY)" NFPM="$(TOOLS)/nfpm" CYCLONEDX_GOMOD="$(TOOLS)/cyclonedx-gomod" \
+	  scripts/dist "$(VERSION)" "$(DISTDIR)"
+
+## dist-test: make dist twice from a clean clone and check the bundle: identical checksums,
+## signature, offline source build, static binary, deb install/upgrade/purge (as root), unit
+dist-test: tools
+	GO="$(GO)" TOOLS="$(TOOLS)" scripts/dist-test
+
+## tools: the pinned packaging tools (nfpm, cyclonedx-gomod) in TOOLS, from the module proxy
+tools: $(TOOLS)/nfpm $(TOOLS)/cyclonedx-gomod
+$(TOOLS)/nfpm:
+	GOBIN="$(TOOLS)" GOFLAGS= $(GO) install $(NFPM_PKG)
+$(TOOLS)/cyclonedx-gomod:
+	GOBIN="$(TOOLS)" GOFLAGS= $(GO) install $(CYCLONEDX_PKG)
+
 clean:
 	rm -f $(BIN)
+	rm -rf $(DISTDIR)

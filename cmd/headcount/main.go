@@ -16,9 +16,6 @@ import (
 	"headcount/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
@@ -80,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			usageCommand(onUsage),
 			metricsFileCommand(onUsage),
 			verifyCommand(onUsage),
+			genDocsCommand(onUsage),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -95,10 +93,4 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		explainUsage("", cmd)
 	}
 	return app
-}
-
-// printVersion prints the version, for `headcount version` and
-// `headcount --version` alike.
-func printVersion(c *cli.Context) {
-	fmt.Fprintf(c.App.Writer, "headcount %s\n", version)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,11 +30,26 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestRun_Version(t *testing.T) {
+	// A test binary records no version control information, so what the
+	// build did not set is "unknown".
+	want := "headcount dev\ncommit: unknown\nbuilt: unknown\ngo: " + runtime.Version() + "\n"
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		code, out, errOut := runCLI(t, args...)
-		if code != 0 || out != "headcount dev\n" || errOut != "" {
-			t.Errorf("%v: status %d, stdout %q, stderr %q", args, code, out, errOut)
+		if code != 0 || out != want || errOut != "" {
+			t.Errorf("%v: status %d, stdout %q, stderr %q, want stdout %q", args, code, out, errOut, want)
 		}
+	}
+}
+
+// TestRun_VersionFromBuild checks that the values `make build` sets with
+// -ldflags -X are the ones printed.
+func TestRun_VersionFromBuild(t *testing.T) {
+	defer func(v, c, d string) { version, commit, buildDate = v, c, d }(version, commit, buildDate)
+	version, commit, buildDate = "1.2.3", "0123456789abcdef0123456789abcdef01234567", "2026-11-30T04:14:48Z"
+	want := "headcount 1.2.3\ncommit: 0123456789abcdef0123456789abcdef01234567\nbuilt: 2026-11-30T04:14:48Z\ngo: " + runtime.Version() + "\n"
+	code, out, errOut := runCLI(t, "version")
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("status %d, stdout %q, stderr %q, want stdout %q", code, out, errOut, want)
 	}
 }
 

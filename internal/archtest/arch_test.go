@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
 	"headcount/haproxy":             {},
 	"headcount/internal/archtest":   {},
+	"headcount/scripts/notices":     {},
 	"headcount/agent": {"headcount/agent/admin", "headcount/agent/session", "headcount/agent/spop",
 		"headcount/entitlement", "headcount/report/export", "headcount/store", "headcount/usage"},
 	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/entitlement",
