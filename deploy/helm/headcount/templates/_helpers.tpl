@@ -27,3 +27,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end -}}
 {{- printf "%s@%s" .Values.image.repository $digest -}}
 {{- end -}}
+
+{{/* The labels of HAProxy's pods: networkPolicy.haproxy.podLabels, or the HAProxy chart's. */}}
+{{- define "headcount.haproxyPodLabels" -}}
+{{- toYaml (.Values.networkPolicy.haproxy.podLabels | default (dict "app.kubernetes.io/name" "haproxy")) -}}
+{{- end -}}
