@@ -24,6 +24,8 @@ var allowed = map[string][]string{
 	"headcount/report":              {},
 	"headcount/entitlement":         {},
 	"headcount/usage":               {},
+	"headcount/deploy":              {},
+	"headcount/deploy/oci":          {},
 	"headcount/store":               {"headcount/internal/atomicfile"},
 	"headcount/report/metricsfile":  {"headcount/store"},
 	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
