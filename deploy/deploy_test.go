@@ -373,7 +373,7 @@ func helm(t *testing.T) string {
 			return
 		}
 		cmd := exec.Command("go", "install", helmModule)
-		cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(helmPath), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(helmPath), "CGO_ENABLED=0", "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			helmErr = fmt.Errorf("helm is needed by this test: none in $HELM, on PATH or in .tools/, and go install %s failed: %v\n%s", helmModule, err, out)
 		}
