@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"headcount/report":              {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
+	"headcount/deploy":              {},
+	"headcount/deploy/oci":          {},
 	"headcount/store":               {"headcount/internal/atomicfile", "headcount/internal/plural"},
 	"headcount/report/metricsfile":  {"headcount/store"},
 	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
