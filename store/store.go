@@ -83,6 +83,8 @@ type DB struct {
 
 	mu   sync.RWMutex // held for reading by every transaction, for writing by Close
 	bolt *bbolt.DB    // nil after Close
+	// created is set when this Open created the file (it did not exist).
+	created bool
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
@@ -114,6 +116,22 @@ func (db *DB) Close() error {
 		return fmt.Errorf("%s: %w", db.path, err)
 	}
 	return nil
+}
+
+// Discard undoes the Open of a caller whose start-up failed after it: it removes the file if this
+// Open created it, while still holding its lock, then closes the database. A file that existed before
+// Open is only closed, never removed, so a failed start leaves the disk as it found it. The DB cannot be
+// used afterwards.
+func (db *DB) Discard() error {
+	var removeErr error
+	if db.created {
+		db.mu.Lock()
+		if db.bolt != nil {
+			removeErr = os.Remove(db.path)
+		}
+		db.mu.Unlock()
+	}
+	return errors.Join(removeErr, db.Close())
 }
 
 // Path returns the path the database was opened with.
@@ -185,7 +203,7 @@ func create(path string, opts Options) (*DB, error) {
 		_ = os.Remove(path)
 		return nil, err
 	}
-	return &DB{bolt: b, path: path, opts: opts}, nil
+	return &DB{bolt: b, path: path, opts: opts, created: true}, nil
 }
 
 // openBolt opens path with bbolt and translates its open errors into this package's.
