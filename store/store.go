@@ -219,6 +219,10 @@ func openBolt(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, err
 		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrNotHeadcount, err)
 	case errors.As(err, &pathErr):
 		return nil, err
+	case errors.As(err, new(syscall.Errno)):
+		// A system call failed (an fdatasync while creating the file, a lock the system refused): the
+		// disk or the system, not the file's contents.
+		return nil, fmt.Errorf("%s: %w", path, err)
 	default:
 		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrCorrupt, err)
 	}
