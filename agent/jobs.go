@@ -155,21 +155,38 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	return p, nil
 }
 
-// listen opens the SPOP listener and, with an admin endpoint, its
-// listener (nil without one). On an error it leaves nothing open.
-func (p *parts) listen() (spoe, adminL net.Listener, err error) {
-	spoe, err = net.Listen("tcp", p.cfg.SPOEAddr)
+// Listeners are the agent's bound sockets: SPOP's and, with an admin endpoint, the admin endpoint's.
+type Listeners struct {
+	SPOE  net.Listener
+	Admin net.Listener // nil without an admin endpoint
+}
+
+// Listen binds the SPOP address of cfg and, unless cfg.AdminAddr is empty, the admin endpoint's. serve
+// binds them before it opens the database, so that an address in use fails the start before any file
+// is made. On an error it leaves nothing open.
+func Listen(cfg Config) (Listeners, error) {
+	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen for SPOP on %s: %w", p.cfg.SPOEAddr, err)
+		return Listeners{}, fmt.Errorf("listen for SPOP on %s: %w", cfg.SPOEAddr, err)
 	}
-	if p.admin != nil {
-		adminL, err = net.Listen("tcp", p.cfg.AdminAddr)
-		if err != nil {
+	l := Listeners{SPOE: spoe}
+	if cfg.AdminAddr != "" {
+		if l.Admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			_ = spoe.Close()
-			return nil, nil, fmt.Errorf("listen for the admin endpoint on %s: %w", p.cfg.AdminAddr, err)
+			return Listeners{}, fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
 	}
-	return spoe, adminL, nil
+	return l, nil
+}
+
+// Close closes the listeners.
+func (l Listeners) Close() {
+	if l.SPOE != nil {
+		_ = l.SPOE.Close()
+	}
+	if l.Admin != nil {
+		_ = l.Admin.Close()
+	}
 }
 
 // logStart logs what the agent meters with.

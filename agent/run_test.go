@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"headcount/store"
+)
+
+// mustBindable fails the test unless addr can be listened on, that is
+// nothing holds it.
+func mustBindable(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s is still bound: %v", addr, err)
+	}
+	l.Close()
+}
+
+// TestListen: an admin address in use fails Listen with the SPOP address
+// released again; New that fails releases both listeners.
+func TestListen(t *testing.T) {
+	inUse, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inUse.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoeAddr := free.Addr().String()
+	free.Close()
+
+	cfg := Config{SPOEAddr: spoeAddr, AdminAddr: inUse.Addr().String(), IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: time.Second}
+	_, err = Listen(cfg)
+	want := "listen for the admin endpoint on " + cfg.AdminAddr + ": listen tcp " + cfg.AdminAddr + ": bind: address already in use"
+	if err == nil || err.Error() != want {
+		t.Errorf("Listen: %v, want %q", err, want)
+	}
+	mustBindable(t, spoeAddr)
+
+	cfg.AdminAddr = "127.0.0.1:0"
+	l, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := l.Admin.Addr().String()
+	db, err := store.Open(filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg.FlushInterval = time.Hour // not valid: New fails
+	if _, err := New(cfg, db, l, zerolog.Nop()); err == nil {
+		t.Fatal("New accepted an invalid flush interval")
+	}
+	mustBindable(t, spoeAddr)
+	mustBindable(t, adminAddr)
+}
