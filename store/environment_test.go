@@ -145,4 +145,25 @@ func TestDB_Discard(t *testing.T) {
 	if held, err := Held(existing); err != nil || held {
 		t.Errorf("Discard left the lock held: %v, %v", held, err)
 	}
+
+	// A new file that received a pending file's flushes holds counts found nowhere else: kept.
+	withPending := filepath.Join(dir, "pending.db")
+	if err := WritePending(withPending, []Flush{{Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 3}},
+		Completed: map[string]uint64{"idle": 3}, Started: 3, Now: at(2024, 3, 10, 9, 0, 0), Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(withPending, readWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied, _, err := db.ApplyPending(); err != nil || len(applied) != 1 {
+		t.Fatalf("ApplyPending = %v, %v", applied, err)
+	}
+	if err := db.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	db = MustOpen(t, withPending, readOnly)
+	if days, err := db.Days(day(2024, 3, 10), day(2024, 3, 11)); err != nil || len(days) != 1 || days[0].Sessions != 3 {
+		t.Errorf("the pending file's counts: %v, %v; want 3 sessions kept", days, err)
+	}
 }

@@ -119,12 +119,13 @@ func (db *DB) Close() error {
 }
 
 // Discard undoes the Open of a caller whose start-up failed after it: it removes the file if this
-// Open created it, while still holding its lock, then closes the database. A file that existed before
-// Open is only closed, never removed, so a failed start leaves the disk as it found it. The DB cannot be
-// used afterwards.
+// Open created it and no flush was applied to it since (as a pending file's flushes are at start:
+// the file then holds counts found nowhere else), while still holding its lock, then closes the
+// database. A file that existed before Open is only closed, never removed, so a failed start leaves
+// the disk as it found it. The DB cannot be used afterwards.
 func (db *DB) Discard() error {
 	var removeErr error
-	if db.created {
+	if seq, err := db.FlushSeq(); db.created && err == nil && seq == 0 {
 		db.mu.Lock()
 		if db.bolt != nil {
 			removeErr = os.Remove(db.path)
