@@ -89,9 +89,6 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	coverage := &Coverage{}
 	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock,
 		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: cfg.Hooks.Swept, OnFlush: cfg.Hooks.Flushed, Log: log})
-	if _, err := meter.Recover(wall); err != nil {
-		return nil, err
-	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0, MaxSession: cfg.MaxSession,
 		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
 	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
@@ -100,6 +97,10 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 			return nil, err
 		}
 		log.Info().Int("networks", networks).Int("session_keys", keys).Msg("read the exclusion files")
+	}
+	// The first write, after every step that can fail without writing.
+	if _, err := meter.Recover(wall); err != nil {
+		return nil, err
 	}
 	server := spop.NewServer(spop.Config{
 		Allow:          cfg.Allow,
