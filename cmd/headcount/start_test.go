@@ -48,6 +48,8 @@ func TestServe_FailedStartCreatesNothing(t *testing.T) {
 			"headcount: listen for the admin endpoint on " + adminInUse + ": listen tcp " + adminInUse + ": bind: address already in use\n"},
 		{"unreadable CA file", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--entitlement-url", "https://vendor.example/check", "--entitlement-ca", missing}, 2,
 			"headcount: open " + missing + ": no such file or directory\n"},
+		{"missing exclusion file", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--exclude-ip-file", missing}, 2,
+			"headcount: open " + missing + ": no such file or directory\n"},
 		{"missing report directory", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--report-dir", missing}, 2,
 			"headcount: --report-dir " + missing + ": not a directory\n"},
 	}
