@@ -60,24 +60,25 @@ func environmentCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 	}
 }
 
-// runEnvironment returns the environment id the agent runs as on db: the
-// stored one, else environment(flag). When the operator chose an id
-// (chosenEnvironment) and the database keeps another, it logs one warning
-// naming both and the command that renames the stored one.
-func runEnvironment(db *store.DB, flag string, log zerolog.Logger) (string, error) {
+// runEnvironment returns the environment id the agent runs as on db, and
+// whether db holds it already: the stored one, else environment(flag). When
+// the operator chose an id (chosenEnvironment) and the database keeps
+// another, it logs one warning naming both and the command that renames the
+// stored one.
+func runEnvironment(db *store.DB, flag string, log zerolog.Logger) (id string, held bool, err error) {
 	stored, err := db.Environment()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if stored == "" {
-		return environment(flag), nil
+		return environment(flag), false, nil
 	}
 	if given := chosenEnvironment(flag); given != "" && given != stored {
 		log.Warn().Str("environment", stored).Str("given_environment", given).
 			Msgf("the environment given, %q, is not the database's, %q, which the agent keeps and reports name; "+
 				"to rename it, stop the agent and run: %s", given, stored, renameCommandLine(db.Path(), given))
 	}
-	return stored, nil
+	return stored, true, nil
 }
 
 // renameCommandLine returns the command that renames the environment of

@@ -240,8 +240,9 @@ func serve(c *cli.Context) error {
 // and then stores that environment in a database that has none. On an error
 // it has released the listeners.
 func prepare(c *cli.Context, cfg agent.Config, db *store.DB, l agent.Listeners, log zerolog.Logger) (*agent.Agent, error) {
+	var held bool
 	var err error
-	if cfg.Environment, err = runEnvironment(db, c.String("environment"), log); err != nil {
+	if cfg.Environment, held, err = runEnvironment(db, c.String("environment"), log); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -255,6 +256,9 @@ func prepare(c *cli.Context, cfg agent.Config, db *store.DB, l agent.Listeners, 
 	a, err := agent.New(cfg, db, l, log)
 	if err != nil {
 		return nil, err
+	}
+	if held {
+		return a, nil
 	}
 	if _, err := db.SetEnvironment(cfg.Environment); err != nil {
 		a.Close()
