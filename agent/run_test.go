@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,4 +63,37 @@ func TestListen(t *testing.T) {
 	}
 	mustBindable(t, spoeAddr)
 	mustBindable(t, adminAddr)
+}
+
+// TestNew_WritesLast: a New that fails (here on an exclusion file that went
+// missing) has written nothing: a pending file is neither applied nor
+// removed.
+func TestNew_WritesLast(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "headcount.db")
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if err := store.WritePending(path, []store.Flush{{Days: []store.DayCount{{Day: day, Sessions: 2}},
+		Completed: map[string]uint64{"idle": 2}, Started: 2, Now: day.Add(time.Hour), Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := Config{SPOEAddr: "127.0.0.1:0", IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: time.Second,
+		ExcludeIPFile: filepath.Join(dir, "missing")}
+	l, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, db, l, zerolog.Nop()); err == nil {
+		t.Fatal("New read an exclusion file that does not exist")
+	}
+	if seq, err := db.FlushSeq(); err != nil || seq != 0 {
+		t.Errorf("the failed New applied flush %d (%v)", seq, err)
+	}
+	if _, err := os.Stat(store.PendingPath(path)); err != nil {
+		t.Errorf("the failed New removed the pending file: %v", err)
+	}
 }
