@@ -40,7 +40,7 @@ func environmentCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 				Usage:        "print the database's environment id and the history of its renames",
 				Description:  "Prints the stored id and each rename (UTC time, old id, new id). Works while the agent runs.",
 				OnUsageError: onUsage,
-				Flags:        []cli.Flag{dbFlag("database `FILE`"), adminAddrFlag()},
+				Flags:        append([]cli.Flag{dbFlag("database `FILE`"), adminAddrFlag()}, adminAuthFlags()...),
 				Action:       showEnvironment,
 			}),
 			configurable(&cli.Command{
@@ -148,8 +148,12 @@ func showEnvironment(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("environment show takes no arguments; name the database with --db")
 	}
+	client, err := adminClient(c)
+	if err != nil {
+		return err
+	}
 	path := c.String("db")
-	db, done, err := openForReading(path, c.String("admin-addr"))
+	db, done, err := openForReading(path, client)
 	if err != nil {
 		return err
 	}
@@ -183,9 +187,9 @@ func showEnvironment(c *cli.Context) error {
 }
 
 // openForReading opens the database at path read-only; while an agent holds
-// it, it opens a consistent copy streamed from the agent's admin endpoint at
-// adminAddr instead. done closes the database and removes any copy.
-func openForReading(path, adminAddr string) (db *store.DB, done func(), err error) {
+// it, it opens a consistent copy streamed from the agent's admin endpoint
+// through client instead. done closes the database and removes any copy.
+func openForReading(path string, client admin.Client) (db *store.DB, done func(), err error) {
 	db, err = store.Open(path, store.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
 	if err == nil {
 		return db, func() { _ = db.Close() }, nil
@@ -198,7 +202,7 @@ func openForReading(path, adminAddr string) (db *store.DB, done func(), err erro
 		return nil, nil, err
 	}
 	target := filepath.Join(dir, "copy.db")
-	if err := admin.CopyDatabase(path, adminAddr, target); err != nil {
+	if err := admin.CopyDatabase(path, client, target); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
