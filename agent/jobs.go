@@ -71,7 +71,7 @@ type parts struct {
 // coverage record, the meter (having counted the sessions a previous run's
 // crash left live), the SPOP server, the background jobs and the admin
 // endpoint's handler. An offline licence is checked here, before the start;
-// an online one by its job.
+// an online one by its job. It writes to db only once nothing else can fail.
 func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -98,10 +98,6 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 		}
 		log.Info().Int("networks", networks).Int("session_keys", keys).Msg("read the exclusion files")
 	}
-	// The first write, after every step that can fail without writing.
-	if _, err := meter.Recover(wall); err != nil {
-		return nil, err
-	}
 	server := spop.NewServer(spop.Config{
 		Allow:          cfg.Allow,
 		MaxConnections: cfg.MaxConnections,
@@ -118,9 +114,6 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Online: cfg.Entitlement,
 			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
 			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
-		if cfg.Entitlement == nil {
-			license.Check(context.Background(), wall) // an online check runs in the background: it never holds up the start
-		}
 		p.jobs = append(p.jobs, license.Run)
 	}
 	var sender *usage.Sender
@@ -152,6 +145,15 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--web-config-file %s: %w", cfg.AdminWebConfig, err)
 		}
+	}
+
+	// The writes come last, after every step that can fail without writing,
+	// so that a build that fails has changed nothing.
+	if _, err := meter.Recover(wall); err != nil {
+		return nil, err
+	}
+	if license != nil && cfg.Entitlement == nil {
+		license.Check(context.Background(), wall) // an online check runs in the background: it never holds up the start
 	}
 	return p, nil
 }
