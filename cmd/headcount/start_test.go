@@ -36,6 +36,10 @@ func TestServe_FailedStartCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	spoeInUse, adminInUse := mustOccupy(t), mustOccupy(t)
 	missing := filepath.Join(dir, "missing")
+	vendor := filepath.Join(dir, "vendor")
+	if code, _, errOut := runCLI(t, "keygen", vendor); code != 0 {
+		t.Fatal(errOut)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -48,6 +52,8 @@ func TestServe_FailedStartCreatesNothing(t *testing.T) {
 			"headcount: listen for the admin endpoint on " + adminInUse + ": listen tcp " + adminInUse + ": bind: address already in use\n"},
 		{"unreadable CA file", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--entitlement-url", "https://vendor.example/check", "--entitlement-ca", missing}, 2,
 			"headcount: open " + missing + ": no such file or directory\n"},
+		{"unreadable licence", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--license", missing, "--license-pubkey", vendor + ".pub"}, 2,
+			"headcount: --license: open " + missing + ": no such file or directory\n"},
 		{"missing exclusion file", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--exclude-ip-file", missing}, 2,
 			"headcount: open " + missing + ": no such file or directory\n"},
 		{"missing report directory", []string{"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--report-dir", missing}, 2,
