@@ -71,7 +71,7 @@ type parts struct {
 // coverage record, the meter (having counted the sessions a previous run's
 // crash left live), the SPOP server, the background jobs and the admin
 // endpoint's handler. An offline licence is checked here, before the start;
-// an online one by its job.
+// an online one by its job. It writes to db only once nothing else can fail.
 func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -89,9 +89,6 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	coverage := &Coverage{}
 	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock,
 		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: cfg.Hooks.Swept, OnFlush: cfg.Hooks.Flushed, Log: log})
-	if _, err := meter.Recover(wall); err != nil {
-		return nil, err
-	}
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0, MaxSession: cfg.MaxSession,
 		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
 	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
@@ -117,9 +114,6 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Online: cfg.Entitlement,
 			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
 			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
-		if cfg.Entitlement == nil {
-			license.Check(context.Background(), wall) // an online check runs in the background: it never holds up the start
-		}
 		p.jobs = append(p.jobs, license.Run)
 	}
 	var sender *usage.Sender
@@ -152,24 +146,50 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 			return nil, fmt.Errorf("--web-config-file %s: %w", cfg.AdminWebConfig, err)
 		}
 	}
+
+	// The writes come last, after every step that can fail without writing,
+	// so that a build that fails has changed nothing.
+	if _, err := meter.Recover(wall); err != nil {
+		return nil, err
+	}
+	if license != nil && cfg.Entitlement == nil {
+		license.Check(context.Background(), wall) // an online check runs in the background: it never holds up the start
+	}
 	return p, nil
 }
 
-// listen opens the SPOP listener and, with an admin endpoint, its
-// listener (nil without one). On an error it leaves nothing open.
-func (p *parts) listen() (spoe, adminL net.Listener, err error) {
-	spoe, err = net.Listen("tcp", p.cfg.SPOEAddr)
+// Listeners are the agent's bound sockets: SPOP's and, with an admin endpoint, the admin endpoint's.
+type Listeners struct {
+	SPOE  net.Listener
+	Admin net.Listener // nil without an admin endpoint
+}
+
+// Listen binds the SPOP address of cfg and, unless cfg.AdminAddr is empty, the admin endpoint's. serve
+// binds them before it opens the database, so that an address in use fails the start before any file
+// is made. On an error it leaves nothing open.
+func Listen(cfg Config) (Listeners, error) {
+	spoe, err := net.Listen("tcp", cfg.SPOEAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen for SPOP on %s: %w", p.cfg.SPOEAddr, err)
+		return Listeners{}, fmt.Errorf("listen for SPOP on %s: %w", cfg.SPOEAddr, err)
 	}
-	if p.admin != nil {
-		adminL, err = net.Listen("tcp", p.cfg.AdminAddr)
-		if err != nil {
+	l := Listeners{SPOE: spoe}
+	if cfg.AdminAddr != "" {
+		if l.Admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			_ = spoe.Close()
-			return nil, nil, fmt.Errorf("listen for the admin endpoint on %s: %w", p.cfg.AdminAddr, err)
+			return Listeners{}, fmt.Errorf("listen for the admin endpoint on %s: %w", cfg.AdminAddr, err)
 		}
 	}
-	return spoe, adminL, nil
+	return l, nil
+}
+
+// Close closes the listeners.
+func (l Listeners) Close() {
+	if l.SPOE != nil {
+		_ = l.SPOE.Close()
+	}
+	if l.Admin != nil {
+		_ = l.Admin.Close()
+	}
 }
 
 // logStart logs what the agent meters with.

@@ -21,19 +21,50 @@ import (
 	"headcount/store"
 )
 
+// Run listens on cfg's addresses and meters sessions until ctx is done: Listen, New and Agent.Run.
+// db must be open read-write; Run does not close it.
+func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) error {
+	l, err := Listen(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := New(cfg, db, l, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// Agent is an agent made ready to meter by New: its parts are built, its listeners bound, and nothing
+// runs until Run.
+type Agent struct {
+	p *parts
+	l Listeners
+}
+
+// New makes the agent's parts (see build) on db, which must be open read-write and stay open until
+// Run returns, and on l, bound by Listen with the same cfg. On an error it closes l.
+func New(cfg Config, db *store.DB, l Listeners, log zerolog.Logger) (*Agent, error) {
+	p, err := build(cfg, db, log)
+	if err == nil && (p.admin != nil) != (l.Admin != nil) {
+		err = fmt.Errorf("agent: the admin listener does not match the admin address %q", cfg.AdminAddr)
+	}
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return &Agent{p: p, l: l}, nil
+}
+
+// Close releases the listeners of an agent that will not run.
+func (a *Agent) Close() { a.l.Close() }
+
 // Run meters sessions until ctx is done, then shuts down in order: stop
 // accepting, let in-flight frames finish, close the connections, end the live
-// sessions and flush. db must be open read-write; Run does not close it.
-func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) error {
-	p, err := build(cfg, db, log)
-	if err != nil {
-		return err
-	}
-	cfg = p.cfg
-	spoe, adminL, err := p.listen()
-	if err != nil {
-		return err
-	}
+// sessions and flush. It does not close the database.
+func (a *Agent) Run(ctx context.Context) error {
+	p, spoe, adminL := a.p, a.l.SPOE, a.l.Admin
+	cfg, log := p.cfg, p.log
 	p.logStart(spoe, adminL)
 
 	// Start: the meter, the background jobs, then the listeners.

@@ -15,10 +15,10 @@ package store
 //
 // Migration notes. There has only ever been schema 1, so Open migrates nothing. Schema 1 has grown by
 // additions that a reader of the same schema tolerates being absent, without a version bump: the
-// imported, windows and set_aside buckets, created by the first write that needs them, and the meta
-// keys imported_total, set_aside_total, entitlement and usage_transmission, which read as 0 or empty
-// when missing. A file written before those additions is a complete schema-1 file and opens
-// unchanged. The rules for a change:
+// imported, windows, set_aside and environment_history buckets, created by the first write that needs
+// them, and the meta keys imported_total, set_aside_total, entitlement and usage_transmission, which
+// read as 0 or empty when missing. A file written before those additions is a complete schema-1 file
+// and opens unchanged. The rules for a change:
 //
 //   - A new bucket or key that every reader treats as empty when it is missing stays in the current
 //     schema; readers must not require it (it is not in requiredBuckets), and writers create it on
@@ -74,13 +74,23 @@ var (
 	// big-endian); value: the entry as a JSON object (SetAside's fields), so that no time needs to be
 	// storable to be recorded. Created by the first Flush that sets an entry aside. Read by Check.
 	bucketSetAside = []byte("set_aside")
+
+	// bucketEnvironmentHistory records each change of the environment id (keyEnvironment) after the
+	// first start stored it, in the order made: key the change's sequence number, an 8-byte big-endian
+	// integer from 1 (the bucket's NextSequence); value the change, encoded by encodeEnvironmentChange:
+	// the 8-byte big-endian Unix seconds of the change, the 8-byte big-endian length n of the old id, the
+	// old id (n bytes of UTF-8 text, none when there was no id) and the new id (the remaining bytes, never
+	// empty). Created by the first RenameEnvironment. Written only by RenameEnvironment, in the
+	// transaction that changes keyEnvironment; read by EnvironmentHistory.
+	bucketEnvironmentHistory = []byte("environment_history")
 )
 
 // requiredBuckets are created with every file, and Open rejects a file that lacks one with ErrCorrupt.
 var requiredBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
 
 // schemaBuckets lists every bucket of schema 1: requiredBuckets and those created on first use.
-var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows, bucketSetAside}
+var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows, bucketSetAside,
+	bucketEnvironmentHistory}
 
 // Keys of bucketMeta. Counters are 8-byte big-endian integers, times 8-byte big-endian Unix seconds;
 // a missing counter reads as 0 and a missing time as the zero time.
@@ -94,7 +104,8 @@ var (
 	keySchema = []byte("schema")
 
 	// keyEnvironment holds the environment id as UTF-8 text. Written by SetEnvironment, only when it is
-	// missing or empty, so the first start's value is kept. Read by SetEnvironment, Environment and
+	// missing or empty, so the first start's value is kept, and by RenameEnvironment, which records each
+	// change in bucketEnvironmentHistory. Read by SetEnvironment, RenameEnvironment, Environment and
 	// Snapshot.
 	keyEnvironment = []byte("environment")
 

@@ -44,12 +44,13 @@ func TestSchema_Declared(t *testing.T) {
 			return slices.ContainsFunc(metaKeys, func(m []byte) bool { return bytes.Equal(m, k) }) ||
 				bytes.HasPrefix(k, []byte(keyCompletedReasonPrefix)) && len(k) > len(keyCompletedReasonPrefix)
 		},
-		string(bucketDays):     func(k []byte) bool { _, ok := parseKeyTime(k, false); return ok },
-		string(bucketImported): func(k []byte) bool { _, ok := parseKeyTime(k, false); return ok },
-		string(bucketHours):    func(k []byte) bool { _, ok := parseKeyTime(k, true); return ok },
-		string(bucketCoverage): func(k []byte) bool { return len(k) == uintValueSize },
-		string(bucketWindows):  func(k []byte) bool { return len(k) == uintValueSize },
-		string(bucketSetAside): func(k []byte) bool { return len(k) == uintValueSize+4 },
+		string(bucketDays):               func(k []byte) bool { _, ok := parseKeyTime(k, false); return ok },
+		string(bucketImported):           func(k []byte) bool { _, ok := parseKeyTime(k, false); return ok },
+		string(bucketHours):              func(k []byte) bool { _, ok := parseKeyTime(k, true); return ok },
+		string(bucketCoverage):           func(k []byte) bool { return len(k) == uintValueSize },
+		string(bucketWindows):            func(k []byte) bool { return len(k) == uintValueSize },
+		string(bucketSetAside):           func(k []byte) bool { return len(k) == uintValueSize+4 },
+		string(bucketEnvironmentHistory): func(k []byte) bool { return len(k) == uintValueSize },
 	}
 	if len(keyOK) != len(schemaBuckets) {
 		t.Fatalf("the test knows the keys of %d buckets, schemaBuckets declares %d", len(keyOK), len(schemaBuckets))

@@ -83,6 +83,8 @@ type DB struct {
 
 	mu   sync.RWMutex // held for reading by every transaction, for writing by Close
 	bolt *bbolt.DB    // nil after Close
+	// created is set when this Open created the file (it did not exist).
+	created bool
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
@@ -114,6 +116,23 @@ func (db *DB) Close() error {
 		return fmt.Errorf("%s: %w", db.path, err)
 	}
 	return nil
+}
+
+// Discard undoes the Open of a caller whose start-up failed after it: it removes the file if this
+// Open created it and no flush was applied to it since (as a pending file's flushes are at start:
+// the file then holds counts found nowhere else), while still holding its lock, then closes the
+// database. A file that existed before Open is only closed, never removed, so a failed start leaves
+// the disk as it found it. The DB cannot be used afterwards.
+func (db *DB) Discard() error {
+	var removeErr error
+	if seq, err := db.FlushSeq(); db.created && err == nil && seq == 0 {
+		db.mu.Lock()
+		if db.bolt != nil {
+			removeErr = os.Remove(db.path)
+		}
+		db.mu.Unlock()
+	}
+	return errors.Join(removeErr, db.Close())
 }
 
 // Path returns the path the database was opened with.
@@ -185,7 +204,7 @@ func create(path string, opts Options) (*DB, error) {
 		_ = os.Remove(path)
 		return nil, err
 	}
-	return &DB{bolt: b, path: path, opts: opts}, nil
+	return &DB{bolt: b, path: path, opts: opts, created: true}, nil
 }
 
 // openBolt opens path with bbolt and translates its open errors into this package's.
@@ -201,6 +220,10 @@ func openBolt(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, err
 		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrNotHeadcount, err)
 	case errors.As(err, &pathErr):
 		return nil, err
+	case errors.As(err, new(syscall.Errno)):
+		// A system call failed (an fdatasync while creating the file, a lock the system refused): the
+		// disk or the system, not the file's contents.
+		return nil, fmt.Errorf("%s: %w", path, err)
 	default:
 		return nil, fmt.Errorf("%s: %w: bbolt: %v", path, ErrCorrupt, err)
 	}

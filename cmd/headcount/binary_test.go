@@ -1,7 +1,13 @@
 package main
 
+// Helpers that run the headcount binary as a process: its start-up and its
+// exit status are only visible from the outside.
+
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,56 +15,86 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
-
-// built is the headcount binary the tests of this file build once.
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
 	}
 	os.Exit(code)
 }
 
-// builtBinary builds the real headcount binary (once for the test run) and
-// returns its path.
-func builtBinary(t *testing.T) string {
+var (
+	buildOnce sync.Once
+	binDir    string // holds the binary built by headcountBin
+	binPath   string
+	buildErr  error
+)
+
+// headcountBin returns the headcount binary built from this package, once
+// for all the tests (with the race detector, as the unit tests run).
+func headcountBin(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "headcount-bin-"); built.err != nil {
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "headcount-bin-"); buildErr != nil {
 			return
 		}
-		built.path = filepath.Join(built.dir, "headcount")
-		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		binPath = filepath.Join(binDir, "headcount")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			built.err = &buildError{string(out)}
+			buildErr = errors.New(err.Error() + ": " + string(out))
 		}
 	})
-	if built.err != nil {
-		t.Fatalf("building headcount: %v", built.err)
+	if buildErr != nil {
+		t.Fatalf("building headcount: %v", buildErr)
 	}
-	return built.path
+	return binPath
 }
 
-type buildError struct{ out string }
+// processEnv is this process's environment without the variables that set
+// headcount's flags or its environment id, plus extra.
+func processEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HEADCOUNT_") || strings.HasPrefix(kv, "POD_NAMESPACE=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
 
-func (e *buildError) Error() string { return e.out }
+// runBinary runs the headcount binary with args to its end and returns its
+// exit status, stdout and stderr.
+func runBinary(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(headcountBin(t), args...)
+	cmd.Env = processEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
 
-// TestBinary_ConsoleLogWithoutColour: the console log format writes no
-// colour codes where its output is not a terminal (here a pipe, as when
-// the log goes to a file or a journal).
-func TestBinary_ConsoleLogWithoutColour(t *testing.T) {
-	bin := builtBinary(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--log-format", "console", "--db", filepath.Join(dir, "headcount.db"),
-		"--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--environment", "test")
+// servingAgent is a `headcount serve` process started by startServe.
+type servingAgent struct {
+	cmd   *exec.Cmd
+	lines chan string // its stderr (the log, JSON), line by line; closed when it exits
+	done  chan struct{}
+}
+
+// startServe starts `headcount serve` with args (and the logs in JSON) in
+// the environment env, and stops it, if still running, when the test ends.
+func startServe(t *testing.T, env []string, args ...string) *servingAgent {
+	t.Helper()
+	cmd := exec.Command(headcountBin(t), append([]string{"serve", "--log-format", "json"}, args...)...)
+	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -66,52 +102,65 @@ func TestBinary_ConsoleLogWithoutColour(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stderr)
-	if !lines.Scan() {
-		t.Fatalf("serve wrote no log line: %v", cmd.Wait())
-	}
-	first := lines.Text()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	var rest []string
-	for lines.Scan() {
-		rest = append(rest, lines.Text())
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	if !strings.Contains(first, " INF headcount is metering ") || !strings.Contains(first, " environment=test ") {
-		t.Errorf("first line %q, want the console form of \"headcount is metering\"", first)
-	}
-	for _, line := range append([]string{first}, rest...) {
-		if strings.Contains(line, "\x1b[") {
-			t.Errorf("a colour code in a log line written to a pipe: %q", line)
+	a := &servingAgent{cmd: cmd, lines: make(chan string, 64), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			a.lines <- sc.Text()
+		}
+		close(a.lines)
+		_ = cmd.Wait()
+		close(a.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-a.done:
+		default:
+			_ = cmd.Process.Kill()
+			for range a.lines {
+			}
+			<-a.done
+		}
+	})
+	return a
+}
+
+// waitMetering reads the agent's log up to its line "headcount is metering"
+// and returns the records read, that one last. It fails the test if the
+// agent exits first.
+func (a *servingAgent) waitMetering(t *testing.T) []map[string]any {
+	t.Helper()
+	var records []map[string]any
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-a.lines:
+			if !ok {
+				<-a.done
+				t.Fatalf("the agent exited at start (status %d); its log:\n%v", a.cmd.ProcessState.ExitCode(), records)
+			}
+			var r map[string]any
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("a log line that is not JSON: %q", line)
+			}
+			records = append(records, r)
+			if r["message"] == "headcount is metering" {
+				return records
+			}
+		case <-deadline:
+			t.Fatalf("the agent did not start within a minute; its log so far: %v", records)
 		}
 	}
 }
 
-// TestBinary_OutputTooLarge: when the system refuses the report's write
-// (here the file size limit), the error names the file asked for, not the
-// temporary file it was written through, and nothing is left behind.
-func TestBinary_OutputTooLarge(t *testing.T) {
-	bin := builtBinary(t)
-	db := seedDB(t)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "report.html")
-	cmd := exec.Command("sh", "-c", `ulimit -f 1 && exec "$0" "$@"`, bin,
-		"export", "--db", db, "--format", "html", "--output", out, "2023-01-01", "2024-04-02")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != 1 || err == nil {
-		t.Errorf("exit status %d, want 1", code)
+// stop sends SIGTERM and returns the exit status.
+func (a *servingAgent) stop(t *testing.T) int {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	if want := "headcount: write " + out + ": file too large\n"; stderr.String() != want {
-		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	for range a.lines {
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("the failed write left %d files behind", len(entries))
-	}
+	<-a.done
+	return a.cmd.ProcessState.ExitCode()
 }

@@ -93,6 +93,19 @@ func env(name string) []string { return []string{"HEADCOUNT_" + name} }
 // HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE (or Kubernetes' POD_NAMESPACE),
 // else the host name.
 func environment(flag string) string {
+	if id := chosenEnvironment(flag); id != "" {
+		return id
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return host
+	}
+	return "unknown"
+}
+
+// chosenEnvironment returns the environment id the operator set: the
+// --environment value, else RELEASE-NAMESPACE; "" when neither is set and
+// environment falls back to the host name.
+func chosenEnvironment(flag string) string {
 	if flag != "" {
 		return flag
 	}
@@ -104,10 +117,7 @@ func environment(flag string) string {
 	if release != "" && namespace != "" {
 		return release + "-" + namespace
 	}
-	if host, err := os.Hostname(); err == nil && host != "" {
-		return host
-	}
-	return "unknown"
+	return ""
 }
 
 func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {

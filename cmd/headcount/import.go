@@ -27,7 +27,7 @@ func importCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`; it must exist unless --create is given"},
 			&cli.BoolFlag{Name: "create", Usage: "create the database (mode 0600) if --db does not exist"},
-			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet"},
+			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet; refused if it has another (see headcount environment rename)"},
 		},
 		Action: importHistory,
 	})
@@ -51,6 +51,12 @@ func importHistory(c *cli.Context) error {
 			return err
 		}
 	}
+	given := c.String("environment")
+	if given != "" {
+		if err := checkEnvironmentID(given); err != nil {
+			return err
+		}
+	}
 	db, err := store.Open(c.String("db"), store.Options{MustExist: !c.Bool("create")})
 	if errors.Is(err, store.ErrMissing) {
 		return usagef("%s does not exist; pass --create to make a new database", c.String("db"))
@@ -59,16 +65,27 @@ func importHistory(c *cli.Context) error {
 		return err
 	}
 	defer db.Close()
-	if env := c.String("environment"); env != "" {
-		if _, err := db.SetEnvironment(env); err != nil {
+	if given != "" {
+		stored, err := db.Environment()
+		if err != nil {
 			return err
+		}
+		if stored != "" && stored != given {
+			return usagef("--environment %q is not the database's environment %q; nothing imported. "+
+				"Import without --environment, or rename the environment first: %s", given, stored, renameCommandLine(db.Path(), given))
 		}
 	}
 	if err := db.Import(rows); err != nil {
+		_ = db.Discard() // a database --create made for this import goes again
 		if errors.Is(err, store.ErrOverlap) {
 			return usagef("%v; nothing imported", err)
 		}
 		return err
+	}
+	if given != "" {
+		if _, err := db.SetEnvironment(given); err != nil {
+			return err
+		}
 	}
 	var total uint64
 	for _, r := range rows {

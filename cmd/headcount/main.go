@@ -72,6 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			importCommand(onUsage),
 			backupCommand(onUsage),
 			checkCommand(onUsage),
+			environmentCommand(onUsage),
 			keygenCommand(onUsage),
 			licenseCommand(onUsage),
 			usageCommand(onUsage),

@@ -177,9 +177,9 @@ func TestRun_BadInput(t *testing.T) {
 			"headcount: --config " + twice + ": idle-timeout is given twice; keep one\n"},
 		{"missing config file", nil, []string{"serve", "--db", newDB, "--config", filepath.Join(dir, "none.yaml")},
 			"headcount: --config " + filepath.Join(dir, "none.yaml") + ": no such file\n"},
-		{"foreign database", nil, []string{"serve", "--db", foreign},
+		{"foreign database", nil, []string{"serve", "--db", foreign, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
 			"headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
-		{"empty database file", nil, []string{"serve", "--db", empty},
+		{"empty database file", nil, []string{"serve", "--db", empty, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
 			"headcount: " + empty + ": not a headcount database: file is empty\n"},
 	}
 	for _, tc := range cases {

@@ -29,6 +29,12 @@ var notRun = map[string]struct {
 	"make run": {reason: "builds ./headcount inside the checkout and serves on the fixed default ports; " +
 		"step 1's headcount serve is the same agent, run here"},
 	"make test": {reason: "is the suite this test belongs to"},
+	"openssl pkeyutl -verify -pubin -inkey headcount-release.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig": {
+		reason: "needs a release bundle made by make dist; make dist-test (scripts/dist-test) runs it on one"},
+	"sha256sum -c --ignore-missing SHA256SUMS": {reason: "needs a release bundle made by make dist; make dist-test runs it on one"},
+	"dpkg -i headcount_<v>_amd64.deb":          {reason: "installs a release package on the host; make dist-test installs, upgrades and purges one"},
+	"headcount environment rename --db /var/lib/headcount/headcount.db dx-prod": {reason: "needs the agent of the steps above " +
+		"stopped; main.TestEnvironment_Rename and main.TestServe_EnvironmentMismatch run it"},
 	"headcount serve --admin-addr 0.0.0.0:9345 --web-config-file /etc/headcount/web.yml": {reason: "needs the " +
 		"certificate, key and web.yml of the example, made by the site; main.TestAdmin_RealBinary runs serve with a " +
 		"web config file of its own"},
@@ -221,7 +227,7 @@ type readmeRun struct {
 }
 
 func newReadmeRun(t *testing.T) *readmeRun {
-	bin := builtBinary(t)
+	bin := headcountBin(t)
 	haproxyBin := os.Getenv("HAPROXY")
 	if haproxyBin == "" {
 		haproxyBin = "/usr/sbin/haproxy"

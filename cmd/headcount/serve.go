@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"headcount/report/export"
 	"headcount/store"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 )
 
@@ -26,7 +28,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables), and /backup and /snapshot to loopback clients and --web-config-file's users"},
 		&cli.StringFlag{Name: "web-config-file", EnvVars: env("WEB_CONFIG_FILE"), Usage: "the admin endpoint's TLS and basic-auth users, in the Prometheus exporters' web configuration `FILE` format (see README: Admin endpoint)"},
 		&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
-		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"},
+		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on the first successful start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name); a later different ID is logged as a warning and not used (see headcount environment rename)"},
 		&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
 		&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
 		&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often. A crash (power loss, kill -9) loses the sessions started in the last interval; those started earlier are counted at the next start. While the database cannot be written, each flush goes to FILE.pending next to it instead, applied at the next start; if that fails too (a full file system fails both), a crash loses everything since the last write that succeeded (logged, and counted in headcount_store_pending_file_errors_total)"},
@@ -61,7 +63,8 @@ func serveCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Description: "Listens for HAProxy's SPOE connections (see haproxy/ for the configuration to use) and counts\n" +
 			"completed sessions per UTC day into --db. Stop it with SIGTERM or SIGINT: it finishes the frames in\n" +
 			"flight, counts the live sessions as completed (reason shutdown) and flushes before exiting.\n" +
-			"Every flag can also be set with the environment variable HEADCOUNT_<FLAG> or in the --config file.",
+			"A start that fails (bad input, an address in use, an unreadable file, a database in use) leaves no\n" +
+			"database file it did not find. Every flag can also be set with the environment variable HEADCOUNT_<FLAG> or in the --config file.",
 		Flags:        serveFlags(),
 		OnUsageError: onUsage,
 		Action:       serve,
@@ -190,23 +193,6 @@ func serve(c *cli.Context) error {
 		cfg.Reports = &export.Schedule{Dir: dir, Name: name, Every: every, Settle: cfg.IdleTimeout + cfg.Heartbeat + time.Minute, Since: 400 * 24 * time.Hour}
 	}
 
-	db, err := store.Open(c.String("db"), store.Options{})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if cfg.Environment, err = db.SetEnvironment(environment(c.String("environment"))); err != nil {
-		return err
-	}
-
-	cfg.Deployment = c.String("deployment")
-	if cfg.Deployment == "" && cfg.License != nil {
-		cfg.Deployment = cfg.License.Deployment
-	}
-	if cfg.Deployment == "" {
-		cfg.Deployment = cfg.Environment
-	}
-
 	// SIGHUP: read the licence and the exclusion files again, and check the
 	// entitlement now.
 	hup := make(chan os.Signal, 1)
@@ -234,7 +220,60 @@ func serve(c *cli.Context) error {
 		}
 	}
 
+	// Start-up creates nothing when it fails: every check above comes first,
+	// then the listeners, then the database (whose lock keeps a second agent
+	// off the file); a database this start created is removed again if the
+	// agent cannot start on it.
+	listeners, err := agent.Listen(cfg)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(c.String("db"), store.Options{})
+	if err != nil {
+		listeners.Close()
+		return err
+	}
+	a, err := prepare(c, cfg, db, listeners, log)
+	if err != nil {
+		if derr := db.Discard(); derr != nil {
+			return fmt.Errorf("%w (and the database this start created could not be removed: %v)", err, derr)
+		}
+		return err
+	}
+	defer db.Close()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return agent.Run(ctx, cfg, db, log)
+	return a.Run(ctx)
+}
+
+// prepare makes the agent on db, as the environment runEnvironment picks,
+// and then stores that environment in a database that has none. On an error
+// it has released the listeners.
+func prepare(c *cli.Context, cfg agent.Config, db *store.DB, l agent.Listeners, log zerolog.Logger) (*agent.Agent, error) {
+	var held bool
+	var err error
+	if cfg.Environment, held, err = runEnvironment(db, c.String("environment"), log); err != nil {
+		l.Close()
+		return nil, err
+	}
+	cfg.Deployment = c.String("deployment")
+	if cfg.Deployment == "" && cfg.License != nil {
+		cfg.Deployment = cfg.License.Deployment
+	}
+	if cfg.Deployment == "" {
+		cfg.Deployment = cfg.Environment
+	}
+	a, err := agent.New(cfg, db, l, log)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return a, nil
+	}
+	if _, err := db.SetEnvironment(cfg.Environment); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
