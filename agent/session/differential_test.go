@@ -74,6 +74,10 @@ import (
 // (by idle, on the day it will have) and not live, and the reference says by
 // how many sessions (diffRef.sweep).
 //
+// The orders these rules leave out are those in which the table's counts
+// depend on the handling order; TestTable_OutOfOrderWithinWindow pins the
+// rules' outcome for them.
+//
 // Sweeps here never run concurrently with requests (a sample taken while
 // requests are handled has no single right value); TestTable_MatchesReference
 // and TestTable_ExactlyOnceUnderRaces run the sweeper among requests.

@@ -1,0 +1,96 @@
+package session
+
+import (
+	"testing"
+	"time"
+)
+
+// TestTable_OutOfOrderWithinWindow: events of one key handled out of time
+// order, each less than a minute (the reorder window) late, give the counts
+// the rules give the same events in time order. These are the orders
+// TestTable_Differential's schedules leave out (its rules 3 to 5).
+func TestTable_OutOfOrderWithinWindow(t *testing.T) {
+	const k = 0xabcdef
+	type event struct {
+		at time.Duration // after t0 (22:00 UTC)
+		op string        // "req", "logout", "sweep"
+	}
+	cases := []struct {
+		name    string
+		events  []event // in the order the table is given them
+		want    map[string]uint64
+		total   uint64 // when want is nil: the number of sessions completed, whatever the reason
+		started uint64
+		live    int64
+	}{
+		{
+			// In time order: request, logout at +10 s, request at +20 s,
+			// which starts the next session. The request at +20 s reaches
+			// the table 0 s late, the logout 10 s late.
+			name:   "a logout handled after a later request ends only the session before it",
+			events: []event{{0, "req"}, {20 * time.Second, "req"}, {10 * time.Second, "logout"}},
+			want:   map[string]uint64{"2026-03-14 logout": 1}, started: 2, live: 1,
+		},
+		{
+			// In time order: requests at 0 and 29m50s, the logout at 35m
+			// ends the session, the request at 36m starts the next. The
+			// sweep at the idle end of the request at 0 comes before the
+			// request at 29m50s, which is 10 s late. How the first session
+			// is counted (idle at the sweep, or logout) is left open; that
+			// the request after the logout starts a session is not.
+			name: "a logout ends a session that a late request revived after a sweep ended it",
+			events: []event{
+				{0, "req"}, {30*time.Minute + 2*Tick, "sweep"}, {29*time.Minute + 50*time.Second, "req"},
+				{35 * time.Minute, "logout"}, {36 * time.Minute, "req"},
+			},
+			total: 1, started: 2, live: 1,
+		},
+		{
+			// The session's last request is at 00:09:55 on the 15th; the
+			// sweep at 00:10:05 has seen only the request at 23:40 on the
+			// 14th. The late request is 10 s late.
+			name: "a late request after the sweep that ended its session moves the session to its day",
+			events: []event{
+				{time.Hour + 40*time.Minute, "req"}, {2*time.Hour + 10*time.Minute + 5*time.Second, "sweep"},
+				{2*time.Hour + 9*time.Minute + 55*time.Second, "req"}, {5 * time.Hour, "sweep"},
+			},
+			want: map[string]uint64{"2026-03-15 idle": 1}, started: 1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := MustNew(t, Config{}, t0)
+			for _, ev := range tc.events {
+				now := t0.Add(ev.at)
+				switch ev.op {
+				case "req":
+					tab.Observe(k, now)
+				case "logout":
+					tab.Logout(k, now)
+				case "sweep":
+					tab.Sweep(now)
+				}
+			}
+			d := tab.Collect()
+			got := counts(d)
+			if tc.want != nil && !equalCounts(got, tc.want) {
+				t.Errorf("completions = %v, want %v", got, tc.want)
+			}
+			if tc.want == nil {
+				var n uint64
+				for _, c := range got {
+					n += c
+				}
+				if n != tc.total {
+					t.Errorf("completions = %v, want %d in all", got, tc.total)
+				}
+			}
+			if d.Started != tc.started {
+				t.Errorf("started = %d, want %d", d.Started, tc.started)
+			}
+			if l := tab.Live(); l != tc.live {
+				t.Errorf("live = %d, want %d", l, tc.live)
+			}
+		})
+	}
+}
