@@ -32,6 +32,14 @@ func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 			want:   map[string]uint64{"2026-03-14 logout": 1}, started: 2, live: 1,
 		},
 		{
+			// In time order the request at 29m50s extends the session and
+			// the one at 30m10s is 20 s after it: one session. The request
+			// at 29m50s reaches the table 20 s late.
+			name:   "a late request that bridges an idle gap joins the session a later request started",
+			events: []event{{0, "req"}, {30*time.Minute + 10*time.Second, "req"}, {29*time.Minute + 50*time.Second, "req"}},
+			want:   map[string]uint64{}, started: 1, live: 1,
+		},
+		{
 			// In time order: requests at 0 and 29m50s, the logout at 35m
 			// ends the session, the request at 36m starts the next. The
 			// sweep at the idle end of the request at 0 comes before the
