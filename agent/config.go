@@ -29,23 +29,31 @@ type Config struct {
 	MaxConnections int
 	ExcludeIP      []netip.Prefix
 	ExcludeUA      []*regexp.Regexp
-	Production     bool
-	Version        string
+	// ExcludeIPFile and ExcludeKeyFile name exclusion files in the format
+	// of HCL's User Session Reporting Tool, read at start and on Reload.
+	ExcludeIPFile, ExcludeKeyFile string
+	// TrustedProxies are the networks whose X-Forwarded-For is part of the
+	// key; nil trusts every client.
+	TrustedProxies []netip.Prefix
+	// Reload asks for the exclusion files to be read again (SIGHUP).
+	Reload     <-chan struct{}
+	Production bool
+	Version    string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
 	// coverage. Default SystemClock(); tests step its wall clock.
 	Clock Clock
-	// License is the verified licence to check (--license); LicenseProblem
-	// says why a given licence did not verify. With neither, entitlement is
-	// not checked.
-	License        *entitlement.License
-	LicenseProblem string
+	// License is the verified licence to check (--license); without it (and
+	// without Entitlement) entitlement is not checked. A licence that does
+	// not verify is a configuration error, which serve refuses at start.
+	License *entitlement.License
 	// Entitlement is the online entitlement check, nil without one.
 	Entitlement *entitlement.Client
 	// Recheck asks for an entitlement check now (SIGHUP: the operator
 	// changed the configuration); ReloadLicense, when set, reads the licence
-	// again first.
+	// again first. When it returns no licence, its string says why (a
+	// configuration error): the licence read before stays in force.
 	Recheck       <-chan struct{}
 	ReloadLicense func() (*entitlement.License, string)
 	// UsageURL, when set, receives the completed sessions every

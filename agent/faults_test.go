@@ -193,7 +193,7 @@ func TestRun_ClockSteps(t *testing.T) {
 	if len(days) != 1 || days[0].Sessions != clients || days[0].Day.Format("2006-01-02") != wall.UTC().Format("2006-01-02") {
 		t.Errorf("days = %+v, want %d sessions on %s, the wall clock's day when they ended", days, clients, wall.UTC().Format("2006-01-02"))
 	}
-	r, err := db.Check()
+	r, err := db.Check(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

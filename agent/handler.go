@@ -52,6 +52,22 @@ type HandlerConfig struct {
 	// only decides which message is expected: the session table's idle
 	// timeout is widened by the heartbeat interval where the table is made.
 	Heartbeat bool
+	// TrustedProxies lists the networks whose X-Forwarded-For is believed:
+	// a request from anywhere else is keyed on its address and User-Agent
+	// with "-" for X-Forwarded-For, so that a client cannot start sessions at
+	// will by varying the header. Nil trusts every client (seed 004's key).
+	TrustedProxies []netip.Prefix
+	// ExcludeIPFile and ExcludeKeyFile name the exclusion files
+	// (exclusions.go), read by LoadExclusions at start and on SIGHUP.
+	ExcludeIPFile, ExcludeKeyFile string
+}
+
+// exclusionSet is what the exclusion files say, replaced whole when they
+// are read again: networks, and the keys of excluded sessions, hashed as
+// requests are (the header values themselves are not kept).
+type exclusionSet struct {
+	networks []netip.Prefix
+	keys     map[uint64]struct{}
 }
 
 // Handler turns SPOE messages into session table calls. It keeps nothing of
@@ -63,12 +79,47 @@ type Handler struct {
 	seed     maphash.Seed
 	log      zerolog.Logger
 	warned   atomic.Bool
+
+	exclusions atomic.Pointer[exclusionSet]
+	xffIgnored atomic.Uint64
 }
 
 // NewHandler returns a handler feeding sessions.
+// Call LoadExclusions before it meters when the configuration names
+// exclusion files.
 func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handler {
-	return &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log}
+	h := &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log}
+	h.exclusions.Store(&exclusionSet{})
+	return h
 }
+
+// LoadExclusions reads the exclusion files and puts them in force at once,
+// returning how many networks and session keys they hold. On an error the
+// lists in force stay as they were.
+func (h *Handler) LoadExclusions() (networks, keys int, err error) {
+	set := &exclusionSet{}
+	if path := h.cfg.ExcludeIPFile; path != "" {
+		if set.networks, err = readExcludeIPFile(path); err != nil {
+			return 0, 0, err
+		}
+	}
+	if path := h.cfg.ExcludeKeyFile; path != "" {
+		tuples, err := readExcludeKeyFile(path)
+		if err != nil {
+			return 0, 0, err
+		}
+		set.keys = make(map[uint64]struct{}, len(tuples))
+		for _, k := range tuples {
+			set.keys[h.hash(ipKeyBytes(k.ip), []byte(k.ua), []byte(k.xff))] = struct{}{}
+		}
+	}
+	h.exclusions.Store(set)
+	return len(set.networks), len(set.keys), nil
+}
+
+// XFFIgnored returns how many requests carried an X-Forwarded-For that was
+// left out of their key because they did not come from a trusted proxy.
+func (h *Handler) XFFIgnored() uint64 { return h.xffIgnored.Load() }
 
 // HandleMessages meters one NOTIFY frame's messages. A frame carrying a
 // logout does not also count a request (the shipped configurations never
@@ -121,7 +172,9 @@ func (h *Handler) checkMode(name []byte) {
 }
 
 // key hashes a message's three values and reports whether the request is
-// metered at all (false for excluded networks and User-Agents).
+// metered at all (false for excluded networks, User-Agents and session
+// keys). The X-Forwarded-For of a request from outside the trusted proxies
+// counts as "-".
 func (h *Handler) key(m *spop.Message) (uint64, bool) {
 	var ip, ua, xff spop.Value
 	for i := range m.Args {
@@ -134,12 +187,11 @@ func (h *Handler) key(m *spop.Message) (uint64, bool) {
 			xff = m.Args[i].Value
 		}
 	}
+	ex := h.exclusions.Load()
 	addr := clientAddr(ip)
 	if addr.IsValid() {
-		for _, p := range h.cfg.ExcludeIP {
-			if p.Contains(addr) {
-				return 0, false
-			}
+		if contains(h.cfg.ExcludeIP, addr) || contains(ex.networks, addr) {
+			return 0, false
 		}
 	}
 	for _, re := range h.cfg.ExcludeUA {
@@ -161,18 +213,60 @@ func (h *Handler) key(m *spop.Message) (uint64, bool) {
 		}
 	}
 	uaBytes, xffBytes := valueBytes(ua, scratch[1][:0]), valueBytes(xff, scratch[2][:0])
+	untrusted := h.cfg.TrustedProxies != nil && !(addr.IsValid() && contains(h.cfg.TrustedProxies, addr))
 
-	// The three fields, length-prefixed so that ("ab","c") and ("a","bc")
-	// differ, hashed in one pass from a stack buffer (maphash.Hash's
-	// incremental writes cost twice as much); longer values, beyond what the
-	// shipped configuration sends, go through maphash.Hash.
+	if len(ex.keys) > 0 {
+		// Excluded keys are the values as the request carries them, as
+		// HCL's tool writes them.
+		raw := h.hash(ipBytes, uaBytes, xffBytes)
+		if _, excluded := ex.keys[raw]; excluded {
+			return 0, false
+		}
+		if !untrusted {
+			return raw, true
+		}
+	}
+	if untrusted {
+		if xff.Type != spop.TypeNull && !(len(xffBytes) == 1 && xffBytes[0] == '-') {
+			h.xffIgnored.Add(1)
+		}
+		xffBytes = missingBytes
+	}
+	return h.hash(ipBytes, uaBytes, xffBytes), true
+}
+
+// contains reports whether one of nets contains addr.
+func contains(nets []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range nets {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipKeyBytes returns an address in the form key gives it.
+func ipKeyBytes(addr netip.Addr) []byte {
+	if addr.Is4() {
+		b := addr.As4()
+		return b[:]
+	}
+	b := addr.As16()
+	return b[:]
+}
+
+// hash returns the key of three field values: length-prefixed so that
+// ("ab","c") and ("a","bc") differ, hashed in one pass from a stack buffer
+// (maphash.Hash's incremental writes cost twice as much); longer values,
+// beyond what the shipped configuration sends, go through maphash.Hash.
+func (h *Handler) hash(ipBytes, uaBytes, xffBytes []byte) uint64 {
 	size := 12 + len(ipBytes) + len(uaBytes) + len(xffBytes)
 	if size <= keyBufferSize {
 		var buf [keyBufferSize]byte
 		b := appendField(buf[:0], ipBytes)
 		b = appendField(b, uaBytes)
 		b = appendField(b, xffBytes)
-		return maphash.Bytes(h.seed, b), true
+		return maphash.Bytes(h.seed, b)
 	}
 	var hs maphash.Hash
 	hs.SetSeed(h.seed)
@@ -182,7 +276,7 @@ func (h *Handler) key(m *spop.Message) (uint64, bool) {
 		_, _ = hs.Write(prefix[:])
 		_, _ = hs.Write(f)
 	}
-	return hs.Sum64(), true
+	return hs.Sum64()
 }
 
 // keyBufferSize holds the three fields at the shipped configuration's

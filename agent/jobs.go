@@ -92,7 +92,15 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	if _, err := meter.Recover(wall); err != nil {
 		return nil, err
 	}
-	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0}, table, log)
+	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0,
+		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
+	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
+		networks, keys, err := handler.LoadExclusions()
+		if err != nil {
+			return nil, err
+		}
+		log.Info().Int("networks", networks).Int("session_keys", keys).Msg("read the exclusion files")
+	}
 	server := spop.NewServer(spop.Config{
 		Allow:          cfg.Allow,
 		MaxConnections: cfg.MaxConnections,
@@ -100,10 +108,13 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 		OnContact:      coverage.Contact,
 	}, handler, log)
 	p := &parts{cfg: cfg, db: db, log: log, meter: meter, server: server}
+	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
+		p.jobs = append(p.jobs, func(ctx context.Context) { reloadExclusions(ctx, handler, cfg.Reload, log) })
+	}
 
 	var license *LicenseCheck
-	if cfg.License != nil || cfg.LicenseProblem != "" || cfg.Entitlement != nil {
-		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Problem: cfg.LicenseProblem, Online: cfg.Entitlement,
+	if cfg.License != nil || cfg.Entitlement != nil {
+		license = NewLicenseCheck(LicenseCheckOptions{License: cfg.License, Online: cfg.Entitlement,
 			Environment: cfg.Environment, DB: db, Clock: cfg.Clock, Tick: cfg.Ticks.License, Recheck: cfg.Recheck, Reload: cfg.ReloadLicense,
 			OnCheck: cfg.Hooks.LicenseChecked, Log: log})
 		if cfg.Entitlement == nil {
@@ -131,7 +142,7 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 
 	if cfg.AdminAddr != "" {
-		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Coverage: coverage, License: license,
+		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Handler: handler, Coverage: coverage, License: license,
 			Usage: sender, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
 		p.admin = admin.Handler(admin.Options{
 			DB: db, Metrics: newRegistry(sources), Ready: func() admin.Readiness { return readiness(sources) },
@@ -172,6 +183,15 @@ func (p *parts) logStart(spoe, adminL net.Listener) {
 		Stringer("heartbeat", cfg.Heartbeat).
 		Str("version", cfg.Version).
 		Msg("headcount is metering")
+	if cfg.TrustedProxies == nil {
+		p.log.Warn().Msg("X-Forwarded-For is trusted from every client (no --trusted-proxies): a client can start sessions at will by varying it; set --trusted-proxies to the networks of the proxies in front of HAProxy")
+	} else {
+		nets := make([]string, len(cfg.TrustedProxies))
+		for i, n := range cfg.TrustedProxies {
+			nets[i] = n.String()
+		}
+		p.log.Info().Strs("trusted_proxies", nets).Msg("X-Forwarded-For is part of the key only for requests from these networks")
+	}
 }
 
 // listening tells the Listening hook, if any, the listeners' addresses.

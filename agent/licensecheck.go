@@ -16,8 +16,8 @@ import (
 // grace period's state in the database, and reports the outcome in the log,
 // the metrics and /readyz. It never stops metering.
 type LicenseCheck struct {
-	license *entitlement.License // nil: the licence did not verify, or none was given
-	problem string               // why license is nil, when a licence was given
+	license *entitlement.License // nil: none was given (an online check only)
+	problem string               // why the licence file last read did not verify; "" once one does
 	online  *entitlement.Client  // nil: offline only
 	request entitlement.Request  // what the online check asks about
 	db      *store.DB
@@ -35,11 +35,8 @@ type LicenseCheck struct {
 
 // LicenseCheckOptions sets a LicenseCheck up.
 type LicenseCheckOptions struct {
-	// License is the verified licence, nil when none was given or it did
-	// not verify; Problem then says why, if one was given: that counts as no
-	// valid entitlement, and metering goes on.
+	// License is the verified licence, nil when none was given.
 	License *entitlement.License
-	Problem string
 	// Online, when set, is the entitlement server whose answer decides; the
 	// request names the licence's deployment and id (or, without a licence,
 	// Environment).
@@ -52,7 +49,7 @@ type LicenseCheckOptions struct {
 	// Tests send on their own channel.
 	Tick <-chan time.Time
 	// Recheck asks for a check now (SIGHUP); Reload, when set, reads the
-	// licence again first.
+	// licence again first (see SetLicense for a licence that does not read).
 	Recheck <-chan struct{}
 	Reload  func() (*entitlement.License, string)
 	// OnCheck, when set, is called after each check Run makes, from Run's
@@ -64,26 +61,39 @@ type LicenseCheckOptions struct {
 // NewLicenseCheck returns a checker set up by o; Check checks once, Run
 // checks on every tick and recheck.
 func NewLicenseCheck(o LicenseCheckOptions) *LicenseCheck {
-	req := entitlement.Request{Deployment: o.Environment, Product: "headcount"}
+	req := entitlement.Request{Deployment: o.Environment, Product: entitlement.Product}
 	if o.License != nil {
 		req.Deployment, req.License = o.License.Deployment, o.License.ID
 	}
 	if o.Clock == nil {
 		o.Clock = SystemClock()
 	}
-	return &LicenseCheck{license: o.License, problem: o.Problem, online: o.Online, request: req, db: o.DB, log: o.Log,
+	return &LicenseCheck{license: o.License, online: o.Online, request: req, db: o.DB, log: o.Log,
 		clock: o.Clock, tick: o.Tick, recheck: o.Recheck, reload: o.Reload, onCheck: o.OnCheck}
 }
 
 // SetLicense replaces the licence to check (after the operator changed the
-// file and asked for a new check).
+// file and asked for a new check). A nil license means the file did not read
+// or verify, for the reason problem: a configuration error, which says
+// nothing about the contract. The licence read before then stays in force
+// and every check logs the problem, until a licence that verifies is set.
 func (e *LicenseCheck) SetLicense(license *entitlement.License, problem string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.license, e.problem = license, problem
-	if license != nil {
-		e.request.Deployment, e.request.License = license.Deployment, license.ID
+	if license == nil {
+		e.problem = problem
+		return
 	}
+	e.license, e.problem = license, ""
+	e.request.Deployment, e.request.License = license.Deployment, license.ID
+}
+
+// Problem returns why the licence file last read did not verify, "" when it
+// did (or none was read again since the start).
+func (e *LicenseCheck) Problem() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.problem
 }
 
 // Check evaluates the entitlement at wall, persists the grace state and logs
@@ -142,6 +152,12 @@ func (e *LicenseCheck) Check(ctx context.Context, wall time.Time) entitlement.St
 	}
 	if problem != "" {
 		ev2 = ev2.Str("licence_problem", problem)
+		held := "none"
+		if license != nil {
+			held = license.ID
+		}
+		e.log.Error().Str("licence_problem", problem).Str("licence_in_force", held).
+			Msg("configuration error: the licence file does not verify (see licence_problem); the licence read before stays in force until a licence that verifies is read: fix --license or --license-pubkey, then send SIGHUP")
 	}
 	ev2.Str("entitlement", s.Outcome.String()).Int("days_left", s.DaysLeft).Msg(s.Message)
 	e.mu.Lock()

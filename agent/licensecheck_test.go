@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -39,8 +38,7 @@ func readyz(t *testing.T, a *runningAgent) admin.Readiness {
 
 // TestRun_Entitlement: a licence that ended is reported (log line, metrics,
 // /readyz) while metering goes on; a restart later keeps the grace period's
-// original end; a licence that did not verify counts as no valid
-// entitlement, and metering goes on too.
+// original end.
 func TestRun_Entitlement(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "headcount.db")
 	db, err := store.Open(path, store.Options{})
@@ -95,21 +93,6 @@ func TestRun_Entitlement(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A licence that did not verify.
-	cfg.License, cfg.LicenseProblem = nil, "license.json: the signature does not match"
-	a = runAgent(t, db, cfg)
-	if got := a.metric(t, "headcount_entitlement_state"); got != float64(entitlement.NoEntitlement) {
-		t.Errorf("a forged licence: state %v, want %d", got, entitlement.NoEntitlement)
-	}
-	if logs := a.logs.String(); !strings.Contains(logs, `"licence_problem":"license.json: the signature does not match"`) {
-		t.Errorf("the log does not say why the licence was refused:\n%s", logs)
-	}
-	c = spoptest.Dial(t, a.spoe)
-	c.Hello(false)
-	c.Notify(requestMsg(ip4, fmt.Sprint("client ", 2), nil))
-	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
-		t.Errorf("metering stopped without a valid licence: %v sessions started", got)
-	}
 }
 
 // TestRun_EntitlementOnline: the online check at start, without holding it
@@ -269,5 +252,75 @@ func TestLicenseCheck_Run(t *testing.T) {
 	case s := <-checked:
 		t.Errorf("a check nobody asked for: %+v", s)
 	default:
+	}
+}
+
+// TestRun_EntitlementReloadFails: a licence file that no longer verifies when
+// read again (SIGHUP) is a configuration error: the log says so, with the
+// reason, at the reload and at every later check, /readyz and a metric show
+// it, the licence read before stays in force (still valid, not a lapsed
+// contract), metering goes on, and a licence that verifies clears it.
+func TestRun_EntitlementReloadFails(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	start := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	system := SystemClock()
+	clock := func() (time.Time, time.Time) { mono, _ := system(); return mono, start }
+	lic := entitlement.License{ID: "L-1", Deployment: "dx-prod", Sessions: 1000,
+		Start: entitlement.Date{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, End: entitlement.Date{Time: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}}
+	renewed := lic
+	renewed.ID = "L-2"
+	const problem = "--license /etc/headcount/license.signed does not verify with --license-pubkey /etc/headcount/vendor.pub: the signature does not match"
+	var reloaded atomic.Pointer[entitlement.License]
+	recheck, tick := make(chan struct{}), make(chan time.Time)
+	checked := make(chan entitlement.Status, 1)
+	a := runAgent(t, db, Config{IdleTimeout: time.Minute, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock,
+		License: &lic, Recheck: recheck, ReloadLicense: func() (*entitlement.License, string) {
+			if l := reloaded.Load(); l != nil {
+				return l, ""
+			}
+			return nil, problem
+		},
+		Ticks: Ticks{License: tick}, Hooks: Hooks{LicenseChecked: func(s entitlement.Status) { checked <- s }}})
+	const configError = "configuration error: the licence file does not verify (see licence_problem); the licence read before stays in force until a licence that verifies is read: fix --license or --license-pubkey, then send SIGHUP"
+	valid := "entitlement valid: licence L-1 for dx-prod, 1000 sessions a year, contract ends on 2026-12-31 (214 days left)"
+
+	recheck <- struct{}{}
+	if s := <-checked; s.Outcome != entitlement.Valid || s.Message != valid {
+		t.Errorf("after a reload that failed: %s %q; want the licence read before, %q", s.Outcome, s.Message, valid)
+	}
+	tick <- time.Time{} // the daily check says it again
+	<-checked
+	logs := a.logs.String()
+	if n := strings.Count(logs, `"licence_problem":"`+problem+`","licence_in_force":"L-1","message":"`+configError+`"`); n != 2 {
+		t.Errorf("the configuration error is logged %d times, want 2 (the reload and the daily check):\n%s", n, logs)
+	}
+	for _, lapsed := range []string{"renew the contract", "grace period"} {
+		if strings.Contains(logs, lapsed) {
+			t.Errorf("a configuration error is reported as a lapsed contract (%q):\n%s", lapsed, logs)
+		}
+	}
+	if r := readyz(t, a); r.Entitlement == nil || r.Entitlement.State != "valid" || r.Entitlement.LicenseProblem != problem {
+		t.Errorf("/readyz entitlement %+v, want valid with the licence problem", r.Entitlement)
+	}
+	if got := a.metric(t, "headcount_entitlement_licence_problem"); got != 1 {
+		t.Errorf("headcount_entitlement_licence_problem = %v, want 1", got)
+	}
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
+	c.Notify(requestMsg(ip4, "still metering", nil))
+	if got := a.metric(t, "headcount_sessions_started_total"); got != 1 {
+		t.Errorf("metering stopped with a licence problem: %v sessions started", got)
+	}
+
+	reloaded.Store(&renewed)
+	recheck <- struct{}{}
+	if s := <-checked; !strings.HasPrefix(s.Message, "entitlement valid: licence L-2 ") {
+		t.Errorf("after a reload that verified: %q, want licence L-2", s.Message)
+	}
+	if r := readyz(t, a); r.Entitlement.LicenseProblem != "" {
+		t.Errorf("/readyz still shows the licence problem %q after a licence that verifies", r.Entitlement.LicenseProblem)
+	}
+	if got := a.metric(t, "headcount_entitlement_licence_problem"); got != 0 {
+		t.Errorf("headcount_entitlement_licence_problem = %v after a licence that verifies, want 0", got)
 	}
 }

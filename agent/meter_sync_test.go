@@ -73,7 +73,7 @@ func mustTotals(t *testing.T, db *store.DB, driven uint64) {
 		t.Errorf("stored started %d, completed %d, days %d, windows %d; want %d each (driven once, stored once)",
 			c.Started, c.Completed, byDay, byWindow, driven)
 	}
-	r, err := db.Check()
+	r, err := db.Check(time.Now())
 	if err != nil || len(r.Problems) > 0 {
 		t.Errorf("check: %+v, %v", r, err)
 	}

@@ -21,6 +21,7 @@ type metricsSources struct {
 	Server      *spop.Server
 	Table       *session.Table
 	Meter       *Meter
+	Handler     *Handler
 	Coverage    *Coverage
 	License     *LicenseCheck
 	Usage       *usage.Sender
@@ -51,6 +52,7 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	counter("headcount_spoe_timeouts_total", "SPOP connections closed because a HELLO, a frame or the next frame did not come in time.", spopStat(func(s spop.Stats) float64 { return float64(s.Timeouts) }))
 	counter("headcount_spoe_refused_frames_total", "SPOP frames refused (a bad length, type, HELLO or NOTIFY); each closes its connection with AGENT-DISCONNECT.", spopStat(func(s spop.Stats) float64 { return float64(s.BadFrames) }))
 	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", spopStat(func(s spop.Stats) float64 { return float64(s.Panics) }))
+	counter("headcount_xff_ignored_total", "Requests whose X-Forwarded-For was left out of their session key because they did not come from --trusted-proxies.", func() float64 { return float64(m.Handler.XFFIgnored()) })
 	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(m.Table.Live()) })
 	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })
 	const completedHelp = "Sessions completed since the agent started, by reason."
@@ -59,6 +61,8 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	}
 	labelled("headcount_sessions_completed_total", completedHelp, "reason", "recovered", func() float64 { return float64(m.Meter.Recovered()) })
 	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(m.Meter.FlushErrors()) })
+	counter("headcount_store_set_aside_total", "Flush entries the database set aside instead of counting them where they belong: a time outside 1970-9999 (a wall clock set far off) or an impossible value. Listed by headcount check.", func() float64 { return float64(m.Meter.SetAside()) })
+	counter("headcount_store_pending_file_errors_total", "Failed writes of the pending file (FILE.pending), which holds the counts of failed flushes until the next start: while this grows, a crash loses everything since the last successful write.", func() float64 { return float64(m.Meter.PendingErrors()) })
 	gauge("headcount_store_last_flush_timestamp_seconds", "Unix time of the last successful flush, 0 before the first.", func() float64 { return unixSeconds(m.Meter.LastFlush()) })
 	gauge("headcount_coverage_last_contact_timestamp_seconds", "Unix time of HAProxy's latest contact (hello, health check or notify), 0 before the first.", func() float64 { return unixSeconds(m.Coverage.LastContact(m.Clock())) })
 	gauge("headcount_entitlement_state", "The last entitlement check: 0 not checked, 1 valid, 2 ended within grace, 3 no valid entitlement (grace over), 4 server unreachable and grace started, 5 unreachable within grace, 6 unreachable and grace over.", func() float64 {
@@ -72,6 +76,12 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 			return 0
 		}
 		return float64(m.License.Status().DaysLeft)
+	})
+	gauge("headcount_entitlement_licence_problem", "1 while the licence file last read again (SIGHUP) does not verify: a configuration error; the licence read before stays in force.", func() float64 {
+		if m.License == nil || m.License.Problem() == "" {
+			return 0
+		}
+		return 1
 	})
 	const transmissionsHelp = "Online usage transmissions attempted, by result (a failed one is resent unchanged)."
 	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "ok", func() float64 {
@@ -116,7 +126,7 @@ func readiness(m metricsSources) admin.Readiness {
 	}
 	if m.License != nil {
 		st := m.License.Status()
-		body.Entitlement = &admin.EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message}
+		body.Entitlement = &admin.EntitlementStatus{State: st.Outcome.String(), DaysLeft: st.DaysLeft, Message: st.Message, LicenseProblem: m.License.Problem()}
 		if !st.GraceEnd.IsZero() {
 			body.Entitlement.GraceEnd = &st.GraceEnd
 		}

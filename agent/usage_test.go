@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,7 +140,8 @@ func TestRun_UsageTransmission(t *testing.T) {
 		}
 		_ = d.usage()
 	}
-	for range 3 { // a few more transmissions: nothing more may arrive
+	for range 3 { // a few more transmissions, a second apart: nothing more may arrive
+		elapsed.Add(int64(time.Second))
 		if err := d.usage(); err != nil {
 			t.Errorf("a transmission to the well-behaved receiver failed: %v", err)
 		}
@@ -155,4 +157,91 @@ func TestRun_UsageTransmission(t *testing.T) {
 	received := rc.received
 	rc.mu.Unlock()
 	t.Logf("%d sessions, %d distinct transmissions, %d deliveries (with failures, time-outs, lost answers and duplicates), receiver total %d", client, sequences, received, sum)
+}
+
+// TestRun_UsageEarlierSessions: --usage-url turned on for a database that
+// already holds sessions: the receiver's first transmission carries them,
+// over a period from the database's first covered moment to the moment it
+// is made (never a zero-length period), and the next one starts where it
+// ended; the receiver's sum is the agent's completed total.
+func TestRun_UsageEarlierSessions(t *testing.T) {
+	var mu sync.Mutex
+	var got []usage.Transmission
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var tr usage.Transmission
+		if err := json.NewDecoder(r.Body).Decode(&tr); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, tr)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	db := mustOpen(t, filepath.Join(t.TempDir(), "headcount.db"), store.Options{})
+	base := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	var elapsed atomic.Int64
+	clock := func() (time.Time, time.Time) {
+		now := base.Add(time.Duration(elapsed.Load()))
+		return now, now
+	}
+	cfg := Config{IdleTimeout: time.Second, MaxSession: time.Hour, FlushInterval: 100 * time.Millisecond, Production: true, Clock: clock,
+		Deployment: "dx-prod", Environment: "prod"}
+
+	// Metered for a day without online reporting.
+	runCfg := cfg
+	d := drive(t, &runCfg)
+	a := runAgent(t, db, runCfg)
+	c := spoptest.Dial(t, a.spoe)
+	c.Hello(false)
+	for i := range 7 {
+		c.Notify(requestMsg(ip4, fmt.Sprint("client-", i), nil))
+	}
+	elapsed.Add(int64(24 * time.Hour))
+	d.sweep()
+	if err := d.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	first, ok, err := db.FirstCovered()
+	if err != nil || !ok || !first.Equal(base) {
+		t.Fatalf("first covered moment %s (%v, %v), want %s", first, ok, err, base)
+	}
+
+	// Online reporting turned on a day later.
+	elapsed.Add(int64(24 * time.Hour))
+	cfg.UsageURL, cfg.UsageInterval = srv.URL, time.Hour
+	d = drive(t, &cfg)
+	a = runAgent(t, db, cfg)
+	elapsed.Add(int64(time.Hour))
+	if err := d.usage(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed.Add(int64(time.Hour))
+	if err := d.usage(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []usage.Transmission{
+		{Deployment: "dx-prod", Environment: "prod", Sequence: 1, PeriodStart: base, PeriodEnd: base.Add(49 * time.Hour), Sessions: 7, SentAt: base.Add(49 * time.Hour)},
+		{Deployment: "dx-prod", Environment: "prod", Sequence: 2, PeriodStart: base.Add(49 * time.Hour), PeriodEnd: base.Add(50 * time.Hour), Sessions: 0, SentAt: base.Add(50 * time.Hour)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the receiver got %d transmissions, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("transmission %d:\n%+v\nwant\n%+v", i+1, got[i], want[i])
+		}
+	}
+	if total, _ := db.CompletedTotal(); total != 7 {
+		t.Errorf("completed total %d, want the 7 sessions sent", total)
+	}
 }

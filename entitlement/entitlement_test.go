@@ -171,25 +171,130 @@ func TestExtension(t *testing.T) {
 		t.Errorf("a 15-day extension was signed: %v", err)
 	}
 
+	if _, err := SignExtension([]byte(`{"token_id":"X-2","deployment_id":"dx-prod","extension_days":14}`), priv); err == nil ||
+		err.Error() != "issued_at is required: the extension's days count from it" {
+		t.Errorf("an extension without issued_at was signed: %v", err)
+	}
+
 	_, st := Evaluate(at("2026-06-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, State{})
-	st, err = ext.Apply(st, "dx-prod")
+	st, _, err = ext.Apply(st, "dx-prod", at("2026-07-01T10:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, st := Evaluate(at("2026-07-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, st)
-	if s.Outcome != UnreachableInGrace || date(s.GraceEnd) != "2026-07-13" {
-		t.Errorf("extended: %v until %s, want within grace until 2026-07-13", s.Outcome, date(s.GraceEnd))
+	s, st := Evaluate(at("2026-07-01T10:00:00Z"), Evidence{Kind: ServerUnreachable}, st)
+	if s.Outcome != UnreachableInGrace || date(s.GraceEnd) != "2026-07-15" {
+		t.Errorf("extended: %v until %s, want within grace until 2026-07-15", s.Outcome, date(s.GraceEnd))
 	}
-	if _, err := ext.Apply(st, "dx-prod"); !errors.Is(err, ErrExtensionUsed) || err.Error() != "the one-time extension was already applied (token X-1, 14 days)" {
+	if _, _, err := ext.Apply(st, "dx-prod", at("2026-07-01T10:00:00Z")); !errors.Is(err, ErrExtensionUsed) || err.Error() != "the one-time extension was already applied (token X-1, 14 days)" {
 		t.Errorf("a second use: %v", err)
 	}
-	other := Extension{TokenID: "X-9", Deployment: "dx-prod", Days: 3}
-	if _, err := other.Apply(st, "dx-prod"); !errors.Is(err, ErrExtensionUsed) {
+	other := Extension{TokenID: "X-9", Deployment: "dx-prod", Days: 3, Issued: at("2026-07-01T10:00:00Z")}
+	if _, _, err := other.Apply(st, "dx-prod", at("2026-07-01T10:00:00Z")); !errors.Is(err, ErrExtensionUsed) {
 		t.Errorf("a second token after the first: %v", err)
 	}
-	if _, err := (Extension{TokenID: "X-3", Deployment: "dx-uat", Days: 3}).Apply(State{}, "dx-prod"); err == nil ||
+	if _, _, err := (Extension{TokenID: "X-3", Deployment: "dx-uat", Days: 3}).Apply(State{}, "dx-prod", at("2026-07-01T10:00:00Z")); err == nil ||
 		err.Error() != `the token is for deployment "dx-uat", this one is "dx-prod"` {
 		t.Errorf("another deployment's token: %v", err)
+	}
+}
+
+// TestExtension_Apply: the one-time extension's days count from the token's
+// issue, or from the end of the grace period if that is later, so a token
+// gives its days however long after the end it is issued; a token whose
+// days are over adds nothing and is refused unused, as is one with no grace
+// period recorded; once used, the log no longer offers it. The grace period
+// here started 2026-06-01 08:00 and ended 2026-06-29 08:00.
+func TestExtension_Apply(t *testing.T) {
+	_, grace := Evaluate(at("2026-06-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, State{})
+	cases := []struct {
+		name         string
+		issued, now  string
+		state        State
+		until, grant string // a granted extension: its end and Grant.String
+		refused      string // or the whole refusal
+	}{
+		{"applied while the grace period runs: its days add to the end", "2026-06-20T09:00:00Z", "2026-06-20T10:00:00Z", grace, "2026-07-13T08:00:00Z",
+			"the grace period now ends on 2026-07-13 08:00 UTC, 14 days after the end of the grace period on 2026-06-29 08:00 UTC (23 days from now)", ""},
+		{"issued and applied right at the grace period's end", "2026-06-29T08:00:00Z", "2026-06-29T08:00:00Z", grace, "2026-07-13T08:00:00Z",
+			"the grace period now ends on 2026-07-13 08:00 UTC, 14 days after its issue on 2026-06-29 08:00 UTC (14 days from now)", ""},
+		{"11 days after the end: 14 days, not 3", "2026-07-10T08:00:00Z", "2026-07-10T09:00:00Z", grace, "2026-07-24T08:00:00Z",
+			"the grace period now ends on 2026-07-24 08:00 UTC, 14 days after its issue on 2026-07-10 08:00 UTC (14 days from now)", ""},
+		{"20 days after the end: 14 days, not none", "2026-07-19T08:00:00Z", "2026-07-19T10:00:00Z", grace, "2026-08-02T08:00:00Z",
+			"the grace period now ends on 2026-08-02 08:00 UTC, 14 days after its issue on 2026-07-19 08:00 UTC (14 days from now)", ""},
+		{"applied 9 days after its issue: the 5 days left of it", "2026-07-10T08:00:00Z", "2026-07-19T08:00:00Z", grace, "2026-07-24T08:00:00Z",
+			"the grace period now ends on 2026-07-24 08:00 UTC, 14 days after its issue on 2026-07-10 08:00 UTC (5 days from now)", ""},
+		{"its days are over", "2026-07-10T08:00:00Z", "2026-07-24T08:00:00Z", grace, "", "",
+			"the extension adds nothing: token X-1's 14 days ran from its issue on 2026-07-10 08:00 UTC to 2026-07-24 08:00 UTC, which has passed (now 2026-07-24 08:00 UTC); it was not used: ask the vendor for a new token"},
+		{"issued before the end, applied after its days from the end", "2026-06-10T08:00:00Z", "2026-07-20T08:00:00Z", grace, "", "",
+			"the extension adds nothing: token X-1's 14 days ran from the end of the grace period on 2026-06-29 08:00 UTC to 2026-07-13 08:00 UTC, which has passed (now 2026-07-20 08:00 UTC); it was not used: ask the vendor for a new token"},
+		{"a clock set back does not make a spent token count", "2026-07-10T08:00:00Z", "2026-07-11T08:00:00Z",
+			State{GraceStart: grace.GraceStart, LatestSeen: at("2026-07-30T08:00:00Z")}, "", "",
+			"the extension adds nothing: token X-1's 14 days ran from its issue on 2026-07-10 08:00 UTC to 2026-07-24 08:00 UTC, which has passed (now 2026-07-30 08:00 UTC); it was not used: ask the vendor for a new token"},
+		{"no grace period recorded", "2026-07-10T08:00:00Z", "2026-07-10T09:00:00Z", State{}, "", "",
+			"no grace period is recorded: the entitlement was valid at the agent's last check, or was never checked; an extension is for a grace period that runs or has ended (the token was not used: keep it)"},
+		{"a second token", "2026-07-10T08:00:00Z", "2026-07-10T09:00:00Z",
+			State{GraceStart: grace.GraceStart, ExtensionDays: 7, ExtensionToken: "X-0", ExtendedUntil: at("2026-07-06T08:00:00Z")}, "", "",
+			"the one-time extension was already applied (token X-0, 7 days)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ext := Extension{TokenID: "X-1", Deployment: "dx-prod", Days: 14, Issued: at(tc.issued)}
+			st, g, err := ext.Apply(tc.state, "dx-prod", at(tc.now))
+			if tc.refused != "" {
+				if err == nil || err.Error() != tc.refused {
+					t.Errorf("error:\n%v\nwant:\n%s", err, tc.refused)
+				}
+				if st != tc.state {
+					t.Errorf("a refused token changed the state: %+v", st)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.ExtendedUntil.Equal(at(tc.until)) || st.ExtensionToken != "X-1" || st.ExtensionDays != 14 || g.String() != tc.grant {
+				t.Errorf("state %+v, grant %q; want extended until %s, %q", st, g, tc.until, tc.grant)
+			}
+			// The agent's check sees the same end, whatever its evidence.
+			for _, ev := range []Evidence{{Kind: ServerUnreachable}, {Kind: LicenseFile, License: License{ID: "L-1", End: day("2026-05-31")}}} {
+				s, _ := Evaluate(at(tc.now), ev, st)
+				if !s.GraceEnd.Equal(at(tc.until)) || s.Outcome == NoEntitlement || s.Outcome == UnreachableGraceOver {
+					t.Errorf("%v: checked at once: %v until %s, want within grace until %s", ev.Kind, s.Outcome, s.GraceEnd, tc.until)
+				}
+			}
+		})
+	}
+
+	// After the extension: the log says when it ends, then that it was used,
+	// never to ask for it again.
+	st, _, err := Extension{TokenID: "X-1", Deployment: "dx-prod", Days: 14, Issued: at("2026-07-10T08:00:00Z")}.Apply(grace, "dx-prod", at("2026-07-10T09:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := License{ID: "L-1", Deployment: "dx-prod", End: day("2026-05-31")}
+	for _, tc := range []struct {
+		now     string
+		ev      Evidence
+		outcome Outcome
+		message string
+	}{
+		{"2026-07-20T08:00:00Z", Evidence{Kind: ServerUnreachable}, UnreachableInGrace,
+			"the entitlement server could not be reached: within the grace period, which ends on 2026-07-24 (4 days left); check the connection to the entitlement server"},
+		{"2026-07-25T08:00:00Z", Evidence{Kind: ServerUnreachable}, UnreachableGraceOver,
+			"the entitlement server could not be reached and the grace period ended on 2026-07-24; the one-time extension (token X-1) is used: check the connection to the entitlement server"},
+		{"2026-07-25T08:00:00Z", Evidence{Kind: LicenseFile, License: ended}, NoEntitlement,
+			"no valid entitlement: the grace period ended on 2026-07-24; the one-time extension (token X-1) is used: renew the contract"},
+	} {
+		s, _ := Evaluate(at(tc.now), tc.ev, st)
+		if s.Outcome != tc.outcome || s.Message != tc.message {
+			t.Errorf("at %s: %v %q\nwant %v %q", tc.now, s.Outcome, s.Message, tc.outcome, tc.message)
+		}
+	}
+	// A later lapse, long after the extension ended, gets the plain 28 days.
+	_, renewed := Evaluate(at("2026-08-01T08:00:00Z"), Evidence{Kind: ServerValid}, st)
+	s, _ := Evaluate(at("2027-03-01T08:00:00Z"), Evidence{Kind: ServerUnreachable}, renewed)
+	if date(s.GraceEnd) != "2027-03-29" {
+		t.Errorf("a later grace period ends on %s, want 2027-03-29 (28 days, the extension long over)", date(s.GraceEnd))
 	}
 }
 

@@ -26,6 +26,8 @@ func (e Extension) Check() error {
 		return errors.New("deployment_id is empty")
 	case e.Days < 1 || e.Days > MaxExtensionDays:
 		return fmt.Errorf("extension_days %d: an extension is 1 to %d days", e.Days, MaxExtensionDays)
+	case e.Issued.IsZero():
+		return errors.New("issued_at is required: the extension's days count from it")
 	}
 	return nil
 }
@@ -56,14 +58,70 @@ func VerifyExtension(file []byte, pub ed25519.PublicKey) (Extension, error) {
 // extension.
 var ErrExtensionUsed = errors.New("the one-time extension was already applied")
 
-// Apply grants e to st for deployment: once, and only one extension ever.
-func (e Extension) Apply(st State, deployment string) (State, error) {
+// ErrNoGrace is returned for an extension when no grace period is recorded.
+var ErrNoGrace = errors.New("no grace period is recorded: the entitlement was valid at the agent's last check, or was never checked; an extension is for a grace period that runs or has ended (the token was not used: keep it)")
+
+// ErrExtensionAddsNothing is returned for an extension whose days are over.
+var ErrExtensionAddsNothing = errors.New("the extension adds nothing")
+
+// Grant is what an applied extension gives.
+type Grant struct {
+	// From is when its days start: the token's issue, or the end of the
+	// grace period if that is later (FromGraceEnd).
+	From         time.Time
+	FromGraceEnd bool
+	// Until is when the grace period now ends; DaysLeft counts the days
+	// from the moment it was applied, rounded up.
+	Until    time.Time
+	DaysLeft int
+}
+
+// Apply grants e to st for deployment at now: once, and only one extension
+// ever. Its days count from the token's issue, or from the end of the grace
+// period if that is later: a token issued while the grace period runs adds
+// its days to the end, one issued after the end gives its days from its
+// issue, whatever the site's clock says when it is applied. A token whose
+// days are over by now adds nothing and is refused, unused, as it is when no
+// grace period is recorded.
+func (e Extension) Apply(st State, deployment string, now time.Time) (State, Grant, error) {
 	if e.Deployment != deployment {
-		return st, fmt.Errorf("the token is for deployment %q, this one is %q", e.Deployment, deployment)
+		return st, Grant{}, fmt.Errorf("the token is for deployment %q, this one is %q", e.Deployment, deployment)
 	}
 	if st.ExtensionToken != "" {
-		return st, fmt.Errorf("%w (token %s, %d days)", ErrExtensionUsed, st.ExtensionToken, st.ExtensionDays)
+		return st, Grant{}, fmt.Errorf("%w (token %s, %d days)", ErrExtensionUsed, st.ExtensionToken, st.ExtensionDays)
 	}
-	st.ExtensionDays, st.ExtensionToken = e.Days, e.TokenID
-	return st, nil
+	if st.GraceStart.IsZero() {
+		return st, Grant{}, ErrNoGrace
+	}
+	if now.Before(st.LatestSeen) {
+		now = st.LatestSeen // a clock set back does not make a spent token count
+	}
+	g := Grant{From: e.Issued.UTC()}
+	if end := st.graceEnd(); end.After(g.From) {
+		g.From, g.FromGraceEnd = end, true
+	}
+	g.Until = g.From.Add(time.Duration(e.Days) * 24 * time.Hour)
+	if g.DaysLeft = daysUntil(now, g.Until); g.DaysLeft == 0 {
+		return st, Grant{}, fmt.Errorf("%w: token %s's %d days ran from %s to %s, which has passed (now %s); it was not used: ask the vendor for a new token",
+			ErrExtensionAddsNothing, e.TokenID, e.Days, g.fromString(), minute(g.Until), minute(now))
+	}
+	st.ExtensionDays, st.ExtensionToken, st.ExtendedUntil = e.Days, e.TokenID, g.Until
+	return st, g, nil
+}
+
+// minute writes t as YYYY-MM-DD HH:MM UTC.
+func minute(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// fromString says where g's days start, for messages.
+func (g Grant) fromString() string {
+	if g.FromGraceEnd {
+		return "the end of the grace period on " + minute(g.From)
+	}
+	return "its issue on " + minute(g.From)
+}
+
+// String says what g gives, for the command that applied it.
+func (g Grant) String() string {
+	return fmt.Sprintf("the grace period now ends on %s, %d days after %s (%d days from now)",
+		minute(g.Until), int(g.Until.Sub(g.From)/(24*time.Hour)), g.fromString(), g.DaysLeft)
 }

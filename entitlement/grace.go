@@ -81,6 +81,11 @@ type State struct {
 	// the token that granted it (a token works once, and only one does).
 	ExtensionDays  int    `json:"extension_days,omitempty"`
 	ExtensionToken string `json:"extension_token,omitempty"`
+	// ExtendedUntil is when the extension ends (see Extension.Apply): a
+	// grace period running then lasts at least until it. Zero in a state
+	// written before it existed: ExtensionDays then lengthen the grace
+	// period from its end, as they did.
+	ExtendedUntil time.Time `json:"extended_until,omitzero"`
 	// LatestSeen is the latest time any check saw: a clock set back before
 	// it does not shorten or reset the grace period.
 	LatestSeen time.Time `json:"latest_seen,omitzero"`
@@ -94,6 +99,7 @@ type Status struct {
 	GraceEnd     time.Time // when the grace period ends, ended or would end
 	DaysLeft     int       // of the entitlement when valid, of the grace period otherwise
 	ClockSetBack bool      // now was before LatestSeen: LatestSeen was used
+	Extension    string    // the token of the one-time extension, once applied
 	Message      string
 }
 
@@ -109,13 +115,13 @@ func Evaluate(now time.Time, ev Evidence, st State) (Status, State) {
 	if now.After(st.LatestSeen) {
 		st.LatestSeen = now
 	}
-	grace := GracePeriod + time.Duration(st.ExtensionDays)*24*time.Hour
+	s.Extension = st.ExtensionToken
 	// startGrace starts the grace period at from unless one is running.
 	startGrace := func(from time.Time) {
 		if st.GraceStart.IsZero() || from.Before(st.GraceStart) {
 			st.GraceStart = from
 		}
-		s.GraceEnd = st.GraceStart.Add(grace)
+		s.GraceEnd = st.graceEnd()
 	}
 
 	switch ev.Kind {
@@ -141,7 +147,7 @@ func Evaluate(now time.Time, ev Evidence, st State) (Status, State) {
 		// running (from an expiry or a failed connection) is reported as over.
 		s.Outcome = NoEntitlement
 		s.GraceEnd = now
-		if end := st.GraceStart.Add(grace); !st.GraceStart.IsZero() && end.Before(now) {
+		if end := st.graceEnd(); !st.GraceStart.IsZero() && end.Before(now) {
 			s.GraceEnd = end
 		}
 	case ServerUnreachable:
@@ -166,6 +172,19 @@ func Evaluate(now time.Time, ev Evidence, st State) (Status, State) {
 	}
 	s.Message = s.message(ev)
 	return s, st
+}
+
+// graceEnd returns when the grace period that started at st.GraceStart
+// ends: GracePeriod later, or when the extension ends if that is later.
+func (st State) graceEnd() time.Time {
+	end := st.GraceStart.Add(GracePeriod)
+	if st.ExtendedUntil.IsZero() {
+		return end.Add(time.Duration(st.ExtensionDays) * 24 * time.Hour)
+	}
+	if st.ExtendedUntil.After(end) {
+		return st.ExtendedUntil
+	}
+	return end
 }
 
 // daysUntil counts the days from now to t, rounded up; 0 once t is past.
@@ -196,6 +215,10 @@ func (s Status) message(ev Evidence) string {
 		return fmt.Sprintf("entitlement ended on %s; the grace period ends on %s (%d days left): renew the contract to keep the entitlement",
 			date(s.End), date(s.GraceEnd), s.DaysLeft)
 	case NoEntitlement:
+		if s.Extension != "" {
+			return fmt.Sprintf("no valid entitlement: the grace period ended on %s; the one-time extension (token %s) is used: renew the contract",
+				date(s.GraceEnd), s.Extension)
+		}
 		return fmt.Sprintf("no valid entitlement: the grace period ended on %s; renew the contract, or ask the vendor for the one-time extension of up to %d days",
 			date(s.GraceEnd), MaxExtensionDays)
 	case UnreachableGraceStarts:
@@ -205,6 +228,10 @@ func (s Status) message(ev Evidence) string {
 		return fmt.Sprintf("the entitlement server could not be reached: within the grace period, which ends on %s (%d days left); check the connection to the entitlement server",
 			date(s.GraceEnd), s.DaysLeft)
 	case UnreachableGraceOver:
+		if s.Extension != "" {
+			return fmt.Sprintf("the entitlement server could not be reached and the grace period ended on %s; the one-time extension (token %s) is used: check the connection to the entitlement server",
+				date(s.GraceEnd), s.Extension)
+		}
 		return fmt.Sprintf("the entitlement server could not be reached and the grace period ended on %s; ask the vendor for the one-time extension of up to %d days",
 			date(s.GraceEnd), MaxExtensionDays)
 	}

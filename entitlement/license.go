@@ -122,12 +122,19 @@ func verifyDocument(file []byte, field, what string, pub ed25519.PublicKey, v an
 	return nil
 }
 
+// Product is the product a licence must name, if it names one: a vendor's
+// licence for another product, signed with the same key, grants nothing here.
+const Product = "headcount"
+
 // Verify checks a signed licence file with the vendor's public key and
-// returns the licence.
+// returns the licence. A licence naming another product is refused.
 func Verify(file []byte, pub ed25519.PublicKey) (License, error) {
 	var l License
 	if err := verifyDocument(file, "license", "licence", pub, &l); err != nil {
 		return License{}, err
+	}
+	if l.Product != "" && l.Product != Product {
+		return License{}, fmt.Errorf("licence %s is for the product %q, not %s", l.ID, l.Product, Product)
 	}
 	return l, l.Check()
 }

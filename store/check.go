@@ -16,18 +16,25 @@ type CheckResult struct {
 	Days, Hours, Intervals int
 	Sessions               uint64 // sum of the days
 	FlushSeq               uint64 // sequence number of the last flush applied (0: none)
-	Problems               []string
+	// SetAside lists the flush entries the store could not count where they belong (see Flush); they
+	// are not problems of the file, but an auditor must see them.
+	SetAside []SetAside
+	Problems []string
 }
 
 // Check verifies, in one read transaction, bbolt's page structure and headcount's own invariants, and
 // reports each broken one as a problem rather than an error:
-//   - the days sum to completed_total plus imported_total;
+//   - the days sum to completed_total plus imported_total, minus the sessions set aside;
 //   - completed_total is the sum of its reasons, and no more than started_total;
+//   - counts and a last flush time exist only with a flush sequence;
 //   - coverage intervals end after they start, and are ordered and disjoint;
-//   - no hour has more than an hour of samples, nor more live-session time than its peak allows.
+//   - no hour has more than an hour of samples, more live-session time than its peak allows, or a
+//     peak above the sessions ever started;
+//   - no day, hour or coverage lies after the UTC day of now plus an hour (the agent's clock may run a
+//     little ahead of the checking host's).
 //
-// It returns an error when a record of the days, hours or coverage cannot be decoded.
-func (db *DB) Check() (CheckResult, error) {
+// It returns an error when a record of the days, hours, coverage or set-aside entries cannot be decoded.
+func (db *DB) Check(now time.Time) (CheckResult, error) {
 	var r CheckResult
 	err := db.view(func(tx *bbolt.Tx) error {
 		problem := func(format string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, a...)) }
@@ -43,7 +50,17 @@ func (db *DB) Check() (CheckResult, error) {
 			return v
 		}
 		started, completed, imported := get(keyStartedTotal), get(keyCompletedTotal), get(keyImportedTotal)
+		setAside := get(keySetAsideTotal)
 		r.FlushSeq = get(keyFlushCount)
+		if r.FlushSeq == 0 && (started > 0 || completed > 0) {
+			problem("%s %d and %s %d but no flush sequence: counts were written outside a flush",
+				keyStartedTotal, started, keyCompletedTotal, completed)
+		}
+		if last, err := getTime(meta, keyLastFlush); err != nil {
+			problem("%v", err)
+		} else if !last.IsZero() && r.FlushSeq == 0 {
+			problem("a last flush time (%s) but no flush sequence", last.Format(time.RFC3339))
+		}
 		var byReason uint64
 		c := meta.Cursor()
 		for k, _ := c.Seek([]byte(keyCompletedReasonPrefix)); k != nil && strings.HasPrefix(string(k), keyCompletedReasonPrefix); k, _ = c.Next() {
@@ -65,9 +82,22 @@ func (db *DB) Check() (CheckResult, error) {
 		for _, d := range days {
 			r.Sessions += d.Sessions
 		}
-		if r.Sessions != completed+imported {
+		switch {
+		case r.Sessions+setAside == completed+imported:
+		case setAside == 0:
 			problem("the days hold %d sessions but %s %d + %s %d = %d",
 				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, completed+imported)
+		default:
+			problem("the days hold %d sessions but %s %d + %s %d - %s %d = %d",
+				r.Sessions, keyCompletedTotal, completed, keyImportedTotal, imported, keySetAsideTotal, setAside,
+				completed+imported-setAside)
+		}
+		// An hour of tolerance: the agent's clock may run a little ahead of the checking host's.
+		tomorrow := now.Add(time.Hour).UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		for _, d := range days {
+			if !d.Day.Before(tomorrow) {
+				problem("day %s holds %d sessions but is after today (%s)", d.Day.Format(dayLayout), d.Sessions, now.UTC().Format(dayLayout))
+			}
 		}
 
 		hours, err := readHours(tx, from, to)
@@ -76,11 +106,17 @@ func (db *DB) Check() (CheckResult, error) {
 		}
 		r.Hours = len(hours)
 		for _, h := range hours {
-			if h.SampledMillis > 3_600_000 {
+			if h.SampledMillis > hourMillis {
 				problem("hour %s has %d ms of samples, more than an hour", h.Hour.Format(hourLayout), h.SampledMillis)
 			}
 			if h.LiveMillis > h.Peak*h.SampledMillis {
 				problem("hour %s has more live-session time (%d) than its peak %d allows", h.Hour.Format(hourLayout), h.LiveMillis, h.Peak)
+			}
+			if h.Peak > started {
+				problem("hour %s has a peak of %d live sessions but only %d were ever started", h.Hour.Format(hourLayout), h.Peak, started)
+			}
+			if !h.Hour.Before(tomorrow) {
+				problem("hour %s is after today (%s)", h.Hour.Format(hourLayout), now.UTC().Format(dayLayout))
 			}
 		}
 
@@ -96,8 +132,12 @@ func (db *DB) Check() (CheckResult, error) {
 			if i > 0 && iv.Start.Before(coverage[i-1].End) {
 				problem("coverage intervals starting %s and %s overlap", coverage[i-1].Start.Format(time.RFC3339), iv.Start.Format(time.RFC3339))
 			}
+			if iv.End.After(tomorrow) {
+				problem("coverage interval %s ends after today (%s)", iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339))
+			}
 		}
-		return nil
+		r.SetAside, err = readSetAside(tx)
+		return err
 	})
 	return r, err
 }
@@ -121,4 +161,28 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// CheckPending reports on the pending file of the database at path (see PendingPath), given the flush
+// sequence the database holds: the sequence numbers of the flushes it holds that the database does
+// not (the agent applies them at its next start), or a problem when they do not continue the
+// database's sequence. Flushes the database holds already are ignored.
+func CheckPending(path string, stored uint64) (notApplied []uint64, problem string, err error) {
+	flushes, err := ReadPending(path)
+	if err != nil {
+		return nil, "", err
+	}
+	next := stored + 1
+	for _, f := range flushes {
+		if f.Seq <= stored {
+			continue
+		}
+		if f.Seq != next {
+			return notApplied, fmt.Sprintf("%s holds flush %d where flush %d comes next (the database holds flush %d): it is not this database's",
+				PendingPath(path), f.Seq, next, stored), nil
+		}
+		notApplied = append(notApplied, f.Seq)
+		next++
+	}
+	return notApplied, "", nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
@@ -153,7 +154,7 @@ func TestSchema_Golden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", modeName(opts), err)
 		}
-		r, err := db.Check()
+		r, err := db.Check(time.Now())
 		if err != nil || len(r.Problems) > 0 {
 			t.Errorf("%s: Check of %s = %+v, %v", modeName(opts), goldenDB, r, err)
 		}

@@ -35,6 +35,59 @@ type Flush struct {
 	Seq uint64
 }
 
+// AddDay adds d to f's days, into the entry of the same UTC day if there is one: a flush that gathers
+// the counts of many intervals (while flushes fail) grows with the days it covers, not the intervals.
+func (f *Flush) AddDay(d DayCount) {
+	for i := range f.Days {
+		if sameSpan(f.Days[i].Day, d.Day, 24*time.Hour) {
+			f.Days[i].Sessions += d.Sessions
+			return
+		}
+	}
+	f.Days = append(f.Days, d)
+}
+
+// AddWindow adds w to f's windows, into the entry of the same 10-minute window if there is one.
+func (f *Flush) AddWindow(w WindowCount) {
+	for i := range f.Windows {
+		if sameSpan(f.Windows[i].Start, w.Start, Window) {
+			f.Windows[i].Sessions += w.Sessions
+			return
+		}
+	}
+	f.Windows = append(f.Windows, w)
+}
+
+// AddHour merges h into f's hours as the store does: into the entry of the same UTC hour if there is
+// one, the peak by maximum, the milliseconds by sum.
+func (f *Flush) AddHour(h HourStat) {
+	for i := range f.Hours {
+		if o := &f.Hours[i]; sameSpan(o.Hour, h.Hour, time.Hour) {
+			o.Peak = max(o.Peak, h.Peak)
+			o.LiveMillis += h.LiveMillis
+			o.SampledMillis += h.SampledMillis
+			return
+		}
+	}
+	f.Hours = append(f.Hours, h)
+}
+
+// AddInterval adds iv to f's coverage: an interval with the same start as the last one replaces it
+// (the coverage record reports the interval in progress, growing), any other is appended.
+func (f *Flush) AddInterval(iv Interval) {
+	if n := len(f.Coverage); n > 0 && f.Coverage[n-1].Start.Equal(iv.Start) {
+		f.Coverage[n-1] = iv
+		return
+	}
+	f.Coverage = append(f.Coverage, iv)
+}
+
+// sameSpan reports whether a and b fall in the same UTC day, hour or 10-minute window, for d 24h, 1h or
+// Window (Truncate counts from a UTC midnight).
+func sameSpan(a, b time.Time, d time.Duration) bool {
+	return a.Truncate(d).Equal(b.Truncate(d))
+}
+
 // Window is the length of the windows the tamper-evident metrics file counts sessions in. Windows start
 // at multiples of Window since the Unix epoch.
 const Window = 10 * time.Minute
@@ -69,27 +122,46 @@ type Interval struct {
 	End   time.Time `json:"end"`
 }
 
-// Flush applies f in one write transaction. An invalid f — Completed not summing to the sessions in
-// Days, an empty reason, an interval ending before it starts, a time outside the years 1970-9999 — is
-// rejected and nothing is written. So is a flush whose Seq is not the stored sequence plus 1, with
-// ErrFlushSequence. A flush with no days, hours or coverage still updates the counters, the sequence
-// and the last flush time. An error wrapping ErrCommit means the commit failed and the flush may or
-// may not be visible: the next read (FlushSeq) tells.
-func (db *DB) Flush(f Flush) error {
+// Flush applies f in one write transaction and returns the entries it set aside. A malformed f —
+// Completed not summing to the sessions in Days, an empty reason — is rejected and nothing is written.
+// So is a flush whose Seq is not the stored sequence plus 1, with ErrFlushSequence. An entry that cannot
+// be counted where it belongs does not block the rest: a day, window, hour or coverage interval at a
+// time outside the years 1970-9999 (a wall clock set far off), an interval ending before it starts, an
+// hour whose peak exceeds the sessions ever started or whose samples would exceed the hour, is set
+// aside — recorded in the set_aside bucket, where Check shows it — and everything else is applied. A
+// flush time outside those years leaves the stored last flush time as it was. A flush with no days,
+// hours or coverage still updates the counters, the sequence and the last flush time. An error wrapping
+// ErrCommit means the commit failed and the flush may or may not be visible: the next read (FlushSeq)
+// tells.
+func (db *DB) Flush(f Flush) ([]SetAside, error) {
 	completed, err := f.validate()
 	if err != nil {
-		return fmt.Errorf("%s: flush rejected: %w", db.path, err)
+		return nil, fmt.Errorf("%s: flush rejected: %w", db.path, err)
 	}
-	return db.update(func(tx *bbolt.Tx) error {
-		stored, err := getUint(tx.Bucket(bucketMeta), keyFlushCount)
+	var aside []SetAside
+	err = db.update(func(tx *bbolt.Tx) error {
+		aside = aside[:0]
+		meta := tx.Bucket(bucketMeta)
+		stored, err := getUint(meta, keyFlushCount)
 		if err != nil {
 			return err
 		}
 		if f.Seq != stored+1 {
 			return fmt.Errorf("%w: flush %d, the database holds flush %d", ErrFlushSequence, f.Seq, stored)
 		}
+		started, err := getUint(meta, keyStartedTotal)
+		if err != nil {
+			return err
+		}
+		started += f.Started
+		setAside := func(e SetAside) { e.Flush = f.Seq; aside = append(aside, e) }
+
 		days := tx.Bucket(bucketDays)
 		for _, d := range f.Days {
+			if err := checkStorable("day", d.Day); err != nil {
+				setAside(SetAside{Kind: AsideDay, Unix: d.Day.Unix(), Sessions: d.Sessions, Why: err.Error()})
+				continue
+			}
 			if err := addUint(days, dayKey(d.Day), d.Sessions); err != nil {
 				return err
 			}
@@ -100,6 +172,10 @@ func (db *DB) Flush(f Flush) error {
 				return err
 			}
 			for _, w := range f.Windows {
+				if err := checkStorable("window", w.Start); err != nil {
+					setAside(SetAside{Kind: AsideWindow, Unix: w.Start.Unix(), Sessions: w.Sessions, Why: err.Error()})
+					continue
+				}
 				if err := addUint(windows, encodeSeconds(w.Start.Truncate(Window)), w.Sessions); err != nil {
 					return err
 				}
@@ -107,19 +183,27 @@ func (db *DB) Flush(f Flush) error {
 		}
 		hours := tx.Bucket(bucketHours)
 		for _, h := range f.Hours {
-			if err := mergeHour(hours, h); err != nil {
+			why, err := mergeHour(hours, h, started)
+			if err != nil {
 				return err
+			}
+			if why != "" {
+				setAside(SetAside{Kind: AsideHour, Unix: h.Hour.Unix(), Peak: h.Peak, LiveMillis: h.LiveMillis,
+					SampledMillis: h.SampledMillis, Why: why})
 			}
 		}
 		coverage := tx.Bucket(bucketCoverage)
 		for _, iv := range f.Coverage {
+			if why := intervalProblem(iv); why != "" {
+				setAside(SetAside{Kind: AsideCoverage, Unix: iv.Start.Unix(), End: iv.End.Unix(), Why: why})
+				continue
+			}
 			if err := mergeInterval(coverage, iv); err != nil {
 				return err
 			}
 		}
 
-		meta := tx.Bucket(bucketMeta)
-		if err := addUint(meta, keyStartedTotal, f.Started); err != nil {
+		if err := meta.Put(keyStartedTotal, encodeUint(started)); err != nil {
 			return err
 		}
 		if err := addUint(meta, keyCompletedTotal, completed); err != nil {
@@ -136,8 +220,17 @@ func (db *DB) Flush(f Flush) error {
 		if err := meta.Put(keyFlushCount, encodeUint(f.Seq)); err != nil {
 			return err
 		}
-		return meta.Put(keyLastFlush, encodeSeconds(f.Now))
+		if err := checkStorable("flush time", f.Now); err != nil {
+			setAside(SetAside{Kind: AsideFlushTime, Unix: f.Now.Unix(), Why: err.Error()})
+		} else if err := meta.Put(keyLastFlush, encodeSeconds(f.Now)); err != nil {
+			return err
+		}
+		return recordSetAside(tx, aside)
 	})
+	if err != nil && !errors.Is(err, ErrCommit) {
+		return nil, err
+	}
+	return aside, err
 }
 
 // FlushSeq returns the sequence number of the last flush applied (0 if there never was one); the next
@@ -152,13 +245,11 @@ func (db *DB) FlushSeq() (uint64, error) {
 	return seq, err
 }
 
-// validate checks f and returns the number of sessions it completes.
+// validate checks what makes f malformed as a whole, and returns the number of sessions it completes.
+// Entries at impossible times are not its concern: Flush sets them aside.
 func (f Flush) validate() (uint64, error) {
 	var byDay, byReason uint64
 	for _, d := range f.Days {
-		if err := checkStorable("day", d.Day); err != nil {
-			return 0, err
-		}
 		byDay += d.Sessions
 	}
 	for reason, n := range f.Completed {
@@ -170,42 +261,48 @@ func (f Flush) validate() (uint64, error) {
 	if byReason != byDay {
 		return 0, fmt.Errorf("%d sessions completed by reason but %d by day", byReason, byDay)
 	}
-	for _, h := range f.Hours {
-		if err := checkStorable("hour", h.Hour); err != nil {
-			return 0, err
-		}
-	}
-	for _, iv := range f.Coverage {
-		if err := checkStorable("coverage start", iv.Start); err != nil {
-			return 0, err
-		}
-		if err := checkStorable("coverage end", iv.End); err != nil {
-			return 0, err
-		}
-		if iv.End.Before(iv.Start) {
-			return 0, fmt.Errorf("coverage ends at %s before it starts at %s",
-				iv.End.UTC().Format(time.RFC3339), iv.Start.UTC().Format(time.RFC3339))
-		}
-	}
-	if err := checkStorable("flush time", f.Now); err != nil {
-		return 0, err
-	}
 	return byDay, nil
 }
 
-// mergeHour adds h to the hours bucket: peaks are max-merged, milliseconds are added.
-func mergeHour(hours *bbolt.Bucket, h HourStat) error {
+// intervalProblem says why iv cannot be stored as coverage, "" if it can.
+func intervalProblem(iv Interval) string {
+	if err := checkStorable("coverage start", iv.Start); err != nil {
+		return err.Error()
+	}
+	if err := checkStorable("coverage end", iv.End); err != nil {
+		return err.Error()
+	}
+	if iv.End.Before(iv.Start) {
+		return fmt.Sprintf("coverage ends at %s before it starts at %s",
+			iv.End.UTC().Format(time.RFC3339), iv.Start.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// mergeHour adds h to the hours bucket: peaks are max-merged, milliseconds are added. It merges nothing
+// and says why when h is impossible: its hour cannot be stored, its peak exceeds started (the sessions
+// ever started, this flush's included), or the hour would hold more than an hour of samples.
+func mergeHour(hours *bbolt.Bucket, h HourStat, started uint64) (why string, err error) {
+	if err := checkStorable("hour", h.Hour); err != nil {
+		return err.Error(), nil
+	}
+	if h.Peak > started {
+		return fmt.Sprintf("peak %d exceeds the %d sessions ever started", h.Peak, started), nil
+	}
 	key := hourKey(h.Hour)
 	if v := hours.Get(key); v != nil {
 		old, err := decodeHour(key, v)
 		if err != nil {
-			return err
+			return "", err
 		}
 		h.Peak = max(h.Peak, old.Peak)
 		h.LiveMillis += old.LiveMillis
 		h.SampledMillis += old.SampledMillis
 	}
-	return hours.Put(key, encodeHour(h))
+	if h.SampledMillis > hourMillis {
+		return fmt.Sprintf("the hour would hold %d ms of samples, more than an hour", h.SampledMillis), nil
+	}
+	return "", hours.Put(key, encodeHour(h))
 }
 
 // mergeInterval adds iv to the coverage bucket, extending a stored interval with the same start.

@@ -11,6 +11,10 @@ import (
 // ErrOverlap is returned by Import for a day the database already counts.
 var ErrOverlap = errors.New("day already in the database")
 
+// ErrPendingFlushes means an import was refused because the database's pending file holds flushes it
+// does not hold yet (see PendingPath).
+var ErrPendingFlushes = errors.New("flushes not yet applied")
+
 // Import adds history from another meter, in one transaction: each day's
 // sessions are added and the day is marked covered (a coverage interval over
 // the whole day). A day that already has sessions, or was imported before,
@@ -19,6 +23,22 @@ var ErrOverlap = errors.New("day already in the database")
 // coverage touches the day), even one without sessions. Days must be
 // distinct.
 func (db *DB) Import(days []DayCount) error {
+	stored, err := db.FlushSeq()
+	if err != nil {
+		return err
+	}
+	// A pending file's flushes meter days and coverage the database does not
+	// show yet: an import now could add a day they count.
+	if seqs, _, err := CheckPending(db.path, stored); err != nil {
+		return err
+	} else if len(seqs) > 0 {
+		what := "a flush"
+		if len(seqs) > 1 {
+			what = fmt.Sprintf("%d flushes", len(seqs))
+		}
+		return fmt.Errorf("%s: %w: %s holds %s the database does not hold yet, which may meter the days imported; start the agent once to apply it, then import again",
+			db.path, ErrPendingFlushes, PendingPath(db.path), what)
+	}
 	return db.update(func(tx *bbolt.Tx) error {
 		imported, err := tx.CreateBucketIfNotExists(bucketImported)
 		if err != nil {

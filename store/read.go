@@ -225,6 +225,25 @@ func (db *DB) CompletedTotal() (uint64, error) {
 	return n, err
 }
 
+// FirstCovered returns the start of the earliest coverage interval (imported days included), and false
+// when there is none.
+func (db *DB) FirstCovered() (time.Time, bool, error) {
+	var first time.Time
+	var ok bool
+	err := db.view(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketCoverage).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		if len(k) != uintValueSize {
+			return fmt.Errorf("%w: %s key of %d bytes, want %d", ErrCorrupt, bucketCoverage, len(k), uintValueSize)
+		}
+		first, ok = time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC(), true
+		return nil
+	})
+	return first, ok, err
+}
+
 // readWindows returns the stored windows starting in [from, to), in ascending order; none when the
 // windows bucket does not exist yet.
 func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {

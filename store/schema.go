@@ -15,10 +15,10 @@ package store
 //
 // Migration notes. There has only ever been schema 1, so Open migrates nothing. Schema 1 has grown by
 // additions that a reader of the same schema tolerates being absent, without a version bump: the
-// imported and windows buckets, created by the first write that needs them, and the meta keys
-// imported_total, entitlement and usage_transmission, which read as 0 or empty when missing. A file
-// written before those additions is a complete schema-1 file and opens unchanged. The rules for a
-// change:
+// imported, windows and set_aside buckets, created by the first write that needs them, and the meta
+// keys imported_total, set_aside_total, entitlement and usage_transmission, which read as 0 or empty
+// when missing. A file written before those additions is a complete schema-1 file and opens
+// unchanged. The rules for a change:
 //
 //   - A new bucket or key that every reader treats as empty when it is missing stays in the current
 //     schema; readers must not require it (it is not in requiredBuckets), and writers create it on
@@ -67,13 +67,20 @@ var (
 	// windows, Recover adds the recovered sessions to the window of the last flush (of now if there was
 	// none). Read by Snapshot when asked for windows, for the tamper-evident metrics file.
 	bucketWindows = []byte("windows")
+
+	// bucketSetAside holds the flush entries Flush could not count where they belong (SetAside): a time
+	// outside the storable years, an impossible hour peak, an interval ending before it starts. Key: the
+	// flush's sequence number (8 bytes big-endian) then the entry's index in that flush (4 bytes
+	// big-endian); value: the entry as a JSON object (SetAside's fields), so that no time needs to be
+	// storable to be recorded. Created by the first Flush that sets an entry aside. Read by Check.
+	bucketSetAside = []byte("set_aside")
 )
 
 // requiredBuckets are created with every file, and Open rejects a file that lacks one with ErrCorrupt.
 var requiredBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
 
 // schemaBuckets lists every bucket of schema 1: requiredBuckets and those created on first use.
-var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows}
+var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows, bucketSetAside}
 
 // Keys of bucketMeta. Counters are 8-byte big-endian integers, times 8-byte big-endian Unix seconds;
 // a missing counter reads as 0 and a missing time as the zero time.
@@ -115,6 +122,11 @@ var (
 	// for which the days sum to keyCompletedTotal plus keyImportedTotal.
 	keyImportedTotal = []byte("imported_total")
 
+	// keySetAsideTotal counts the completed sessions whose day Flush set aside (bucketSetAside): they are
+	// in keyCompletedTotal but in no day. Added to by Flush; read by Check, for which the days sum to
+	// keyCompletedTotal plus keyImportedTotal minus keySetAsideTotal.
+	keySetAsideTotal = []byte("set_aside_total")
+
 	// keyEntitlement holds the entitlement checker's state, a JSON document the store stores verbatim
 	// and does not interpret. Written by SetEntitlementState; read by EntitlementState.
 	keyEntitlement = []byte("entitlement")
@@ -128,7 +140,7 @@ var (
 // keyCompletedReasonPrefix.
 var metaKeys = [][]byte{
 	keyMagic, keySchema, keyEnvironment, keyLastFlush, keyFlushCount,
-	keyStartedTotal, keyCompletedTotal, keyImportedTotal, keyEntitlement, keyUsageTransmission,
+	keyStartedTotal, keyCompletedTotal, keyImportedTotal, keySetAsideTotal, keyEntitlement, keyUsageTransmission,
 }
 
 const (

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestDB_FlushSequence(t *testing.T) {
 	for _, seq := range []uint64{0, 2} {
 		f := sampleFlush
 		f.Seq = seq
-		if err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
+		if _, err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
 			t.Errorf("Flush with Seq %d on a new file: %v, want ErrFlushSequence", seq, err)
 		}
 	}
@@ -27,7 +28,7 @@ func TestDB_FlushSequence(t *testing.T) {
 	f.Seq = 1
 	MustFlush(t, db, f)
 	before := MustSum(t, db.Path())
-	if err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
+	if _, err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
 		t.Errorf("Flush 1 applied twice: %v, want ErrFlushSequence", err)
 	}
 	if MustSum(t, db.Path()) != before {
@@ -53,13 +54,13 @@ func TestDB_FlushCommitFailure(t *testing.T) {
 	}})
 	f := sampleFlush
 	f.Seq = 1
-	if err := db.Flush(f); !errors.Is(err, ErrCommit) {
+	if _, err := db.Flush(f); !errors.Is(err, ErrCommit) {
 		t.Fatalf("Flush with a failing commit: %v, want ErrCommit", err)
 	}
 	if seq, err := db.FlushSeq(); seq != 1 || err != nil {
 		t.Fatalf("FlushSeq after the failed commit = %d, %v; want 1 (the flush is in the file)", seq, err)
 	}
-	if err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
+	if _, err := db.Flush(f); !errors.Is(err, ErrFlushSequence) {
 		t.Errorf("retried flush: %v, want ErrFlushSequence", err)
 	}
 	c, err := db.Counters()
@@ -76,21 +77,25 @@ func TestDB_FlushCommitFailure(t *testing.T) {
 	}
 }
 
-// A file written before flushes were numbered may lack the counter: its sequence is 0, Check reports 0
-// and no problem, and the next flush is 1.
+// flush_count has been written by every flush since the first schema, so a file with counts but without
+// it was written outside a flush: Check says so; its sequence reads as 0 and the next flush is 1.
 func TestDB_FlushSeqMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "headcount.db")
 	MustHeadcountFile(t, path)
 	MustBolt(t, path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyFlushCount) })
 	db := MustOpen(t, path, readWrite)
-	r, err := db.Check()
-	if err != nil || r.FlushSeq != 0 || len(r.Problems) != 0 {
-		t.Fatalf("Check = %+v, %v; want flush sequence 0 and no problems", r, err)
+	r, err := db.Check(time.Now())
+	wantProblems := []string{
+		"started_total 5 and completed_total 2 but no flush sequence: counts were written outside a flush",
+		"a last flush time (2024-03-10T09:00:05Z) but no flush sequence",
+	}
+	if err != nil || r.FlushSeq != 0 || !slices.Equal(r.Problems, wantProblems) {
+		t.Fatalf("Check = %+v, %v; want flush sequence 0 and problems %q", r, err, wantProblems)
 	}
 	f := sampleFlush
 	f.Seq = 1
 	MustFlush(t, db, f)
-	if r, err := db.Check(); err != nil || r.FlushSeq != 1 {
-		t.Errorf("Check after a flush = %+v, %v; want flush sequence 1", r, err)
+	if r, err := db.Check(time.Now()); err != nil || r.FlushSeq != 1 || len(r.Problems) != 0 {
+		t.Errorf("Check after a flush = %+v, %v; want flush sequence 1 and no problems", r, err)
 	}
 }

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,9 @@ const minBackoff = 100 * time.Millisecond
 // minBackoff, then twice as long after each further failure, never longer
 // than the interval; after a success it waits the interval again.
 func (u *Sender) Run(ctx context.Context) {
+	if err := u.t.Begin(u.now()); err != nil {
+		u.log.Warn().Err(err).Msg("storing the first usage state failed; the first attempt stores it")
+	}
 	wait, backoff := u.every, time.Duration(0)
 	for {
 		select {
@@ -72,12 +76,16 @@ func (u *Sender) Run(ctx context.Context) {
 		}
 		wall := u.now()
 		tr, err := u.t.Step(ctx, wall) // bounded by the transmitter's HTTP client timeout
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrClockBehind):
+			wait, backoff = u.every, 0
+			u.log.Warn().Err(err).Msg("no usage transmission this time: the clock was set back")
+		case err != nil:
 			u.fail.Add(1)
 			backoff = min(max(2*backoff, minBackoff), u.every) // 100ms, 200ms, … up to the interval
 			wait = backoff
 			u.log.Warn().Err(err).Uint64("sequence", tr.Sequence).Stringer("retry_in", wait).Msg("usage transmission failed; it is kept and resent unchanged")
-		} else {
+		default:
 			u.ok.Add(1)
 			u.log.Info().Uint64("sequence", tr.Sequence).Uint64("sessions", tr.Sessions).Msg("usage transmitted")
 			wait, backoff = u.every, 0

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -27,6 +28,13 @@ type Transmission struct {
 
 // State is what survives restarts, in the database: the watermark (what the
 // receiver acknowledged) and the transmission in flight, if any.
+//
+// The first state (Begin) puts the watermark at 0 sessions and the first
+// covered moment of the database: sessions the agent completed before
+// online reporting was turned on go out in the first transmission, whose
+// period starts at that moment, so the periods the receiver gets cover the
+// database's whole metered time, one after the other, and their sessions
+// add up to the agent's completed total.
 type State struct {
 	NextSequence       uint64        `json:"next_sequence"`
 	WatermarkCompleted uint64        `json:"watermark_completed"` // completed_total when the last acknowledged period ended
@@ -41,7 +49,14 @@ type Store interface {
 	SetUsageState([]byte) error
 	// CompletedTotal is the number of sessions the agent completed, ever.
 	CompletedTotal() (uint64, error)
+	// FirstCovered is the start of the earliest coverage, false without any.
+	FirstCovered() (time.Time, bool, error)
 }
+
+// ErrClockBehind is returned by Step when the clock is not after the end of
+// the last period reported (a clock set back): nothing is made or sent, and
+// the sessions go out in the first period once the clock has passed it.
+var ErrClockBehind = errors.New("the clock is not after the end of the last reported period")
 
 // Transmitter sends the sessions completed since the last acknowledged
 // transmission.
@@ -58,15 +73,9 @@ type Transmitter struct {
 // since the watermark and sends it. The watermark advances, in the
 // database, only after a 2xx answer. It returns the transmission tried.
 func (t *Transmitter) Step(ctx context.Context, now time.Time) (Transmission, error) {
-	var st State
-	raw, err := t.Store.UsageState()
+	st, err := t.begin(now)
 	if err != nil {
 		return Transmission{}, err
-	}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return Transmission{}, fmt.Errorf("the stored usage state does not read: %w", err)
-		}
 	}
 	if st.Pending == nil {
 		completed, err := t.Store.CompletedTotal()
@@ -74,8 +83,8 @@ func (t *Transmitter) Step(ctx context.Context, now time.Time) (Transmission, er
 			return Transmission{}, err
 		}
 		start := st.WatermarkTime
-		if start.IsZero() {
-			start = now
+		if !now.After(start) {
+			return Transmission{}, fmt.Errorf("%w (%s): nothing is sent until it is", ErrClockBehind, start.UTC().Format(time.RFC3339))
 		}
 		st.NextSequence = max(st.NextSequence, 1)
 		st.Pending = &Transmission{Deployment: t.Deployment, Environment: t.Environment, Sequence: st.NextSequence,
@@ -93,6 +102,38 @@ func (t *Transmitter) Step(ctx context.Context, now time.Time) (Transmission, er
 	st.NextSequence = tr.Sequence + 1
 	st.Pending, st.PendingCompleted = nil, 0
 	return tr, t.save(st)
+}
+
+// Begin stores the first state, if none is stored yet: the watermark at the
+// database's first covered moment (see State), or at now when nothing was
+// ever covered. Sender.Run calls it when it starts; Step calls it too.
+func (t *Transmitter) Begin(now time.Time) error {
+	_, err := t.begin(now)
+	return err
+}
+
+// begin returns the stored state, storing the first one if none is stored.
+func (t *Transmitter) begin(now time.Time) (State, error) {
+	var st State
+	raw, err := t.Store.UsageState()
+	if err != nil {
+		return State{}, err
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return State{}, fmt.Errorf("the stored usage state does not read: %w", err)
+		}
+		return st, nil
+	}
+	first, ok, err := t.Store.FirstCovered()
+	if err != nil {
+		return State{}, err
+	}
+	st = State{NextSequence: 1, WatermarkTime: now.UTC()}
+	if ok && first.Before(now) {
+		st.WatermarkTime = first.UTC()
+	}
+	return st, t.save(st)
 }
 
 func (t *Transmitter) save(st State) error {

@@ -38,4 +38,7 @@ type EntitlementStatus struct {
 	DaysLeft int        `json:"days_left"`
 	GraceEnd *time.Time `json:"grace_end,omitempty"`
 	Message  string     `json:"message"`
+	// LicenseProblem says why the licence file last read again did not
+	// verify (a configuration error; the licence read before stays in force).
+	LicenseProblem string `json:"licence_problem,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,7 +52,7 @@ func backup(c *cli.Context) error {
 		return fmt.Errorf("the copy does not open, removed it: %w", err)
 	}
 	defer copied.Close()
-	r, err := copied.Check()
+	r, err := copied.Check(time.Now())
 	if err != nil {
 		return err
 	}

@@ -183,7 +183,7 @@ func runExport(c *cli.Context) error {
 // consumption computes the licence's use in its current contract year, as
 // headcount usage prints it.
 func consumption(license, pubkey, db, adminAddr string) (*report.Consumption, error) {
-	l, err := loadLicense(license, pubkey)
+	l, err := loadLicense(license, "--license-pubkey", pubkey)
 	if err != nil {
 		return nil, err
 	}

@@ -28,13 +28,20 @@ func licenseCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 					"issued_at. The signed licence is written to --output or standard output.",
 				entitlement.Sign, onUsage),
 			signingCommand("sign-extension", "sign a one-time extension of the grace period (vendor side)", "EXTENSION.json",
-				"EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at.\n"+
-					"The site applies the token with headcount license extend; a deployment gets one extension, once.",
+				"EXTENSION.json holds token_id, license_id, deployment_id, extension_days (1 to 14) and issued_at\n"+
+					"(required). The days count from issued_at, or from the end of the grace period if that is later, so\n"+
+					"issue the token when the site needs it. The site applies it with headcount license extend; a\n"+
+					"deployment gets one extension, once.",
 				entitlement.SignExtension, onUsage),
 			configurable(&cli.Command{
-				Name:         "extend",
-				Usage:        "apply a vendor's one-time extension token to the grace period (customer side; stop the agent first)",
-				ArgsUsage:    "TOKEN",
+				Name:      "extend",
+				Usage:     "apply a vendor's one-time extension token to the grace period (customer side; stop the agent first)",
+				ArgsUsage: "TOKEN",
+				Description: "The token's days count from its issue (issued_at), or from the end of the grace period if that is\n" +
+					"later: applied while the grace period runs it adds its days to the end; applied after the end, the\n" +
+					"grace period ends its days after the token's issue, so apply it when it arrives. A token whose days\n" +
+					"are over, or applied while no grace period is recorded (the agent records one at its checks), is\n" +
+					"refused and not used. A deployment gets one extension, ever: a second token is refused.",
 				OnUsageError: onUsage,
 				Flags: []cli.Flag{
 					pubFlag,
@@ -105,7 +112,7 @@ func showLicense(c *cli.Context, details bool) error {
 	if c.NArg() != 1 {
 		return usagef("license %s takes the signed licence file", c.Command.Name)
 	}
-	l, err := loadLicense(c.Args().First(), c.String("pubkey"))
+	l, err := loadLicense(c.Args().First(), "--pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}
@@ -130,7 +137,7 @@ func extendGrace(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("license extend takes the signed extension token")
 	}
-	pub, err := vendorKey(c.String("pubkey"))
+	pub, err := vendorKey("--pubkey", c.String("pubkey"))
 	if err != nil {
 		return err
 	}
@@ -155,7 +162,7 @@ func extendGrace(c *cli.Context) error {
 			return fmt.Errorf("the stored entitlement state does not read: %w", err)
 		}
 	}
-	st, err = ext.Apply(st, c.String("deployment"))
+	st, grant, err := ext.Apply(st, c.String("deployment"), time.Now())
 	if err != nil {
 		return usageError{err}
 	}
@@ -166,11 +173,6 @@ func extendGrace(c *cli.Context) error {
 	if err := db.SetEntitlementState(raw); err != nil {
 		return err
 	}
-	msg := "it applies when a grace period starts"
-	if !st.GraceStart.IsZero() {
-		end := st.GraceStart.Add(entitlement.GracePeriod + time.Duration(st.ExtensionDays)*24*time.Hour)
-		msg = "the grace period now ends on " + end.UTC().Format("2006-01-02")
-	}
-	_, err = fmt.Fprintf(c.App.Writer, "extended the grace period by %d days (token %s); %s\n", ext.Days, ext.TokenID, msg)
+	_, err = fmt.Fprintf(c.App.Writer, "applied token %s (%d days): %s\n", ext.TokenID, ext.Days, grant)
 	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"headcount/entitlement"
 	"headcount/report/export"
 	"headcount/store"
 )
@@ -441,7 +442,7 @@ func tenYears(b *testing.B) string {
 	if err := db.Import(days); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now(), Seq: 1}); err != nil {
+	if _, err := db.Flush(store.Flush{Hours: hours, Completed: map[string]uint64{}, Now: time.Now(), Seq: 1}); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -500,10 +501,11 @@ func TestCheckAndBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, "check", "--db", copyPath)
-	if code != 1 || !strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
+	if code != 1 || !strings.Contains(out, "problem: started_total 0 and completed_total 5 but no flush sequence: counts were written outside a flush\n") ||
+		!strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
 		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
 		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
-		errOut != "headcount: "+copyPath+": 3 problem(s) found\n" {
+		errOut != "headcount: "+copyPath+": 4 problem(s) found\n" {
 		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
@@ -512,7 +514,7 @@ func TestCheckAndBackup(t *testing.T) {
 	again := filepath.Join(t.TempDir(), "again.db")
 	code, out, errOut = runCLI(t, "backup", "--db", copyPath, again)
 	if code != 1 || !strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
-		errOut != "headcount: "+again+" is an exact copy, but the database has 3 problem(s): see headcount check\n" {
+		errOut != "headcount: "+again+" is an exact copy, but the database has 4 problem(s): see headcount check\n" {
 		t.Errorf("backup of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, err := os.Stat(again); err != nil {
@@ -649,7 +651,7 @@ func TestLicense_KeygenSignVerifyShow(t *testing.T) {
 			t.Errorf("%s: status %d, stderr %q", tc.name, code, errOut)
 		}
 	}
-	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: pass --license-pubkey FILE (this binary has none built in)\n" {
+	if code, _, errOut := runCLI(t, "license", "verify", signedPath); code != 2 || errOut != "headcount: no vendor public key: add --pubkey FILE (this binary has none built in)\n" {
 		t.Errorf("no key: %d %q", code, errOut)
 	}
 }
@@ -661,35 +663,110 @@ func writeTestFile(t *testing.T, path, text string) {
 	}
 }
 
-// TestLicense_Extend: a vendor's extension token applies once; a second
-// use, or a token for another deployment, is refused.
+// TestLicense_Extend: a vendor's extension token applies once, to a
+// recorded grace period, its days counting from its issue (or the grace
+// period's end, if later); a token applied with no grace period recorded or
+// whose days are over is refused and stays unused; a second use, or a token
+// for another deployment, is refused; help says the rule.
 func TestLicense_Extend(t *testing.T) {
 	dir := t.TempDir()
 	vendor := filepath.Join(dir, "vendor")
 	runCLI(t, "keygen", vendor)
-	doc := filepath.Join(dir, "ext.json")
-	writeTestFile(t, doc, `{"token_id":"X-1","deployment_id":"dx-prod","extension_days":14,"issued_at":"2026-07-01T09:00:00Z"}`)
-	token := filepath.Join(dir, "ext.token")
-	if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", token, doc); code != 0 {
-		t.Fatalf("sign-extension: %d %q", code, errOut)
+	now := time.Now().UTC()
+	token := func(name string, issued time.Time) string {
+		doc := filepath.Join(dir, name+".json")
+		writeTestFile(t, doc, `{"token_id":"`+name+`","deployment_id":"dx-prod","extension_days":14,"issued_at":"`+issued.Format(time.RFC3339)+`"}`)
+		path := filepath.Join(dir, name+".token")
+		if code, _, errOut := runCLI(t, "license", "sign-extension", "--key", vendor+".key", "--output", path, doc); code != 0 {
+			t.Fatalf("sign-extension: %d %q", code, errOut)
+		}
+		return path
 	}
+	issued := now.Add(-time.Hour).Truncate(time.Minute)
+	fresh := token("X-1", issued)
+	stale := token("X-0", issued.AddDate(0, 0, -17)) // 2 days after the grace period's end
 	db := filepath.Join(dir, "headcount.db")
-	args := []string{"license", "extend", "--db", db, "--pubkey", vendor + ".pub", "--deployment", "dx-prod", token}
-	code, out, errOut := runCLI(t, args...)
-	if code != 0 || out != "extended the grace period by 14 days (token X-1); it applies when a grace period starts\n" {
-		t.Errorf("extend: %d %q %q", code, out, errOut)
+	extend := func(tok string) (int, string, string) {
+		return runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", tok)
 	}
-	code, _, errOut = runCLI(t, args...)
+	state := func() string {
+		d, err := store.Open(db, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		raw, err := d.EntitlementState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, writeHistory(t, dir)); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	code, out, errOut := extend(fresh)
+	if code != 2 || out != "" || errOut != "headcount: no grace period is recorded: the entitlement was valid at the agent's last check, or was never checked; an extension is for a grace period that runs or has ended (the token was not used: keep it)\n" {
+		t.Errorf("with no grace period: %d %q %q", code, out, errOut)
+	}
+
+	// The grace period ended 20 days ago, as the agent recorded it.
+	graceStart := now.Add(-entitlement.GracePeriod - 20*24*time.Hour)
+	d, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := `{"grace_start":"` + graceStart.Format(time.RFC3339Nano) + `"}`
+	if err := d.SetEntitlementState([]byte(recorded)); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	code, out, errOut = extend(stale)
+	wantStale := "headcount: the extension adds nothing: token X-0's 14 days ran from its issue on " + issued.AddDate(0, 0, -17).Format("2006-01-02 15:04") +
+		" UTC to " + issued.AddDate(0, 0, -3).Format("2006-01-02 15:04") + " UTC, which has passed (now "
+	if code != 2 || out != "" || !strings.HasPrefix(errOut, wantStale) || !strings.HasSuffix(errOut, " UTC); it was not used: ask the vendor for a new token\n") {
+		t.Errorf("a token whose days are over: %d %q\n%q\nwant the prefix\n%q", code, out, errOut, wantStale)
+	}
+	if got := state(); got != recorded {
+		t.Errorf("a refused token changed the state: %s", got)
+	}
+
+	code, out, errOut = extend(fresh)
+	want := "applied token X-1 (14 days): the grace period now ends on " + issued.AddDate(0, 0, 14).Format("2006-01-02 15:04") +
+		" UTC, 14 days after its issue on " + issued.Format("2006-01-02 15:04") + " UTC (14 days from now)\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("extend 20 days after the grace period's end: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	code, _, errOut = extend(fresh)
 	if code != 2 || errOut != "headcount: the one-time extension was already applied (token X-1, 14 days)\n" {
 		t.Errorf("second extend: %d %q", code, errOut)
 	}
-	signed, _ := os.ReadFile(token)
+	signed, _ := os.ReadFile(fresh)
 	forged := filepath.Join(dir, "forged.token")
 	writeTestFile(t, forged, strings.Replace(string(signed), `"extension_days":14`, `"extension_days":9`, 1))
-	code, _, errOut = runCLI(t, "license", "extend", "--db", db, "--pubkey", vendor+".pub", "--deployment", "dx-prod", forged)
+	code, _, errOut = extend(forged)
 	if code != 1 || errOut != "headcount: "+forged+": the signature does not match: the file was changed or not signed with the vendor's key\n" {
 		t.Errorf("forged token: %d %q", code, errOut)
 	}
+
+	_, help, _ := runCLI(t, "license", "extend", "--help")
+	wantHelp := "The token's days count from its issue (issued_at), or from the end of the grace period if that is\n" +
+		"   later: applied while the grace period runs it adds its days to the end; applied after the end, the\n" +
+		"   grace period ends its days after the token's issue, so apply it when it arrives. A token whose days\n" +
+		"   are over, or applied while no grace period is recorded (the agent records one at its checks), is\n" +
+		"   refused and not used. A deployment gets one extension, ever: a second token is refused."
+	if !strings.Contains(help, wantHelp) {
+		t.Errorf("license extend --help lacks the rule:\n%s", help)
+	}
+}
+
+// writeHistory writes a one-day history file for import into dir.
+func writeHistory(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "history.csv")
+	writeTestFile(t, path, "date,sessions\n2026-01-05,3\n")
+	return path
 }
 
 func TestUsage(t *testing.T) {
@@ -750,7 +827,7 @@ func TestMetricsFile_Verify(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
+	_, err = db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 7}}, Completed: map[string]uint64{"idle": 7}, Started: 7,
 		Windows: []store.WindowCount{{Start: day.Add(30 * time.Minute), Sessions: 5}, {Start: day.Add(23 * time.Hour), Sessions: 2}}, Now: day.Add(24 * time.Hour), Seq: 1})
 	db.Close()
 	if err != nil {
@@ -919,5 +996,44 @@ func TestImport_Create(t *testing.T) {
 	}
 	if _, out, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2023-01-03"); !strings.Contains(out, "2023-01,12,") {
 		t.Errorf("export after two imports: %q", out)
+	}
+}
+
+// check lists the flush entries set aside and the flushes of a pending file
+// the database does not hold yet, and counts a pending file that does not
+// continue the database's sequence as a problem.
+func TestCheck_SetAsideAndPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)
+	if _, err := db.Flush(store.Flush{Days: []store.DayCount{{Day: day, Sessions: 2}, {Day: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), Sessions: 3}},
+		Started: 5, Completed: map[string]uint64{"idle": 5}, Now: day.Add(time.Hour), Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	next := store.Flush{Started: 1, Completed: map[string]uint64{}, Now: day.Add(2 * time.Hour), Seq: 2}
+	if err := store.WritePending(path, []store.Flush{next, {Started: 1, Completed: map[string]uint64{}, Now: day.Add(3 * time.Hour), Seq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "check", "--db", path)
+	want := path + ": 1 days, 2 sessions, 0 hours, 0 coverage intervals, flush sequence 1\n" +
+		"set aside: flush 1: day of 1969-12-31T00:00:00Z with 3 sessions: day 1969-12-31T00:00:00Z is outside the years 1970-9999\n" +
+		"pending: " + path + ".pending holds flushes 2-3 the database does not hold yet; the agent applies them at its next start\n" +
+		"ok\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d\nstdout %q\nwant   %q\nstderr %q", code, out, want, errOut)
+	}
+
+	next.Seq = 5
+	if err := store.WritePending(path, []store.Flush{next}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", path)
+	wantProblem := "problem: " + path + ".pending holds flush 5 where flush 2 comes next (the database holds flush 1): it is not this database's\n"
+	if code != 1 || !strings.HasSuffix(out, wantProblem) || errOut != "headcount: "+path+": 1 problem(s) found\n" {
+		t.Errorf("check with another database's pending file: status %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 }

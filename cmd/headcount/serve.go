@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -26,15 +27,18 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"},
 		&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
 		&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
-		&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often; a crash loses at most the sessions started in one interval"},
+		&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often. A crash (power loss, kill -9) loses the sessions started in the last interval; those started earlier are counted at the next start. While the database cannot be written, each flush goes to FILE.pending next to it instead, applied at the next start; if that fails too (a full file system fails both), a crash loses everything since the last write that succeeded (logged, and counted in headcount_store_pending_file_errors_total)"},
 		&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"},
 		&cli.StringSliceFlag{Name: "allow", EnvVars: env("ALLOW"), Usage: "accept SPOP connections only from this `CIDR` (repeatable; default loopback)"},
 		&cli.IntFlag{Name: "max-connections", Value: 512, EnvVars: env("MAX_CONNECTIONS"), Usage: "refuse SPOP connections beyond this many open ones (HAProxy uses a few per process)"},
 		&cli.StringSliceFlag{Name: "exclude-ip", EnvVars: env("EXCLUDE_IP"), Usage: "do not meter requests from client network `CIDR` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude-ua", EnvVars: env("EXCLUDE_UA"), Usage: "do not meter requests whose User-Agent matches `REGEX`, e.g. health probes (repeatable)"},
+		&cli.StringFlag{Name: "exclude-ip-file", EnvVars: env("EXCLUDE_IP_FILE"), Usage: "do not meter requests from the addresses and networks in `FILE`, one a line (as HCL's User Session Reporting Tool takes them); read again on SIGHUP"},
+		&cli.StringFlag{Name: "exclude-key-file", EnvVars: env("EXCLUDE_KEY_FILE"), Usage: "do not meter the session keys in `FILE`, one a line: IP \"User-Agent\" \"X-Forwarded-For\" (as HCL's User Session Reporting Tool writes them); read again on SIGHUP"},
+		&cli.StringSliceFlag{Name: "trusted-proxies", EnvVars: env("TRUSTED_PROXIES"), Usage: "believe X-Forwarded-For only from requests whose source is in `CIDR` (repeatable): from anywhere else the key is IP + User-Agent + \"-\", so a client cannot start sessions by varying the header. Default: every client is trusted (seed 004's key); set it to the networks of the proxies in front of HAProxy"},
 		&cli.BoolFlag{Name: "production", Value: true, EnvVars: env("PRODUCTION"), Usage: "count sessions; with --production=false the agent answers HAProxy and records coverage but counts nothing"},
-		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); never stops metering"},
-		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary)"},
+		&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "check this signed licence `FILE` at start and daily (log, metrics, /readyz); its outcome never stops metering, but a licence that does not verify stops the start (status 2)"},
+		&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` that signed --license (default: the key built into this binary; required with --license when there is none)"},
 		&cli.StringFlag{Name: "entitlement-url", EnvVars: env("ENTITLEMENT_URL"), Usage: "check the entitlement online at `URL` at start and daily (see README: Entitlement); never holds up start-up or traffic"},
 		&cli.StringFlag{Name: "entitlement-ca", EnvVars: env("ENTITLEMENT_CA"), Usage: "trust only the certificate authorities in this PEM `FILE` for --entitlement-url"},
 		&cli.StringFlag{Name: "usage-url", EnvVars: env("USAGE_URL"), Usage: "send the completed sessions to this `URL` every --usage-interval (see README: Usage reporting)"},
@@ -87,6 +91,18 @@ func serve(c *cli.Context) error {
 	if cfg.ExcludeIP, err = parsePrefixes("--exclude-ip", c.StringSlice("exclude-ip")); err != nil {
 		return err
 	}
+	if c.IsSet("trusted-proxies") {
+		if cfg.TrustedProxies, err = parsePrefixes("--trusted-proxies", c.StringSlice("trusted-proxies")); err != nil {
+			return err
+		}
+		if cfg.TrustedProxies == nil {
+			cfg.TrustedProxies = []netip.Prefix{}
+		}
+	}
+	cfg.ExcludeIPFile, cfg.ExcludeKeyFile = c.String("exclude-ip-file"), c.String("exclude-key-file")
+	if err := agent.CheckExclusionFiles(cfg.ExcludeIPFile, cfg.ExcludeKeyFile); err != nil {
+		return usageError{err}
+	}
 	for _, s := range c.StringSlice("exclude-ua") {
 		re, err := regexp.Compile(s)
 		if err != nil {
@@ -102,12 +118,13 @@ func serve(c *cli.Context) error {
 	}
 
 	if path := c.String("license"); path != "" {
-		l, err := loadLicense(path, c.String("license-pubkey"))
+		// A licence that cannot be used is a configuration error: serve
+		// refuses to start rather than report a contract it did not read.
+		l, err := serveLicense(path, c.String("license-pubkey"))
 		if err != nil {
-			cfg.LicenseProblem = err.Error() // reported as no valid entitlement; metering goes on
-		} else {
-			cfg.License = &l
+			return err
 		}
+		cfg.License = &l
 	}
 
 	if u := c.String("entitlement-url"); u != "" {
@@ -167,25 +184,28 @@ func serve(c *cli.Context) error {
 		cfg.Deployment = cfg.Environment
 	}
 
-	// SIGHUP: read the licence again and check the entitlement now.
+	// SIGHUP: read the licence and the exclusion files again, and check the
+	// entitlement now.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	recheck := make(chan struct{}, 1)
+	recheck, reload := make(chan struct{}, 1), make(chan struct{}, 1)
 	go func() {
 		for range hup {
-			select {
-			case recheck <- struct{}{}:
-			default:
+			for _, ch := range []chan struct{}{recheck, reload} {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
-	cfg.Recheck = recheck
+	cfg.Recheck, cfg.Reload = recheck, reload
 	if path := c.String("license"); path != "" {
 		cfg.ReloadLicense = func() (*entitlement.License, string) {
-			l, err := loadLicense(path, c.String("license-pubkey"))
+			l, err := serveLicense(path, c.String("license-pubkey"))
 			if err != nil {
-				return nil, err.Error()
+				return nil, err.Error() // the agent keeps the licence it read before and says so
 			}
 			return &l, ""
 		}

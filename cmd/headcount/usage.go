@@ -25,7 +25,7 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` (default: built in)"},
 		},
 		Action: func(c *cli.Context) error {
-			l, err := loadLicense(c.String("license"), c.String("license-pubkey"))
+			l, err := loadLicense(c.String("license"), "--license-pubkey", c.String("license-pubkey"))
 			if err != nil {
 				return err
 			}

@@ -27,7 +27,7 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			pub, err := vendorKey(c.String("pubkey")) // the file's key; the flag is required, so never the built-in one
+			pub, err := vendorKey("--pubkey", c.String("pubkey")) // the file's key; the flag is required, so never the built-in one
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"headcount/report":              {},
 	"headcount/entitlement":         {},
 	"headcount/usage":               {},
-	"headcount/store":               {},
+	"headcount/store":               {"headcount/internal/atomicfile"},
 	"headcount/report/metricsfile":  {"headcount/store"},
 	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
