@@ -32,6 +32,13 @@ func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 			want:   map[string]uint64{"2026-03-14 logout": 1}, started: 2, live: 1,
 		},
 		{
+			// In time order: the logout at +10 s finds no session, the
+			// request at +20 s starts one. The logout is 10 s late.
+			name:   "a logout stamped before the session's first request ends nothing",
+			events: []event{{20 * time.Second, "req"}, {10 * time.Second, "logout"}},
+			want:   map[string]uint64{}, started: 1, live: 1,
+		},
+		{
 			// In time order the request at 29m50s extends the session and
 			// the one at 30m10s is 20 s after it: one session. The request
 			// at 29m50s reaches the table 20 s late.
@@ -50,6 +57,17 @@ func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 			events: []event{
 				{0, "req"}, {30*time.Minute + 2*Tick, "sweep"}, {29*time.Minute + 50*time.Second, "req"},
 				{35 * time.Minute, "logout"}, {36 * time.Minute, "req"},
+			},
+			total: 1, started: 2, live: 1,
+		},
+		{
+			// As above, with a request at 35m30s, handled before the logout
+			// at 35m (30 s late): in time order that request starts the
+			// next session.
+			name: "a late logout splits a session that a late request revived after a sweep ended it",
+			events: []event{
+				{0, "req"}, {30*time.Minute + 2*Tick, "sweep"}, {29*time.Minute + 50*time.Second, "req"},
+				{35*time.Minute + 30*time.Second, "req"}, {35 * time.Minute, "logout"}, {36 * time.Minute, "req"},
 			},
 			total: 1, started: 2, live: 1,
 		},

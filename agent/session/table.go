@@ -150,6 +150,9 @@ func unpack(st uint64) (last, start int64) {
 //     expiry): the session's state without the live flag. A request before
 //     the session's end would have extended it; it is absorbed and moves the
 //     tombstone's last request, as it would have moved the live session's.
+//     A logout at a tick such a request would join ends it again, without
+//     counting it: a logout tombstone, or a live session again if requests
+//     after the logout were absorbed (Logout).
 //   - ended by a logout: the logout's tick with the age field all ones (an
 //     age no session reaches). A request before the logout's tick is
 //     absorbed; one in the same tick starts a new session, as the rule says
@@ -474,7 +477,12 @@ func (t *Table) ended(last, start, tk int64) (Reason, bool) {
 // Logout ends the live session of key at now, as an explicit logout counted
 // on now's day, and reports whether there was one. A session already over by
 // idle time or maximum duration is completed with that reason instead, and
-// Logout reports false. A logout never starts a session.
+// Logout reports false. A logout handled late ends what was live at now: not
+// a session that started after now; and requests stamped after now that were
+// handled before it keep a live session, counted as started, whose maximum
+// duration counts from the last of them (the table keeps no earlier one). A
+// session the sweeper completed before a late request kept it alive is ended
+// without being counted again, and Logout reports false.
 func (t *Table) Logout(key uint64, now time.Time) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
@@ -508,9 +516,22 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					return resRetry
 				}
 				if st&liveBit == 0 {
-					return resNone
+					next, ok := t.logoutEnded(st, tk)
+					if !ok {
+						return resNone
+					}
+					if s.state.CompareAndSwap(st, next) {
+						if next&liveBit != 0 {
+							sh.started.Add(1)
+						}
+						return resNone
+					}
+					continue
 				}
 				last, start := unpack(st)
+				if start > tk {
+					return resNone // the session started after the logout
+				}
 				if reason, ended := t.ended(last, start, tk); ended {
 					if s.state.CompareAndSwap(st, st&^liveBit) {
 						t.complete(sh, reason, last)
@@ -518,8 +539,18 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					}
 					continue
 				}
-				if s.state.CompareAndSwap(st, packLogout(max(tk, last))) {
-					t.complete(sh, ReasonLogout, max(tk, last))
+				if last > tk {
+					// Requests stamped after the logout were handled before
+					// it: they started the next session.
+					if s.state.CompareAndSwap(st, packLive(last, last)) {
+						sh.started.Add(1) // before the completion: live never dips below the truth
+						t.complete(sh, ReasonLogout, tk)
+						return resStarted
+					}
+					continue
+				}
+				if s.state.CompareAndSwap(st, packLogout(tk)) {
+					t.complete(sh, ReasonLogout, tk)
 					return resStarted
 				}
 			}
@@ -527,6 +558,27 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 		i = (i + 1) & tab.mask
 	}
 	return resNone
+}
+
+// logoutEnded returns what a logout at tk leaves of the ended session of
+// tombstone st that a request at tk would still join (completed at its end
+// by the sweeper or a logout, and kept alive since by late requests), and
+// false if the logout has nothing to end. The session was counted when it
+// ended; the logout ends it for the requests after it: a logout tombstone,
+// or, if requests stamped after the logout were already absorbed, a live
+// session they started, counted now.
+func (t *Table) logoutEnded(st uint64, tk int64) (uint64, bool) {
+	if st == 0 || st>>lastBits&ageMask == logoutAge {
+		return st, false
+	}
+	last, start := unpack(st)
+	if _, ended := t.ended(last, start, tk); ended || start > tk {
+		return st, false
+	}
+	if last > tk {
+		return packLive(last, last), true
+	}
+	return packLogout(tk), true
 }
 
 // complete counts one session ended for reason, on the UTC day of lastTick.
