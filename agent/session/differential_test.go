@@ -62,6 +62,11 @@ import (
 //     session's further events are requests of the same UTC day that end it
 //     by idle time before the end of the run.
 //
+// The reference's sweep keeps live, as the table's does, a session whose end
+// falls on a later UTC day than its last request until that end is a minute
+// in the past (diffRef.dayOpen): a late request then extends it, and rule 5's
+// early end happens only to sessions that end on their last request's day.
+//
 // Under these rules: sessions started, completed per reason and per UTC day,
 // the live count and the sessions each sweep completes equal the
 // reference's after every sweep; the hour statistics (peak,
@@ -172,6 +177,7 @@ type diffCoverage struct {
 	SameTickStarts, EndSweeps   uint64 // starts in a logout's tick; sweeps at a session's end tick
 	RacingCopies, HourSweeps    uint64 // events handled by several goroutines at once; sweeps within 10 ms of an hour
 	LateAfterLogout             uint64 // late requests of a logged-out session
+	DayOpen                     uint64 // sweeps that keep a session over on the day after its last request live
 }
 
 func (c *diffCoverage) add(o diffCoverage) {
@@ -187,6 +193,7 @@ func (c *diffCoverage) add(o diffCoverage) {
 	c.RacingCopies += o.RacingCopies
 	c.HourSweeps += o.HourSweeps
 	c.LateAfterLogout += o.LateAfterLogout
+	c.DayOpen += o.DayOpen
 }
 
 func (c *diffCoverage) fields() map[string]uint64 {
@@ -195,6 +202,7 @@ func (c *diffCoverage) fields() map[string]uint64 {
 		"shutdown completions": c.Shutdown, "runs over two days": c.Days, "late requests": c.LateRequests,
 		"early ends": c.Bridges, "starts in a logout's tick": c.SameTickStarts, "sweeps at an end tick": c.EndSweeps,
 		"racing copies": c.RacingCopies, "sweeps at an hour": c.HourSweeps, "late requests after a logout": c.LateAfterLogout,
+		"sessions kept live past a day's end": c.DayOpen,
 	}
 }
 
@@ -210,6 +218,7 @@ type diffRef struct {
 	days       map[string]uint64
 	hours      map[int64]*HourStat
 	lastSample int64
+	dayOpens   uint64 // sessions kept live by a sweep (dayOpen)
 	errs       []string
 }
 
@@ -308,6 +317,10 @@ func (r *diffRef) sweep(phase int, tk int64) (swept int) {
 			return false
 		})
 		if reason, over := r.over(s, s.last, tk); over {
+			if !s.early && r.dayOpen(s, s.handled, tk) { // as the table decides: on the requests it has seen
+				r.dayOpens++
+				continue
+			}
 			if !s.early {
 				swept++
 			}
@@ -315,7 +328,7 @@ func (r *diffRef) sweep(phase int, tk int64) (swept int) {
 			continue
 		}
 		if !s.early && len(s.late) > 0 {
-			if reason, over := r.over(s, s.handled, tk); over {
+			if reason, over := r.over(s, s.handled, tk); over && !r.dayOpen(s, s.handled, tk) {
 				s.early, s.earlyReason, s.earlyDay = true, reason, diffDay(s.handled)
 				swept++
 			}
@@ -326,6 +339,15 @@ func (r *diffRef) sweep(phase int, tk int64) (swept int) {
 	}
 	r.sample(tk, uint64(int64(len(r.sessions))-early))
 	return swept
+}
+
+// dayOpen reports whether the table's sweep at tk keeps the session, over
+// on its requests up to last, live: its end's last tick is on a later UTC
+// day than last, and the end is less than the reorder window in the past (a
+// late request could still move the session to that day).
+func (r *diffRef) dayOpen(s *diffRefSession, last, tk int64) bool {
+	end := min(diffOver(last, r.idle), diffOver(s.start, r.max))
+	return tk < end+int64(diffWindow/Tick) && diffDay(end-1) != diffDay(last)
 }
 
 // sample adds the live count at tk to the hour statistics: the time since
@@ -428,6 +450,7 @@ func runDiff(t *testing.T, seed uint64, s *diffSchedule) {
 	}
 	s.coverage.Idle, s.coverage.Max = ref.completed[ReasonIdle], ref.completed[ReasonMax]
 	s.coverage.Logout, s.coverage.Shutdown = ref.completed[ReasonLogout], ref.completed[ReasonShutdown]
+	s.coverage.DayOpen = ref.dayOpens
 	days := map[string]bool{}
 	for k := range ref.days {
 		days[k[:10]] = true

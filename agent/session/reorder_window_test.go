@@ -120,3 +120,36 @@ func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestTable_SweepKeepsDayOpen: the sweeper completes a session whose idle
+// end falls on the UTC day after its last request only once that end is the
+// reorder window (a minute) in the past, so that a late request can still
+// move it to its day; other sessions it completes at their end.
+func TestTable_SweepKeepsDayOpen(t *testing.T) {
+	const late, early = 0xabcdef, 0x123456
+	tab := MustNew(t, Config{}, t0)
+	tab.Observe(early, t0)                              // idle end 22:30, on its day
+	tab.Observe(late, t0.Add(time.Hour+40*time.Minute)) // 23:40 on the 14th, idle end 00:10 on the 15th
+	if n := tab.Sweep(t0.Add(30*time.Minute + 2*Tick)); n != 1 {
+		t.Fatalf("the sweep at 22:30 completed %d sessions, want 1", n)
+	}
+	end := t0.Add(2*time.Hour + 10*time.Minute + Tick) // the idle end: 30 min and a tick after the last request
+	for _, at := range []time.Time{end.Add(Tick), end.Add(time.Minute - Tick)} {
+		if n := tab.Sweep(at); n != 0 {
+			t.Fatalf("the sweep at %s completed %d sessions, want 0 (the end is less than a minute past)", at.Format(time.TimeOnly), n)
+		}
+		if l := tab.Live(); l != 1 {
+			t.Fatalf("live at %s = %d, want 1", at.Format(time.TimeOnly), l)
+		}
+	}
+	if n := tab.Sweep(end.Add(time.Minute + Tick)); n != 1 {
+		t.Fatalf("the sweep a minute past the end completed %d sessions, want 1", n)
+	}
+	want := map[string]uint64{"2026-03-14 idle": 2}
+	if got := counts(tab.Collect()); !equalCounts(got, want) {
+		t.Errorf("completions = %v, want %v", got, want)
+	}
+	if l := tab.Live(); l != 0 {
+		t.Errorf("live = %d, want 0", l)
+	}
+}

@@ -185,6 +185,16 @@ func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
 	return st, true
 }
 
+// dayOpen reports whether at tk a late request could still move the ended
+// session with the given last request and start to a later UTC day: its end
+// is less than the reorder window in the past and its last tick before the
+// end is on a later day than its last request. The sweeper completes such a
+// session only after that.
+func (t *Table) dayOpen(last, start, tk int64) bool {
+	end := min(last+t.idle, start+t.max)
+	return tk < end+int64(reorderWindow/Tick) && t.day(end-1) != t.day(last)
+}
+
 // tombstoneEnd returns the tick after which no request belongs to the ended
 // session of tombstone st.
 func (t *Table) tombstoneEnd(st uint64) int64 {
@@ -589,8 +599,11 @@ func (t *Table) complete(sh *shard, reason Reason, lastTick int64) {
 
 // Sweep completes every session that is over at now (idle or past its
 // maximum), samples the number of live sessions for the hour statistics and
-// compacts shards that have grown sparse. It returns the number of sessions
-// it completed. Sweep runs concurrently with requests.
+// compacts shards that have grown sparse. A session whose end falls on a
+// later UTC day than its last request stays live (in Live and the samples)
+// until that end is the reorder window in the past, when a late request can
+// no longer move it to that day. Sweep returns the number of sessions it
+// completed. It runs concurrently with requests.
 func (t *Table) Sweep(now time.Time) int {
 	tk := t.ticks(now)
 	n := 0
@@ -675,6 +688,9 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 					break
 				}
 				reason = ReasonShutdown
+			}
+			if !all && t.dayOpen(last, start, tk) {
+				break // a late request may still move it to a later day
 			}
 			if all {
 				next = 0 // requests after EndAll start new sessions
