@@ -7,7 +7,9 @@ import (
 
 // TestTable_OutOfOrderWithinWindow: events of one key handled out of time
 // order, each less than a minute (the reorder window) late, give the counts
-// the rules give the same events in time order. These are the orders
+// the rules give the same events in time order, except in the limit the
+// package comment states (a completed session is never counted again),
+// whose cases pin what the table counts instead. These are the orders
 // TestTable_Differential's schedules leave out (its rules 3 to 5).
 func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 	const k = 0xabcdef
@@ -41,10 +43,37 @@ func TestTable_OutOfOrderWithinWindow(t *testing.T) {
 		{
 			// In time order the request at 29m50s extends the session and
 			// the one at 30m10s is 20 s after it: one session. The request
-			// at 29m50s reaches the table 20 s late.
-			name:   "a late request that bridges an idle gap joins the session a later request started",
+			// at 29m50s reaches the table 20 s late. The limit: the request
+			// at 30m10s has already ended the session (idle, on the day of
+			// the request at 0) and started another, which the late request
+			// joins: two sessions.
+			name:   "a late request that would bridge an idle gap does not undo the session a later request started",
 			events: []event{{0, "req"}, {30*time.Minute + 10*time.Second, "req"}, {29*time.Minute + 50*time.Second, "req"}},
-			want:   map[string]uint64{}, started: 1, live: 1,
+			want:   map[string]uint64{"2026-03-14 idle": 1}, started: 2, live: 1,
+		},
+		{
+			// The same across midnight: in time order one session, last
+			// request 00:10:10 on the 15th. The limit: the request at
+			// 00:10:10 ended the session on the day of the request at 23:40.
+			name: "a late request that would move a session to the next day does not undo its end by a later request",
+			events: []event{
+				{time.Hour + 40*time.Minute, "req"}, {2*time.Hour + 10*time.Minute + 10*time.Second, "req"},
+				{2*time.Hour + 9*time.Minute + 55*time.Second, "req"},
+			},
+			want: map[string]uint64{"2026-03-14 idle": 1}, started: 2, live: 1,
+		},
+		{
+			// In time order one session, last request 00:10 on the 15th.
+			// The limit: the sweep at 22:30 completed it on the 14th; the
+			// late request at 22:29:50 and those after it join the completed
+			// session, which keeps its day.
+			name: "a session a late request kept alive after the sweep completed it keeps its day",
+			events: []event{
+				{0, "req"}, {30*time.Minute + 2*Tick, "sweep"}, {29*time.Minute + 50*time.Second, "req"},
+				{55 * time.Minute, "req"}, {80 * time.Minute, "req"}, {105 * time.Minute, "req"}, {130 * time.Minute, "req"},
+				{5 * time.Hour, "sweep"},
+			},
+			want: map[string]uint64{"2026-03-14 idle": 1}, started: 1,
 		},
 		{
 			// In time order: requests at 0 and 29m50s, the logout at 35m

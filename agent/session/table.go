@@ -15,6 +15,20 @@
 // array and publishes it; a request that meets a frozen slot waits for
 // the new array and retries there.
 //
+// Out of time order. Requests and logouts of one key may reach the table out
+// of time order, up to the reorder window (a minute) late, and are counted as
+// in time order (see the ended states below), with one limit: a completed
+// session is never counted again. A request past a session's idle or maximum
+// end completes the session at once and starts the next, so a late request
+// stamped before that end no longer joins it: it joins the next session,
+// which is one session too many if it bridged the gap, and the completed
+// session keeps the day of the last request seen before. A session the
+// sweeper completed at its end that a late request then kept alive likewise
+// keeps the reason and day it was counted with (the day differs only if the
+// session then runs past a UTC midnight). The sweeper waits where waiting
+// decides the day: it completes a session whose end falls on a later UTC day
+// than its last request only once that end is the reorder window in the past.
+//
 // Exactly once. A session is started by the CAS that installs a live state and
 // ended by the CAS that replaces that state; each CAS succeeds for exactly one
 // goroutine, so each session is started once and completed once, whether it
