@@ -81,7 +81,8 @@ import (
 //
 // The orders these rules leave out are those in which the table's counts
 // depend on the handling order; TestTable_OutOfOrderWithinWindow pins the
-// rules' outcome for them.
+// outcome for them: the rules', or what the limit the package comment
+// states gives.
 //
 // Sweeps here never run concurrently with requests (a sample taken while
 // requests are handled has no single right value); TestTable_MatchesReference
