@@ -67,6 +67,11 @@ type Config struct {
 	// minute (and at start, for periods missed while the agent was down).
 	Reports *export.Schedule
 
+	// AdminWebConfig is the admin endpoint's web configuration file (TLS,
+	// basic_auth_users; admin.Options.WebConfigFile); "" serves plain HTTP
+	// with /backup and /snapshot to loopback clients only.
+	AdminWebConfig string
+
 	// Ticks and Hooks are test seams: Ticks drive the background jobs in
 	// place of their timers, Hooks are told of each step the jobs take. Their
 	// zero values, which serve uses, keep the production timers and call

@@ -29,6 +29,29 @@ const (
 	argXFF = "xff"
 )
 
+// Variables the ACK of a heartbeat sets in HAProxy (txn scope; the shipped
+// headcount-heartbeat.spoe.conf prefixes them: txn.headcount.<name>).
+// haproxy-heartbeat.cfg notes a client as told only when the first is set,
+// so a heartbeat lost to a timeout, an unreachable agent or a restart is sent
+// again with the client's next request. Per-request messages are
+// acknowledged without actions.
+const (
+	// VarOK is 1: the agent has the heartbeat.
+	VarOK = "ok"
+	// VarMaxIn is set when the heartbeat started a session: in this many
+	// seconds the session is over by --max-session, so HAProxy tells the
+	// agent about the client's first request from then on, as per-request
+	// mode would, instead of waiting for the interval.
+	VarMaxIn = "max_in"
+)
+
+// maxInMargin is added to --max-session, rounded up to whole seconds, in
+// VarMaxIn: HAProxy's clock ("date") counts whole seconds, so the second it
+// reads after the ACK may begin up to 1 s before the session's start, and
+// the table ends a session up to two ticks after its maximum. With 2 s the
+// first heartbeat HAProxy sends from then on always finds the session over.
+const maxInMargin = 2
+
 // missing is the value an absent header counts as in the key.
 const missing = "-"
 
@@ -52,6 +75,9 @@ type HandlerConfig struct {
 	// only decides which message is expected: the session table's idle
 	// timeout is widened by the heartbeat interval where the table is made.
 	Heartbeat bool
+	// MaxSession is the session table's maximum session, told to HAProxy
+	// when a heartbeat starts a session (VarMaxIn). Default 4h.
+	MaxSession time.Duration
 	// TrustedProxies lists the networks whose X-Forwarded-For is believed:
 	// a request from anywhere else is keyed on its address and User-Agent
 	// with "-" for X-Forwarded-For, so that a client cannot start sessions at
@@ -82,13 +108,23 @@ type Handler struct {
 
 	exclusions atomic.Pointer[exclusionSet]
 	xffIgnored atomic.Uint64
+
+	// The ACK actions of a heartbeat, encoded once: VarOK, and VarOK with
+	// VarMaxIn when it started a session.
+	heard, heardStarted []byte
 }
 
 // NewHandler returns a handler feeding sessions.
 // Call LoadExclusions before it meters when the configuration names
 // exclusion files.
 func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handler {
-	h := &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log}
+	if cfg.MaxSession <= 0 {
+		cfg.MaxSession = 4 * time.Hour
+	}
+	heard := spop.AppendSetVarUint(nil, spop.ScopeTxn, VarOK, 1)
+	maxIn := uint32((cfg.MaxSession+time.Second-1)/time.Second) + maxInMargin
+	heardStarted := spop.AppendSetVarUint(append([]byte(nil), heard...), spop.ScopeTxn, VarMaxIn, maxIn)
+	h := &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log, heard: heard, heardStarted: heardStarted}
 	h.exclusions.Store(&exclusionSet{})
 	return h
 }
@@ -121,16 +157,19 @@ func (h *Handler) LoadExclusions() (networks, keys int, err error) {
 // left out of their key because they did not come from a trusted proxy.
 func (h *Handler) XFFIgnored() uint64 { return h.xffIgnored.Load() }
 
-// HandleMessages meters one NOTIFY frame's messages. A frame carrying a
-// logout does not also count a request (the shipped configurations never
-// send both; another one might). It allocates nothing.
-func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) {
+// HandleMessages meters one NOTIFY frame's messages and returns its ACK's
+// actions: for a heartbeat, VarOK (and VarMaxIn if it started a session);
+// nothing otherwise. A frame carrying a logout does not also count a
+// request (the shipped configurations never send both; another one might),
+// and its ACK sets nothing. It allocates nothing.
+func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) []byte {
 	logout := false
 	for i := range msgs {
 		if string(msgs[i].Name) == MessageLogout {
 			logout = true
 		}
 	}
+	var heartbeat, started bool
 	for i := range msgs {
 		m := &msgs[i]
 		isLogout := false
@@ -139,6 +178,9 @@ func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) {
 			h.checkMode(m.Name)
 			if logout {
 				continue
+			}
+			if string(m.Name) == MessageHeartbeat {
+				heartbeat = true
 			}
 		case MessageLogout:
 			isLogout = true
@@ -151,10 +193,17 @@ func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) {
 		}
 		if isLogout {
 			h.sessions.Logout(key, now)
-		} else {
-			h.sessions.Observe(key, now)
+		} else if h.sessions.Observe(key, now) && string(m.Name) == MessageHeartbeat {
+			started = true
 		}
 	}
+	switch {
+	case started:
+		return h.heardStarted
+	case heartbeat:
+		return h.heard
+	}
+	return nil
 }
 
 // checkMode warns once when HAProxy's configuration and the agent's mode

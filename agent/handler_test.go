@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -45,6 +46,9 @@ var ip4 = netip.MustParseAddr("203.0.113.9")
 
 func requestMsg(ip, ua, xff any) spoptest.Message { return spoptest.Msg(MessageRequest, ip, ua, xff) }
 func logoutMsg(ip, ua, xff any) spoptest.Message  { return spoptest.Msg(MessageLogout, ip, ua, xff) }
+func heartbeatMsg(ip, ua, xff any) spoptest.Message {
+	return spoptest.Msg(MessageHeartbeat, ip, ua, xff)
+}
 
 func keyOf(t *testing.T, h *Handler, m spoptest.Message) (uint64, bool) {
 	t.Helper()
@@ -157,6 +161,54 @@ func TestHandler_LogoutAndProduction(t *testing.T) {
 	}
 }
 
+// setVar is a set-var action of txn scope with a one-byte name length and
+// an UINT32 value whose varint bytes are given, as SPOE.txt lays it out.
+func setVar(name string, varint ...byte) []byte {
+	return append(append([]byte{1, 3, 2, byte(len(name))}, name...), append([]byte{spop.TypeUint32}, varint...)...)
+}
+
+// TestHandler_HeartbeatAck: the ACK of a heartbeat sets txn.<prefix>.ok, and
+// also max_in (--max-session in whole seconds rounded up, plus 2) when the
+// heartbeat started a session; per-request messages and logouts are
+// acknowledged without actions. Excluded clients and a non-production agent
+// still say ok: HAProxy may note them as told.
+func TestHandler_HeartbeatAck(t *testing.T) {
+	ok := setVar("ok", 1)
+	started := append(append([]byte(nil), ok...), setVar("max_in", 0xF2, 0xF5, 0x05)...) // 4h + 2 s = 14402
+	h := NewHandler(HandlerConfig{Production: true, Heartbeat: true, ExcludeUA: []*regexp.Regexp{regexp.MustCompile(`^probe$`)}}, mustTable(t), zerolog.Nop())
+	now := time.Now()
+	steps := []struct {
+		name string
+		msgs []spop.Message
+		want []byte
+	}{
+		{"first heartbeat of a client", decoded(t, heartbeatMsg(ip4, "ua", nil)), started},
+		{"its next heartbeat", decoded(t, heartbeatMsg(ip4, "ua", nil)), ok},
+		{"another client's first", decoded(t, heartbeatMsg(ip4, "ua2", nil)), started},
+		{"an excluded client", decoded(t, heartbeatMsg(ip4, "probe", nil)), ok},
+		{"a per-request message", decoded(t, requestMsg(ip4, "ua3", nil)), nil},
+		{"a logout", decoded(t, logoutMsg(ip4, "ua", nil)), nil},
+		{"a heartbeat with a logout", decoded(t, heartbeatMsg(ip4, "ua", nil), logoutMsg(ip4, "ua", nil)), nil},
+		{"the heartbeat after the logout", decoded(t, heartbeatMsg(ip4, "ua", nil)), started},
+	}
+	for _, st := range steps {
+		if got := h.HandleMessages(now, st.msgs); !bytes.Equal(got, st.want) {
+			t.Errorf("%s: ACK actions % x, want % x", st.name, got, st.want)
+		}
+	}
+
+	h = NewHandler(HandlerConfig{Production: true, Heartbeat: true, MaxSession: 90*time.Minute + 500*time.Millisecond}, mustTable(t), zerolog.Nop())
+	want := append(append([]byte(nil), ok...), setVar("max_in", 0xFB, 0xC2, 0x01)...) // 5401 + 2 = 5403
+	if got := h.HandleMessages(now, decoded(t, heartbeatMsg(ip4, "ua", nil))); !bytes.Equal(got, want) {
+		t.Errorf("--max-session 90m0.5s: ACK actions % x, want % x", got, want)
+	}
+
+	h = NewHandler(HandlerConfig{Production: false, Heartbeat: true}, mustTable(t), zerolog.Nop())
+	if got := h.HandleMessages(now, decoded(t, heartbeatMsg(ip4, "ua", nil))); !bytes.Equal(got, ok) {
+		t.Errorf("non-production: ACK actions % x, want % x (no session starts)", got, ok)
+	}
+}
+
 func TestCoverage_Advance(t *testing.T) {
 	at := func(s int) time.Time { return time.Date(2026, 1, 1, 0, 0, s, 0, time.UTC) }
 	iv := func(a, b int) store.Interval { return store.Interval{Start: at(a), End: at(b)} }
@@ -210,6 +262,7 @@ func TestHandler_NoAllocations(t *testing.T) {
 		decoded(t, requestMsg(netip.MustParseAddr("2001:db8::1"), []byte("curl/8.5.0"), nil)),
 		decoded(t, requestMsg(netip.MustParseAddr("198.51.100.7"), nil, "2001:db8::5")),
 		decoded(t, logoutMsg(ip4, "Mozilla/5.0", nil)),
+		decoded(t, heartbeatMsg(netip.MustParseAddr("198.51.100.9"), "Mozilla/5.0", nil)),
 	}
 	for _, msgs := range frames {
 		h.HandleMessages(time.Now(), msgs) // first sight: the session starts
@@ -220,7 +273,7 @@ func TestHandler_NoAllocations(t *testing.T) {
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("Handle allocates %.1f times per 4 requests, want 0", allocs)
+		t.Errorf("Handle allocates %.1f times per 5 requests, want 0", allocs)
 	}
 }
 

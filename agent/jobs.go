@@ -63,8 +63,8 @@ type parts struct {
 	server *spop.Server
 	// jobs are the background jobs: each runs until its context is done.
 	jobs []func(context.Context)
-	// admin serves the admin endpoint; nil without one.
-	admin http.Handler
+	// admin is the admin endpoint; nil without one.
+	admin *admin.Endpoint
 }
 
 // build validates cfg and makes the agent's parts: the session table and
@@ -92,7 +92,7 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	if _, err := meter.Recover(wall); err != nil {
 		return nil, err
 	}
-	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0,
+	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0, MaxSession: cfg.MaxSession,
 		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
 	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
 		networks, keys, err := handler.LoadExclusions()
@@ -143,10 +143,14 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 
 	if cfg.AdminAddr != "" {
 		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Handler: handler, Coverage: coverage, License: license,
-			Usage: sender, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
-		p.admin = admin.Handler(admin.Options{
+			Usage: sender, AdminRefusals: &admin.Refusals{}, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
+		p.admin, err = admin.New(admin.Options{
 			DB: db, Metrics: newRegistry(sources), Ready: func() admin.Readiness { return readiness(sources) },
+			WebConfigFile: cfg.AdminWebConfig, Refusals: sources.AdminRefusals, Log: log,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("--web-config-file %s: %w", cfg.AdminWebConfig, err)
+		}
 	}
 	return p, nil
 }

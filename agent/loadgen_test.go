@@ -228,4 +228,4 @@ func (nopSessions) Logout(uint64, time.Time) bool  { return false }
 // nopHandler handles messages by doing nothing.
 type nopHandler struct{}
 
-func (nopHandler) HandleMessages(time.Time, []spop.Message) {}
+func (nopHandler) HandleMessages(time.Time, []spop.Message) []byte { return nil }

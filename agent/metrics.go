@@ -28,6 +28,9 @@ type metricsSources struct {
 	Environment string
 	Production  bool
 	Version     string
+
+	// AdminRefusals counts the admin endpoint's refusals.
+	AdminRefusals *admin.Refusals
 }
 
 // newRegistry registers the agent's Prometheus metrics (README: Metrics).
@@ -96,6 +99,15 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 		}
 		return float64(m.Usage.Stats().Failed)
 	})
+	const refusedHelp = "Admin endpoint requests refused, by reason: unauthenticated (/backup or /snapshot from a client not on loopback without credentials), bad_credentials, busy (too many in flight), rate_limited, tls_handshake (connections), web_config (the file could not be read again)."
+	for _, reason := range admin.Reasons {
+		labelled("headcount_admin_refused_total", refusedHelp, "reason", reason.String(), func() float64 {
+			if m.AdminRefusals == nil {
+				return 0
+			}
+			return float64(m.AdminRefusals.Count(reason))
+		})
+	}
 	prod := 0.0
 	if m.Production {
 		prod = 1

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"headcount/agent/admin"
 	"headcount/store"
 )
 
@@ -49,9 +50,9 @@ func Run(ctx context.Context, cfg Config, db *store.DB, log zerolog.Logger) erro
 	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- p.server.Serve(spoe) }()
-	var adminSrv *http.Server
+	var adminSrv *admin.Endpoint
 	if adminL != nil {
-		adminSrv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: p.admin}
+		adminSrv = p.admin
 		go func() {
 			if err := adminSrv.Serve(adminL); !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("admin endpoint: %w", err)

@@ -90,6 +90,17 @@ func newAgentRunner(t testing.TB, dir string, args ...string) agentRunner {
 // /readyz answers.
 func (r agentRunner) start(t testing.TB) *agentProc {
 	t.Helper()
+	a, ok := r.tryStart(t)
+	if !ok {
+		t.Fatalf("agent exited at start: %v\n%s", a.err, readFile(t, r.logs))
+	}
+	return a
+}
+
+// tryStart is start, reporting false instead of failing the test when the
+// agent exits before /readyz answers.
+func (r agentRunner) tryStart(t testing.TB) (*agentProc, bool) {
+	t.Helper()
 	spoeAddr, adminAddr, db, logPath := r.spoeAddr, r.adminAddr, r.db, r.logs
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -128,16 +139,18 @@ func (r agentRunner) start(t testing.TB) *agentProc {
 			<-a.done
 		}
 	})
+	exited := false
 	waitFor(t, 20*time.Second, "agent /readyz", func() bool {
 		select {
 		case <-a.done:
-			t.Fatalf("agent exited at start: %v\n%s", a.err, readFile(t, logPath))
+			exited = true
+			return true
 		default:
 		}
 		status, _ := httpGet(a.url("/readyz"))
 		return status == http.StatusOK
 	})
-	return a
+	return a, !exited
 }
 
 func (a *agentProc) url(path string) string { return "http://" + a.adminAddr + path }

@@ -26,6 +26,7 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 	raw := readFile(t, example)
 	spoe := filepath.Join(dir, "headcount-heartbeat.spoe.conf")
 	writeFile(t, spoe, readFile(t, "headcount-heartbeat.spoe.conf"))
+	patientSPOE(t, spoe)
 	peer1, peer2 := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	fronts := map[string]string{}
 	for _, name := range []string{"hap1", "hap2"} {
@@ -115,4 +116,51 @@ func tableEntries(t testing.TB, sock, table string) int {
 		t.Fatalf("show table %s: %q", table, out)
 	}
 	return n
+}
+
+// TestExample_HeartbeatPeersIsShipped: examples/heartbeat-peers/haproxy.cfg
+// is the shipped haproxy-heartbeat.cfg with only what its header says
+// changed: the header itself, the peers section, the bind address, the
+// table's "peers" keyword and the agent's address.
+func TestExample_HeartbeatPeersIsShipped(t *testing.T) {
+	const example = "../examples/heartbeat-peers/haproxy.cfg"
+	const marker = "# --- the shipped file's notes follow ---\n"
+	got := readFile(t, example)
+	header, _, ok := strings.Cut(got, marker)
+	if !ok {
+		t.Fatalf("%s has no line %q", example, marker)
+	}
+	shipped := readFile(t, "haproxy-heartbeat.cfg")
+	_, body, _ := strings.Cut(shipped, "\n") // the shipped file's first line names it
+	for _, r := range [][2]string{
+		{"\ndefaults\n", "\n# The instances sharing the client table. Each name must be the -L name (or\n" +
+			"# \"localpeer\") of one instance; the port is the one they talk on.\n" +
+			"peers headcount_peers\n    peer hap1 192.0.2.11:10000\n    peer hap2 192.0.2.12:10000\n\ndefaults\n"},
+		{"    bind 127.0.0.1:8080\n", "    bind :8080\n"},
+		{" store gpt(2)\n", " store gpt(2) peers headcount_peers\n"},
+		{"server agent1 127.0.0.1:12345 ", "server agent1 192.0.2.20:12345 "},
+	} {
+		body = mustReplaceOnce(t, "haproxy-heartbeat.cfg", body, r[0], r[1])
+	}
+	if want := header + marker + body; got != want {
+		t.Errorf("%s differs from the shipped haproxy-heartbeat.cfg beyond its stated changes; regenerate it:\n%s", example, firstDiff(got, want))
+	}
+}
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n  got:  %q\n  want: %q", i+1, gl, wl)
+		}
+	}
+	return "(equal)"
 }

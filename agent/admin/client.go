@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,11 +23,17 @@ import (
 type Client struct {
 	// Addr is the agent's admin endpoint, host:port.
 	Addr string
+	// User and Password, when User is set, are sent with basic
+	// authentication: an agent serves /backup and /snapshot to clients not
+	// on loopback only with the credentials of one of its users.
+	User, Password string
+	// TLS, when set, makes the client speak HTTPS with it.
+	TLS *tls.Config
 }
 
 // ReadSnapshot reads the days from ≤ d < to of the database at path: from
-// the file when no agent holds it, else from the agent at adminAddr.
-func ReadSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts) (store.Snapshot, error) {
+// the file when no agent holds it, else from the agent through c.
+func ReadSnapshot(path string, c Client, from, to time.Time, parts store.Parts) (store.Snapshot, error) {
 	db, err := store.Open(path, store.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
 	if err == nil {
 		defer db.Close()
@@ -35,7 +42,7 @@ func ReadSnapshot(path, adminAddr string, from, to time.Time, parts store.Parts)
 	if !errors.Is(err, store.ErrLocked) {
 		return store.Snapshot{}, err
 	}
-	return Client{Addr: adminAddr}.Snapshot(path, from, to, parts)
+	return c.Snapshot(path, from, to, parts)
 }
 
 // RefusedError is a backup destination that must not be replaced: the
@@ -53,10 +60,10 @@ func (e *RefusedError) Error() string {
 
 // CopyDatabase writes a consistent copy of the database at path to out
 // (mode 0600, atomically): from the file when no agent holds it, else
-// streamed by the agent at adminAddr. It refuses, with a *RefusedError and
+// streamed by the agent through c. It refuses, with a *RefusedError and
 // before anything is written, an out that is the database itself or a file
 // a headcount process holds open.
-func CopyDatabase(path, adminAddr, out string) error {
+func CopyDatabase(path string, c Client, out string) error {
 	if err := checkDestination(path, out); err != nil {
 		return err
 	}
@@ -71,7 +78,7 @@ func CopyDatabase(path, adminAddr, out string) error {
 	if !errors.Is(err, store.ErrLocked) {
 		return err
 	}
-	return Client{Addr: adminAddr}.Backup(path, out)
+	return c.Backup(path, out)
 }
 
 // checkDestination refuses an out that names the database at path (the same
@@ -110,18 +117,17 @@ func (c Client) Snapshot(path string, from, to time.Time, parts store.Parts) (st
 	if parts.Windows {
 		q.Set("windows", "1")
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	resp, err := client.Get("http://" + c.Addr + "/snapshot?" + q.Encode())
+	resp, err := c.get(30*time.Second, "/snapshot?"+q.Encode())
 	if err != nil {
 		return store.Snapshot{}, c.unreachable(path, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return store.Snapshot{}, c.refused("/snapshot", resp)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return store.Snapshot{}, fmt.Errorf("reading the agent's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return store.Snapshot{}, fmt.Errorf("the agent at %s answered %s: %s", c.Addr, resp.Status, strings.TrimSpace(string(body)))
 	}
 	var answer SnapshotResponse
 	if err := json.Unmarshal(body, &answer); err != nil {
@@ -140,14 +146,13 @@ func (c Client) Backup(path, out string) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{Proxy: nil}}
-	resp, err := client.Get("http://" + c.Addr + "/backup")
+	resp, err := c.get(10*time.Minute, "/backup")
 	if err != nil {
 		return c.unreachable(path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the agent at %s answered %s", c.Addr, resp.Status)
+		return c.refused("/backup", resp)
 	}
 	if resp.Header.Get(BackupDBHeader) != id {
 		return c.foreign(path)
@@ -156,6 +161,41 @@ func (c Client) Backup(path, out string) error {
 		_, err := io.Copy(w, resp.Body)
 		return err
 	})
+}
+
+// get asks the agent for route (path and query), with c's credentials and
+// TLS, within timeout.
+func (c Client) get(timeout time.Duration, route string) (*http.Response, error) {
+	scheme := "http://"
+	if c.TLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequest(http.MethodGet, scheme+c.Addr+route, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.User != "" {
+		req.SetBasicAuth(c.User, c.Password)
+	}
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{Proxy: nil, TLSClientConfig: c.TLS}}
+	return client.Do(req)
+}
+
+// refused says why the agent did not serve route, and what to do.
+func (c Client) refused(route string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	answer := strings.TrimSpace(string(body))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && c.User == "":
+		return fmt.Errorf("the agent at %s serves %s to this host only with credentials: give --admin-user and the password (--admin-password-file or HEADCOUNT_ADMIN_PASSWORD)", c.Addr, route)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("the agent at %s refused the password of --admin-user %s for %s: check both against its --web-config-file", c.Addr, c.User, route)
+	case resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("the agent at %s serves %s to its own host only (it has no basic_auth_users in a --web-config-file): run this on the agent's host, or give the agent users", c.Addr, route)
+	case resp.StatusCode == http.StatusBadRequest && c.TLS == nil && strings.Contains(answer, "HTTPS"):
+		return fmt.Errorf("the agent at %s serves HTTPS: give --admin-ca FILE (or --admin-tls)", c.Addr)
+	}
+	return fmt.Errorf("the agent at %s answered %s: %s", c.Addr, resp.Status, answer)
 }
 
 func (c Client) unreachable(path string, err error) error {

@@ -101,9 +101,9 @@ func (c *conn) notify(body []byte) error {
 		return c.refuse(statusNoFragmentation, "fragmented NOTIFY frame (fragmentation was not offered)")
 	}
 	c.contact()
-	c.s.handler.HandleMessages(c.now, c.note.messages)
+	actions := c.s.handler.HandleMessages(c.now, c.note.messages)
 	c.messages.Add(uint64(len(c.note.messages)))
-	c.out = appendAck(c.out, c.note.streamID, c.note.frameID)
+	c.out = appendAck(c.out, c.note.streamID, c.note.frameID, actions)
 	if len(c.out) >= ackFlushSize {
 		return c.flush(time.Now())
 	}

@@ -193,13 +193,36 @@ func readValue(p []byte) (Value, []byte, bool) {
 }
 
 // appendAck appends the ACK of a NOTIFY frame to b: the NOTIFY's stream-id
-// and frame-id, FIN set, an empty action list.
-func appendAck(b []byte, streamID, frameID uint64) []byte {
+// and frame-id, FIN set, and the encoded actions (none when empty).
+func appendAck(b []byte, streamID, frameID uint64, actions []byte) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, frameAck, 0, 0, 0, flagFin) // length placeholder, type, FIN
 	b = appendVarint(b, streamID)
 	b = appendVarint(b, frameID)
+	b = append(b, actions...)
 	return putLength(b, start)
+}
+
+// Variable scopes of a set-var action (SPOE.txt, "Actions").
+const (
+	ScopeProc = 0
+	ScopeSess = 1
+	ScopeTxn  = 2
+	ScopeReq  = 3
+	ScopeRes  = 4
+)
+
+const actionSetVar = 1
+
+// AppendSetVarUint appends to b a set-var action of an ACK: HAProxy sets the
+// variable name, in scope, to the integer v. HAProxy prefixes the name with
+// the SPOE agent's "option var-prefix" (txn.<prefix>.<name>) and sets it only
+// if its configuration uses that variable.
+func AppendSetVarUint(b []byte, scope byte, name string, v uint32) []byte {
+	b = append(b, actionSetVar, 3, scope)
+	b = appendString(b, name)
+	b = append(b, TypeUint32)
+	return appendVarint(b, uint64(v))
 }
 
 // DecodeNotify decodes a whole NOTIFY frame, from its length prefix on, into

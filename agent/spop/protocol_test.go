@@ -381,7 +381,7 @@ func TestServeConn_NoAllocationsPerFrame(t *testing.T) {
 
 type nopHandler struct{}
 
-func (*nopHandler) HandleMessages(time.Time, []Message) {}
+func (*nopHandler) HandleMessages(time.Time, []Message) []byte { return nil }
 
 // TestServer_PanicAcksHandledFrames: a panic in the handler on the third of
 // three pipelined NOTIFYs still acknowledges the two already metered, then
@@ -456,5 +456,44 @@ func TestServer_ServeAfterShutdown(t *testing.T) {
 	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
 		c.Close()
 		t.Errorf("the listener accepts connections after Serve returned")
+	}
+}
+
+// TestAppendSetVarUint pins the set-var action's bytes to SPOE.txt's layout:
+// SET-VAR (1), NB-ARGS (3), VAR-SCOPE, VAR-NAME (string), VAR-VALUE (typed
+// data: UINT32 and a varint).
+func TestAppendSetVarUint(t *testing.T) {
+	got := AppendSetVarUint([]byte{0xAA}, ScopeTxn, "ok", 1)
+	if want := []byte{0xAA, 1, 3, 2, 2, 'o', 'k', TypeUint32, 1}; !bytes.Equal(got, want) {
+		t.Errorf("ok=1: % x, want % x", got, want)
+	}
+	got = AppendSetVarUint(nil, ScopeSess, "max_in", 14402)
+	if want := []byte{1, 3, 1, 6, 'm', 'a', 'x', '_', 'i', 'n', TypeUint32, 0xF2, 0xF5, 0x05}; !bytes.Equal(got, want) {
+		t.Errorf("max_in=14402: % x, want % x", got, want)
+	}
+}
+
+// actionsHandler answers every frame with the same ACK actions.
+type actionsHandler []byte
+
+func (h actionsHandler) HandleMessages(time.Time, []Message) []byte { return h }
+
+// TestServer_AckCarriesActions: the actions a handler returns follow the
+// ACK's ids, whole, in the ACK of their own frame only.
+func TestServer_AckCarriesActions(t *testing.T) {
+	actions := AppendSetVarUint(AppendSetVarUint(nil, ScopeTxn, "ok", 1), ScopeTxn, "max_in", 14402)
+	s := startServer(t, Config{}, actionsHandler(actions))
+	c := spoptest.Dial(t, s.addr)
+	c.Hello(false)
+	c.Write(append(spoptest.NotifyFrameIDs(7, 1, requestMsg(ip4, "ua", nil)), spoptest.NotifyFrameIDs(300, 70000, requestMsg(ip4, "ua", nil))...))
+	for _, want := range []ids{{7, 1}, {300, 70000}} {
+		typ, payload := c.Read()
+		if typ != frameAck {
+			t.Fatalf("answer has type %#x, want ACK", typ)
+		}
+		flags, sid, fid, rest, ok := readMetadata(payload)
+		if !ok || flags != flagFin || (ids{sid, fid}) != want || !bytes.Equal(rest, actions) {
+			t.Fatalf("ACK % x: flags %#x, ids %d/%d, actions % x; want FIN, %v, actions % x", payload, flags, sid, fid, rest, want, actions)
+		}
 	}
 }

@@ -102,13 +102,15 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Handler handles the messages of one NOTIFY frame, received at now.
-// The messages and their bytes are valid only during the call. Calls for one
-// connection come one after another, in the order of the frames; calls for
-// different connections run concurrently. The frame is acknowledged after
-// the call returns.
+// Handler handles the messages of one NOTIFY frame, received at now, and
+// returns the actions of the frame's ACK, encoded (AppendSetVarUint builds
+// them), or nil for an ACK without actions. The messages and their bytes are
+// valid only during the call; the returned bytes are copied into the ACK
+// before the next call. Calls for one connection come one after another, in
+// the order of the frames; calls for different connections run
+// concurrently. The frame is acknowledged after the call returns.
 type Handler interface {
-	HandleMessages(now time.Time, msgs []Message)
+	HandleMessages(now time.Time, msgs []Message) (actions []byte)
 }
 
 // NewServer returns a server that passes the messages of NOTIFY frames to

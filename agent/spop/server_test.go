@@ -79,7 +79,7 @@ type countingHandler struct {
 	names map[string]int
 }
 
-func (h *countingHandler) HandleMessages(_ time.Time, msgs []Message) {
+func (h *countingHandler) HandleMessages(_ time.Time, msgs []Message) []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.names == nil {
@@ -88,12 +88,13 @@ func (h *countingHandler) HandleMessages(_ time.Time, msgs []Message) {
 	for _, m := range msgs {
 		h.names[string(m.Name)]++
 	}
+	return nil
 }
 
 // handlerFunc adapts a function to Handler.
 type handlerFunc func([]Message)
 
-func (f handlerFunc) HandleMessages(_ time.Time, msgs []Message) { f(msgs) }
+func (f handlerFunc) HandleMessages(_ time.Time, msgs []Message) []byte { f(msgs); return nil }
 
 func (h *countingHandler) count(name string) int {
 	h.mu.Lock()

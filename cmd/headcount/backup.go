@@ -23,9 +23,9 @@ func backupCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"is written with mode 0600 through a temporary file renamed into place, then opened and checked. FILE must\n" +
 			"not be the database itself (by any path, symlink or hard link) nor a database a headcount process has open.",
 		OnUsageError: onUsage,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag("database `FILE` to copy"), adminAddrFlag(),
-		},
+		}, adminAuthFlags()...),
 		Action: backup,
 	})
 }
@@ -39,7 +39,11 @@ func backup(c *cli.Context) error {
 		return usagef("backup %s: its directory does not exist", out)
 	}
 	path := c.String("db")
-	if err := admin.CopyDatabase(path, c.String("admin-addr"), out); err != nil {
+	client, err := adminClient(c)
+	if err != nil {
+		return err
+	}
+	if err := admin.CopyDatabase(path, client, out); err != nil {
 		var refused *admin.RefusedError
 		if errors.As(err, &refused) {
 			return usageError{err}

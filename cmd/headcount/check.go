@@ -27,9 +27,9 @@ func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"file that never had one). A running agent's database is checked on a consistent copy. Exit status 1\n" +
 			"when anything is wrong, 2 when the file cannot be read as a headcount database.",
 		OnUsageError: onUsage,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag("database `FILE` to check"), adminAddrFlag(),
-		},
+		}, adminAuthFlags()...),
 		Action: check,
 	})
 }
@@ -37,6 +37,10 @@ func checkCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 func check(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("check takes no arguments; name the database with --db")
+	}
+	client, err := adminClient(c)
+	if err != nil {
+		return err
 	}
 	path := c.String("db")
 	target := path
@@ -48,7 +52,7 @@ func check(c *cli.Context) error {
 		}
 		defer os.RemoveAll(dir)
 		target = filepath.Join(dir, "copy.db")
-		if err := admin.CopyDatabase(path, c.String("admin-addr"), target); err != nil {
+		if err := admin.CopyDatabase(path, client, target); err != nil {
 			return err
 		}
 		db, err = store.Open(target, store.Options{ReadOnly: true})

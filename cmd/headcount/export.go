@@ -35,7 +35,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"It works whether the agent is running or not: a running agent holds the database, so export asks\n" +
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
 			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json or html"},
@@ -44,7 +44,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "write the report to `FILE` (atomically: all of it or nothing) instead of standard output"},
 			&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "add the licence's consumption in its current contract year to JSON and HTML reports (signed licence `FILE`)"},
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` for --license (default: built in)"},
-		},
+		}, adminAuthFlags()...),
 		Action: runExport,
 	})
 }
@@ -155,8 +155,12 @@ func runExport(c *cli.Context) error {
 		}
 	}
 
+	client, err := adminClient(c)
+	if err != nil {
+		return err
+	}
 	hours := format == report.JSON || format == report.HTML || by == report.Day
-	snap, err := admin.ReadSnapshot(c.String("db"), c.String("admin-addr"), from, to, store.Parts{Hours: hours})
+	snap, err := admin.ReadSnapshot(c.String("db"), client, from, to, store.Parts{Hours: hours})
 	if err != nil {
 		return err
 	}
@@ -169,7 +173,7 @@ func runExport(c *cli.Context) error {
 	}
 	r := export.Report(snap, from, to, by, env, now)
 	if path := c.String("license"); path != "" {
-		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), c.String("admin-addr")); err != nil {
+		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), client); err != nil {
 			return err
 		}
 	}
@@ -182,12 +186,12 @@ func runExport(c *cli.Context) error {
 
 // consumption computes the licence's use in its current contract year, as
 // headcount usage prints it.
-func consumption(license, pubkey, db, adminAddr string) (*report.Consumption, error) {
+func consumption(license, pubkey, db string, client admin.Client) (*report.Consumption, error) {
 	l, err := loadLicense(license, "--license-pubkey", pubkey)
 	if err != nil {
 		return nil, err
 	}
-	u, err := contractConsumption(l, db, adminAddr, time.Now())
+	u, err := contractConsumption(l, db, client, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -20,12 +20,12 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"completed, and a SHA-256 chain over the rows; the last line is the deployment key's Ed25519 signature\n" +
 			"of the chain's end (headcount keygen makes the key). headcount verify checks it.",
 		OnUsageError: onUsage,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.StringFlag{Name: "key", Required: true, Usage: "the deployment's private key `FILE` (headcount keygen)"},
 			&cli.StringFlag{Name: "deployment", Required: true, EnvVars: env("DEPLOYMENT"), Usage: "deployment `ID` named in the file"},
 			&cli.StringFlag{Name: "output", Usage: "write to `FILE` (atomically) instead of standard output"},
-		},
+		}, adminAuthFlags()...),
 		Action: func(c *cli.Context) error {
 			from, to, err := parseRange(c)
 			if err != nil {
@@ -35,7 +35,11 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return err
 			}
-			snap, err := admin.ReadSnapshot(c.String("db"), c.String("admin-addr"), from, to, store.Parts{Windows: true})
+			client, err := adminClient(c)
+			if err != nil {
+				return err
+			}
+			snap, err := admin.ReadSnapshot(c.String("db"), client, from, to, store.Parts{Windows: true})
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"headcount/agent"
+	"headcount/agent/admin"
 	"headcount/entitlement"
 	"headcount/report/export"
 	"headcount/store"
@@ -22,7 +23,8 @@ import (
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "spoe-addr", Value: "127.0.0.1:12345", EnvVars: env("SPOE_ADDR"), Usage: "listen for HAProxy's SPOP connections on `ADDR`"},
-		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables)"},
+		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9345", EnvVars: env("ADMIN_ADDR"), Usage: "serve /metrics, /healthz and /readyz on `ADDR` (loopback by default; empty disables), and /backup and /snapshot to loopback clients and --web-config-file's users"},
+		&cli.StringFlag{Name: "web-config-file", EnvVars: env("WEB_CONFIG_FILE"), Usage: "the admin endpoint's TLS and basic-auth users, in the Prometheus exporters' web configuration `FILE` format (see README: Admin endpoint)"},
 		&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
 		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on first start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name)"},
 		&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
@@ -115,6 +117,16 @@ func serve(c *cli.Context) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
+	}
+	if path := c.String("web-config-file"); path != "" {
+		if cfg.AdminAddr == "" {
+			return usagef("--web-config-file %s configures the admin endpoint, which --admin-addr \"\" disables: give an --admin-addr", path)
+		}
+		if err := admin.CheckWebConfig(path); err != nil {
+			// One line: YAML errors span several.
+			return usagef("--web-config-file %s: %s (see README: Admin endpoint)", path, strings.Join(strings.Fields(err.Error()), " "))
+		}
+		cfg.AdminWebConfig = path
 	}
 
 	if path := c.String("license"); path != "" {

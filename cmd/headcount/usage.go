@@ -19,17 +19,21 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"sessions and the contract year, and the database (directly, or through the running agent) for the\n" +
 			"sessions used; forecasts the day the entitlement runs out at the rate of the last 30 days.",
 		OnUsageError: onUsage,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dbFlag("database `FILE`"), adminAddrFlag(),
 			&cli.StringFlag{Name: "license", Required: true, EnvVars: env("LICENSE"), Usage: "the signed licence `FILE`"},
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` (default: built in)"},
-		},
+		}, adminAuthFlags()...),
 		Action: func(c *cli.Context) error {
 			l, err := loadLicense(c.String("license"), "--license-pubkey", c.String("license-pubkey"))
 			if err != nil {
 				return err
 			}
-			u, err := contractConsumption(l, c.String("db"), c.String("admin-addr"), time.Now())
+			client, err := adminClient(c)
+			if err != nil {
+				return err
+			}
+			u, err := contractConsumption(l, c.String("db"), client, time.Now())
 			if err != nil {
 				return err
 			}
@@ -54,9 +58,9 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 
 // contractConsumption reads the sessions ConsumptionRange asks for, from the
 // file or the agent that holds it, and computes l's consumption at now.
-func contractConsumption(l entitlement.License, db, adminAddr string, now time.Time) (entitlement.Consumption, error) {
+func contractConsumption(l entitlement.License, db string, client admin.Client, now time.Time) (entitlement.Consumption, error) {
 	from, to := l.ConsumptionRange(now)
-	snap, err := admin.ReadSnapshot(db, adminAddr, from, to, store.Parts{})
+	snap, err := admin.ReadSnapshot(db, client, from, to, store.Parts{})
 	if err != nil {
 		return entitlement.Consumption{}, err
 	}
