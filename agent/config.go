@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"time"
 
 	"headcount/agent/session"
@@ -90,8 +91,26 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
 	case c.Heartbeat != 0 && (c.Heartbeat < time.Second || c.Heartbeat > time.Hour):
 		return fmt.Errorf("--heartbeat %s must be 0 (per-request mode) or between 1s and 1h", c.Heartbeat)
+	case c.MaxSession < c.IdleTimeout+c.Heartbeat && c.Heartbeat == 0:
+		return fmt.Errorf("--max-session %s is shorter than --idle-timeout %s: every session would end at --max-session and none for being idle; set --max-session to at least %s",
+			short(c.MaxSession), short(c.IdleTimeout), short(c.IdleTimeout))
+	case c.MaxSession < c.IdleTimeout+c.Heartbeat:
+		return fmt.Errorf("--max-session %s is shorter than --idle-timeout %s plus --heartbeat %s: every session would end at --max-session and none for being idle; set --max-session to at least %s",
+			short(c.MaxSession), short(c.IdleTimeout), short(c.Heartbeat), short(c.IdleTimeout+c.Heartbeat))
 	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
 		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
 	}
 	return nil
+}
+
+// short writes d as a flag would be given: 4h, 1h30m, 90s, not 4h0m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

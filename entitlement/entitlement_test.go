@@ -99,6 +99,10 @@ func TestEvaluate(t *testing.T) {
 	}{
 		{"licence valid", "2026-06-01T12:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, Valid,
 			"entitlement valid: licence L-2026-0042 for dx-prod, 4000000 sessions a year, contract ends on 2026-12-31 (214 days left)"},
+		{"licence valid, last day", "2026-12-31T12:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, Valid,
+			"entitlement valid: licence L-2026-0042 for dx-prod, 4000000 sessions a year, contract ends on 2026-12-31 (1 day left)"},
+		{"licence ended, last day of grace", "2027-01-28T00:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, ExpiredInGrace,
+			"entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (1 day left): renew the contract to keep the entitlement"},
 		{"licence ended, within grace", "2027-01-10T00:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, ExpiredInGrace,
 			"entitlement ended on 2026-12-31; the grace period ends on 2027-01-29 (19 days left): renew the contract to keep the entitlement"},
 		{"licence ended, grace over", "2027-02-10T00:00:00Z", Evidence{Kind: LicenseFile, License: lic}, State{}, NoEntitlement,

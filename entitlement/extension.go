@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"headcount/internal/plural"
 	"time"
 )
 
@@ -88,7 +89,7 @@ func (e Extension) Apply(st State, deployment string, now time.Time) (State, Gra
 		return st, Grant{}, fmt.Errorf("the token is for deployment %q, this one is %q", e.Deployment, deployment)
 	}
 	if st.ExtensionToken != "" {
-		return st, Grant{}, fmt.Errorf("%w (token %s, %d days)", ErrExtensionUsed, st.ExtensionToken, st.ExtensionDays)
+		return st, Grant{}, fmt.Errorf("%w (token %s, %s)", ErrExtensionUsed, st.ExtensionToken, plural.Count(st.ExtensionDays, "day"))
 	}
 	if st.GraceStart.IsZero() {
 		return st, Grant{}, ErrNoGrace
@@ -102,8 +103,8 @@ func (e Extension) Apply(st State, deployment string, now time.Time) (State, Gra
 	}
 	g.Until = g.From.Add(time.Duration(e.Days) * 24 * time.Hour)
 	if g.DaysLeft = daysUntil(now, g.Until); g.DaysLeft == 0 {
-		return st, Grant{}, fmt.Errorf("%w: token %s's %d days ran from %s to %s, which has passed (now %s); it was not used: ask the vendor for a new token",
-			ErrExtensionAddsNothing, e.TokenID, e.Days, g.fromString(), minute(g.Until), minute(now))
+		return st, Grant{}, fmt.Errorf("%w: token %s's %s ran from %s to %s, which has passed (now %s); it was not used: ask the vendor for a new token",
+			ErrExtensionAddsNothing, e.TokenID, plural.Count(e.Days, "day"), g.fromString(), minute(g.Until), minute(now))
 	}
 	st.ExtensionDays, st.ExtensionToken, st.ExtendedUntil = e.Days, e.TokenID, g.Until
 	return st, g, nil
@@ -122,6 +123,6 @@ func (g Grant) fromString() string {
 
 // String says what g gives, for the command that applied it.
 func (g Grant) String() string {
-	return fmt.Sprintf("the grace period now ends on %s, %d days after %s (%d days from now)",
-		minute(g.Until), int(g.Until.Sub(g.From)/(24*time.Hour)), g.fromString(), g.DaysLeft)
+	return fmt.Sprintf("the grace period now ends on %s, %s after %s (%s from now)",
+		minute(g.Until), plural.Count(int(g.Until.Sub(g.From)/(24*time.Hour)), "day"), g.fromString(), plural.Count(g.DaysLeft, "day"))
 }

@@ -2,6 +2,7 @@ package entitlement
 
 import (
 	"fmt"
+	"headcount/internal/plural"
 	"time"
 )
 
@@ -206,14 +207,14 @@ func (s Status) message(ev Evidence) string {
 			if s.End.IsZero() {
 				return "entitlement valid, confirmed by the entitlement server"
 			}
-			return fmt.Sprintf("entitlement valid, confirmed by the entitlement server: contract ends on %s (%d days left)", date(s.End), s.DaysLeft)
+			return fmt.Sprintf("entitlement valid, confirmed by the entitlement server: contract ends on %s (%s left)", date(s.End), plural.Count(s.DaysLeft, "day"))
 		}
 		l := ev.License
-		return fmt.Sprintf("entitlement valid: licence %s for %s, %d sessions a year, contract ends on %s (%d days left)",
-			l.ID, l.Deployment, l.Sessions, date(s.End), s.DaysLeft)
+		return fmt.Sprintf("entitlement valid: licence %s for %s, %d sessions a year, contract ends on %s (%s left)",
+			l.ID, l.Deployment, l.Sessions, date(s.End), plural.Count(s.DaysLeft, "day"))
 	case ExpiredInGrace:
-		return fmt.Sprintf("entitlement ended on %s; the grace period ends on %s (%d days left): renew the contract to keep the entitlement",
-			date(s.End), date(s.GraceEnd), s.DaysLeft)
+		return fmt.Sprintf("entitlement ended on %s; the grace period ends on %s (%s left): renew the contract to keep the entitlement",
+			date(s.End), date(s.GraceEnd), plural.Count(s.DaysLeft, "day"))
 	case NoEntitlement:
 		if s.Extension != "" {
 			return fmt.Sprintf("no valid entitlement: the grace period ended on %s; the one-time extension (token %s) is used: renew the contract",
@@ -225,8 +226,8 @@ func (s Status) message(ev Evidence) string {
 		return fmt.Sprintf("the entitlement server could not be reached: a grace period of %d days starts and ends on %s; check the connection to the entitlement server",
 			int(GracePeriod/(24*time.Hour)), date(s.GraceEnd))
 	case UnreachableInGrace:
-		return fmt.Sprintf("the entitlement server could not be reached: within the grace period, which ends on %s (%d days left); check the connection to the entitlement server",
-			date(s.GraceEnd), s.DaysLeft)
+		return fmt.Sprintf("the entitlement server could not be reached: within the grace period, which ends on %s (%s left); check the connection to the entitlement server",
+			date(s.GraceEnd), plural.Count(s.DaysLeft, "day"))
 	case UnreachableGraceOver:
 		if s.Extension != "" {
 			return fmt.Sprintf("the entitlement server could not be reached and the grace period ended on %s; the one-time extension (token %s) is used: check the connection to the entitlement server",

@@ -78,7 +78,7 @@ func TestFaults_FdatasyncFails(t *testing.T) {
 			if err != nil {
 				t.Errorf("headcount check: %v\n%s", err, out)
 			}
-			m := regexp.MustCompile(`(\d+) sessions`).FindSubmatch(out)
+			m := regexp.MustCompile(`(\d+) sessions?`).FindSubmatch(out)
 			if m == nil {
 				t.Fatalf("headcount check printed no session count:\n%s", out)
 			}

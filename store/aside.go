@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"headcount/internal/plural"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -41,7 +42,7 @@ func (e SetAside) String() string {
 	at := time.Unix(e.Unix, 0).UTC().Format(time.RFC3339)
 	switch e.Kind {
 	case AsideDay, AsideWindow:
-		return fmt.Sprintf("flush %d: %s of %s with %s: %s", e.Flush, e.Kind, at, plural(e.Sessions, "session"), e.Why)
+		return fmt.Sprintf("flush %d: %s of %s with %s: %s", e.Flush, e.Kind, at, plural.Count(e.Sessions, "session"), e.Why)
 	case AsideHour:
 		return fmt.Sprintf("flush %d: hour of %s (peak %d, %d ms live, %d ms sampled): %s",
 			e.Flush, at, e.Peak, e.LiveMillis, e.SampledMillis, e.Why)
@@ -50,14 +51,6 @@ func (e SetAside) String() string {
 	default:
 		return fmt.Sprintf("flush %d: %s %s: %s", e.Flush, e.Kind, at, e.Why)
 	}
-}
-
-// plural returns "1 session", "2 sessions".
-func plural(n uint64, noun string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // recordSetAside stores the entries of one flush in bucketSetAside and adds the sessions of its days to

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"headcount/internal/plural"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -62,7 +63,7 @@ func (db *DB) Import(days []DayCount) error {
 			if n, err := getUint(dayBucket, key); err != nil {
 				return err
 			} else if n > 0 {
-				return fmt.Errorf("%w: %s already has %d sessions", ErrOverlap, key, n)
+				return fmt.Errorf("%w: %s already has %s", ErrOverlap, key, plural.Count(n, "session"))
 			}
 			for _, iv := range covered {
 				if iv.Start.Before(day.Add(24*time.Hour)) && (iv.End.After(day) || iv.Start.Equal(iv.End) && !iv.Start.Before(day)) {

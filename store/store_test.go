@@ -904,6 +904,14 @@ func TestDB_Import(t *testing.T) {
 	if after := MustSum(t, path); after != before {
 		t.Errorf("a refused import changed the file")
 	}
+	// One session is "1 session".
+	if _, err := db.Flush(Flush{Days: []DayCount{{day("2023-02-03"), 1}}, Completed: map[string]uint64{"idle": 1}, Started: 1, Now: day("2023-02-03"), Seq: MustNextSeq(t, db)}); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Import([]DayCount{{day("2023-02-03"), 1}})
+	if want := path + ": day already in the database: 2023-02-03 already has 1 session"; err == nil || err.Error() != want {
+		t.Errorf("import over a day of one session: %v, want %q", err, want)
+	}
 	s, _ = db.Snapshot(day("2023-02-02"), day("2023-02-03"), Parts{})
 	if len(s.Days) != 0 {
 		t.Errorf("a refused import left days behind: %+v", s.Days)

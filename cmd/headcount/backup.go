@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"headcount/agent/admin"
+	"headcount/internal/plural"
 	"headcount/store"
 )
 
@@ -35,8 +35,8 @@ func backup(c *cli.Context) error {
 		return usagef("backup takes the file to write, e.g. headcount backup /var/backups/headcount.db")
 	}
 	out := c.Args().First()
-	if info, err := os.Stat(filepath.Dir(out)); err != nil || !info.IsDir() {
-		return usagef("backup %s: its directory does not exist", out)
+	if err := dirMustExist("backup", out); err != nil {
+		return err
 	}
 	path := c.String("db")
 	client, err := adminClient(c)
@@ -62,13 +62,13 @@ func backup(c *cli.Context) error {
 	}
 	info, _ := os.Stat(out)
 	w := c.App.Writer
-	fmt.Fprintf(w, "backed up %s to %s: %d bytes, %d days, %d sessions, %d coverage intervals\n",
-		path, out, info.Size(), r.Days, r.Sessions, r.Intervals)
+	fmt.Fprintf(w, "backed up %s to %s: %s, %s, %s, %s\n", path, out, plural.Count(info.Size(), "byte"),
+		plural.Count(r.Days, "day"), plural.Count(r.Sessions, "session"), plural.Count(r.Intervals, "coverage interval"))
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
 	if len(r.Problems) > 0 {
-		return fmt.Errorf("%s is an exact copy, but the database has %d problem(s): see headcount check", out, len(r.Problems))
+		return fmt.Errorf("%s is an exact copy, but the database has %s: see headcount check", out, plural.Count(len(r.Problems), "problem"))
 	}
 	return nil
 }

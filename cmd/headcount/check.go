@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"headcount/agent/admin"
+	"headcount/internal/plural"
 	"headcount/store"
 
 	"github.com/urfave/cli/v2"
@@ -69,8 +70,8 @@ func check(c *cli.Context) error {
 	if target != path {
 		fmt.Fprintf(w, "checked a consistent copy of %s (the agent holds it)\n", path)
 	}
-	fmt.Fprintf(w, "%s: %d days, %d sessions, %d hours, %d coverage intervals, flush sequence %d\n",
-		path, r.Days, r.Sessions, r.Hours, r.Intervals, r.FlushSeq)
+	fmt.Fprintf(w, "%s: %s, %s, %s, %s, flush sequence %d\n", path, plural.Count(r.Days, "day"),
+		plural.Count(r.Sessions, "session"), plural.Count(r.Hours, "hour"), plural.Count(r.Intervals, "coverage interval"), r.FlushSeq)
 	for _, e := range r.SetAside {
 		fmt.Fprintf(w, "set aside: %s\n", e)
 	}
@@ -93,7 +94,7 @@ func check(c *cli.Context) error {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
 	if len(r.Problems) > 0 {
-		return fmt.Errorf("%s: %d problem(s) found", path, len(r.Problems))
+		return fmt.Errorf("%s: %s found", path, plural.Count(len(r.Problems), "problem"))
 	}
 	_, err = fmt.Fprintln(w, "ok")
 	return err

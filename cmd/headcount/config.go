@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -25,10 +26,14 @@ func configurable(cmd *cli.Command) *cli.Command {
 	before := cmd.Before
 	cmd.Before = func(c *cli.Context) error {
 		if path := c.String("config"); path != "" {
-			if err := checkConfigKeys(path, flags); err != nil {
-				return usageError{err}
+			values, err := readConfig(path, cmd.Name, flags)
+			if err != nil {
+				return err
 			}
-			if err := altsrc.InitInputSourceWithContext(flags, altsrc.NewYamlSourceFromFlagFunc("config"))(c); err != nil {
+			source := func(*cli.Context) (altsrc.InputSourceContext, error) {
+				return altsrc.NewMapInputSource(path, values), nil
+			}
+			if err := altsrc.InitInputSourceWithContext(flags, source)(c); err != nil {
 				return usagef("--config %s: %v", path, err)
 			}
 		}
@@ -57,28 +62,114 @@ func fromFile(f cli.Flag) cli.Flag {
 	panic(fmt.Sprintf("flag %v: no --config support for %T", f.Names(), f))
 }
 
-// checkConfigKeys refuses a --config file with a key that is no flag.
-func checkConfigKeys(path string, flags []cli.Flag) error {
-	data, err := os.ReadFile(path)
+// readConfig reads the --config file at path for the command named command
+// and returns its values typed for flags. It refuses, as bad input and
+// saying what to write instead, a key that is no flag (naming the closest
+// flag) and a value its flag cannot take. A single value where a list is
+// expected is a list of one, as --allow given once is on the command line.
+func readConfig(path, command string, flags []cli.Flag) (map[interface{}]interface{}, error) {
+	data, err := readInput("--config", path)
 	if err != nil {
-		return fmt.Errorf("--config: %w", err)
+		return nil, err
 	}
-	var keys map[string]any
-	if err := yaml.Unmarshal(data, &keys); err != nil {
-		return fmt.Errorf("--config %s: %w", path, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, usagef("--config %s: %v", path, err)
 	}
-	known := map[string]bool{}
+	values := map[interface{}]interface{}{}
+	if len(doc.Content) == 0 {
+		return values, nil // an empty file sets nothing
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, usagef("--config %s: want keys and values, one a line, such as idle-timeout: 30m", path)
+	}
+	var names []string
 	for _, f := range flags {
 		for _, n := range f.Names() {
-			known[n] = true
+			if n != "config" {
+				names = append(names, n)
+			}
 		}
 	}
-	for k := range keys {
-		if !known[k] || k == "config" {
-			return fmt.Errorf("--config %s: unknown key %q", path, k)
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, node := top.Content[i].Value, top.Content[i+1]
+		for node.Kind == yaml.AliasNode {
+			node = node.Alias
 		}
+		if key == "config" {
+			return nil, usagef("--config %s: a --config file cannot name another; give the flags in this one", path)
+		}
+		f := findFlag(flags, key)
+		if f == nil {
+			if near := closest(key, names); near != "" {
+				return nil, usagef("--config %s: unknown key %q; did you mean %s?", path, key, near)
+			}
+			return nil, usagef("--config %s: unknown key %q; the keys are the flag names that headcount %s --help lists", path, key, command)
+		}
+		if _, twice := values[f.Names()[0]]; twice {
+			return nil, usagef("--config %s: %s is given twice; keep one", path, key)
+		}
+		v, err := configValue(f, node)
+		if err != nil {
+			return nil, usagef("--config %s: %v", path, err)
+		}
+		values[f.Names()[0]] = v
 	}
-	return nil
+	return values, nil
+}
+
+// configValue returns the value of node for flag f, typed as altsrc reads it.
+func configValue(f cli.Flag, node *yaml.Node) (interface{}, error) {
+	name := f.Names()[0]
+	if _, ok := f.(*altsrc.StringSliceFlag); ok {
+		switch node.Kind {
+		case yaml.ScalarNode:
+			if node.Tag == "!!null" {
+				return []interface{}{}, nil
+			}
+			return []interface{}{node.Value}, nil
+		case yaml.SequenceNode:
+			list := make([]interface{}, 0, len(node.Content))
+			for _, item := range node.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("%s: want a list of values such as %s: [A, B], or one value", name, name)
+				}
+				list = append(list, item.Value)
+			}
+			return list, nil
+		}
+		return nil, fmt.Errorf("%s: want a list of values such as %s: [A, B], or one value", name, name)
+	}
+	if node.Kind != yaml.ScalarNode {
+		return nil, fmt.Errorf("%s: want one value, not a list or a map", name)
+	}
+	value := node.Value
+	if node.Tag == "!!null" {
+		value = ""
+	}
+	bad := fmt.Errorf("invalid value %q for %s: %s", value, name, valueHint(f))
+	switch f.(type) {
+	case *altsrc.DurationFlag:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return nil, bad
+		}
+		return d, nil
+	case *altsrc.IntFlag:
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return nil, bad
+		}
+		return n, nil
+	case *altsrc.BoolFlag:
+		var b bool
+		if node.Tag == "!!null" || node.Decode(&b) != nil {
+			return nil, bad
+		}
+		return b, nil
+	}
+	return value, nil
 }
 
 // requireFlags makes the Required flags of cmd and its subcommands bad input

@@ -2,8 +2,6 @@ package main
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -150,8 +148,8 @@ func runExport(c *cli.Context) error {
 	}
 	output := c.String("output")
 	if output != "" {
-		if info, err := os.Stat(filepath.Dir(output)); err != nil || !info.IsDir() {
-			return usagef("--output %s: its directory does not exist", output)
+		if err := dirMustExist("--output", output); err != nil {
+			return err
 		}
 	}
 

@@ -3,14 +3,23 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
 	"headcount/agent/admin"
 )
@@ -131,10 +140,181 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Nop(), usagef("--log-format %q: want json or console", format)
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// dirMustExist refuses, as bad input, a file to be written whose directory
+// does not exist: headcount makes files, never directories, so that a typo
+// in a path cannot scatter databases or reports across the disk. what names
+// the flag or command that gave path.
+func dirMustExist(what, path string) error {
+	dir := filepath.Dir(path)
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return usagef("%s %s: the directory %s does not exist; create it first", what, path, dir)
+	}
+	return nil
+}
+
+// valueHint says what a flag of f's kind takes, for the message that refuses
+// a value it cannot read; "" for kinds whose values are read as given.
+func valueHint(f cli.Flag) string {
+	switch f.(type) {
+	case *cli.DurationFlag, *altsrc.DurationFlag:
+		return "a duration such as 30m or 1h30m"
+	case *cli.IntFlag, *altsrc.IntFlag:
+		return "a whole number such as 512"
+	case *cli.BoolFlag, *altsrc.BoolFlag:
+		return "true or false"
+	}
+	return ""
+}
+
+// findFlag returns the flag of flags named name, or nil.
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	// The flag package's words for a value it cannot read, and urfave/cli's
+	// for an environment variable's.
+	badFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
+	badEnvValue  = regexp.MustCompile(`^could not parse "(.*)" .*from environment variable "([^"]+)" for flag ([^:]+): (.*)$`)
+	unknownFlag  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+)
+
+// explainUsage makes cmd's (and its subcommands') parse errors teach: a
+// value a flag cannot read says what the flag takes, an unknown flag names
+// the closest known one. path is the command's name after "headcount".
+func explainUsage(path string, cmd *cli.Command) {
+	path = strings.TrimSpace(path + " " + cmd.Name)
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageError{explainParseError(path, cmd.Flags, err)}
+	}
+	for _, sub := range cmd.Subcommands {
+		explainUsage(path, sub)
+	}
+}
+
+// explainParseError rewrites a parse error of the command path, whose flags
+// are flags, in words that say what to do.
+func explainParseError(path string, flags []cli.Flag, err error) error {
+	msg := err.Error()
+	if m := badFlagValue.FindStringSubmatch(msg); m != nil {
+		if hint := valueHint(findFlag(flags, m[2])); hint != "" {
+			return fmt.Errorf("invalid value %q for --%s: %s", m[1], m[2], hint)
+		}
+		return fmt.Errorf("invalid value %q for --%s: %s", m[1], m[2], m[3])
+	}
+	if m := badEnvValue.FindStringSubmatch(msg); m != nil {
+		if hint := valueHint(findFlag(flags, m[3])); hint != "" {
+			return fmt.Errorf("invalid value %q for %s: %s", m[1], m[2], hint)
+		}
+		return fmt.Errorf("invalid value %q for %s: %s", m[1], m[2], m[4])
+	}
+	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		name, _, _ := strings.Cut(m[1], "=")
+		var names []string
+		for _, f := range flags {
+			names = append(names, f.Names()...)
+		}
+		if near := closest(name, names); near != "" {
+			return fmt.Errorf("unknown flag --%s; did you mean --%s?", name, near)
+		}
+		return fmt.Errorf("unknown flag --%s; see headcount %s --help", name, path)
+	}
+	return err
+}
+
+// closest returns the name in names nearest to name, if near enough to be
+// what was meant: the same with dashes for underscores, or within a few
+// typed letters; else "".
+func closest(name string, names []string) string {
+	dashed := strings.ReplaceAll(name, "_", "-")
+	best, bestDist := "", len(name)/3+1
+	if bestDist > 3 {
+		bestDist = 3
+	}
+	for _, n := range names {
+		if n == dashed {
+			return n
+		}
+		if d := editDistance(dashed, n); d <= bestDist && (best == "" || d < editDistance(dashed, best)) {
+			best = n
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// isTerminal reports whether w is a terminal, where the console log format
+// may colour its output; in a file or a pipe the colour codes would be noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// readInput reads the file at path that what (a flag or command) names; a
+// file that is missing or unreadable is bad input, said in one line that
+// names what gave it.
+func readInput(what, path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, usagef("%s %s: no such file", what, path)
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, usagef("%s %s: %v", what, path, err)
+	}
+	return data, nil
+}
+
+// checkListenAddr refuses, as bad input, a listen address that is not
+// HOST:PORT with a port from 0 to 65535 (the host may be empty: all
+// interfaces).
+func checkListenAddr(flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+			err = errors.New("bad port")
+		}
+	}
+	if err != nil {
+		return usagef("invalid value %q for %s: an address HOST:PORT such as 127.0.0.1:12345", addr, flag)
+	}
+	return nil
 }

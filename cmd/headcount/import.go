@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"headcount/internal/plural"
 	"headcount/report"
 	"headcount/store"
 
@@ -37,14 +38,18 @@ func importHistory(c *cli.Context) error {
 		return usagef("import takes one file of rows date,sessions, e.g. headcount import history.csv")
 	}
 	path := c.Args().First()
-	f, err := os.Open(path)
+	data, err := readInput("import", path)
+	if err != nil {
+		return err
+	}
+	rows, err := store.ParseHistory(bytes.NewReader(data), path, time.Now())
 	if err != nil {
 		return usageError{err}
 	}
-	rows, err := store.ParseHistory(f, path, time.Now())
-	_ = f.Close()
-	if err != nil {
-		return usageError{err}
+	if c.Bool("create") {
+		if err := dirMustExist("--db", c.String("db")); err != nil {
+			return err
+		}
 	}
 	db, err := store.Open(c.String("db"), store.Options{MustExist: !c.Bool("create")})
 	if errors.Is(err, store.ErrMissing) {
@@ -73,7 +78,7 @@ func importHistory(c *cli.Context) error {
 		_, err = fmt.Fprintf(c.App.Writer, "imported nothing: %s has no rows\n", path)
 		return err
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "imported %d days (%s to %s), %d sessions, into %s\n",
-		len(rows), rows[0].Day.Format(report.DateLayout), rows[len(rows)-1].Day.Format(report.DateLayout), total, db.Path())
+	_, err = fmt.Fprintf(c.App.Writer, "imported %s (%s to %s), %s, into %s\n", plural.Count(len(rows), "day"),
+		rows[0].Day.Format(report.DateLayout), rows[len(rows)-1].Day.Format(report.DateLayout), plural.Count(total, "session"), db.Path())
 	return err
 }

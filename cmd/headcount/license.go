@@ -13,6 +13,7 @@ import (
 
 	"headcount/entitlement"
 	"headcount/internal/atomicfile"
+	"headcount/internal/plural"
 	"headcount/store"
 )
 
@@ -173,6 +174,6 @@ func extendGrace(c *cli.Context) error {
 	if err := db.SetEntitlementState(raw); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "applied token %s (%d days): %s\n", ext.TokenID, ext.Days, grant)
+	_, err = fmt.Fprintf(c.App.Writer, "applied token %s (%s): %s\n", ext.TokenID, plural.Count(ext.Days, "day"), grant)
 	return err
 }

@@ -92,6 +92,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		requireFlags("", cmd)
+		explainUsage("", cmd)
 	}
 	return app
 }

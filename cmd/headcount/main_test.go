@@ -57,6 +57,25 @@ func TestRun_BadInput(t *testing.T) {
 	if err := os.WriteFile(badValue, []byte("idle-timeout: 100h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	config := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	underscored := config("underscored.yaml", "idle_timeout: 10m\n")
+	farKey := config("far.yaml", "frobnicate: 1\n")
+	bareNumber := config("number.yaml", "idle-timeout: 5\n")
+	noValue := config("novalue.yaml", "idle-timeout:\n")
+	badInt := config("int.yaml", "max-connections: lots\n")
+	badBool := config("bool.yaml", "production: maybe\n")
+	mapForList := config("map.yaml", "allow: {a: b}\n")
+	listForValue := config("list.yaml", "db: [a.db, b.db]\n")
+	notAMap := config("seq.yaml", "- idle-timeout\n")
+	nested := config("nested.yaml", "config: other.yaml\n")
+	scalarList := config("scalar.yaml", "allow: not-a-network\n")
+	twice := config("twice.yaml", "idle-timeout: 10m\nidle-timeout: 20m\n")
 	newDB := filepath.Join(dir, "new.db")
 	cases := []struct {
 		name string
@@ -67,9 +86,31 @@ func TestRun_BadInput(t *testing.T) {
 		{"unknown command", nil, []string{"frobnicate"},
 			"headcount: unknown command \"frobnicate\"; see headcount --help\n"},
 		{"unknown flag", nil, []string{"serve", "--db", newDB, "--no-such-flag"},
-			"headcount: flag provided but not defined: -no-such-flag\n"},
+			"headcount: unknown flag --no-such-flag; see headcount serve --help\n"},
+		{"flag with underscores", nil, []string{"serve", "--db", newDB, "--idle_timeout", "10m"},
+			"headcount: unknown flag --idle_timeout; did you mean --idle-timeout?\n"},
+		{"mistyped flag", nil, []string{"serve", "--db", newDB, "--max-sesion", "1h"},
+			"headcount: unknown flag --max-sesion; did you mean --max-session?\n"},
+		{"duration without a unit", nil, []string{"serve", "--db", newDB, "--idle-timeout", "5"},
+			"headcount: invalid value \"5\" for --idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"duration without a unit in the environment", map[string]string{"HEADCOUNT_IDLE_TIMEOUT": "5"}, []string{"serve", "--db", newDB},
+			"headcount: invalid value \"5\" for HEADCOUNT_IDLE_TIMEOUT: a duration such as 30m or 1h30m\n"},
+		{"malformed number", nil, []string{"serve", "--db", newDB, "--max-connections", "lots"},
+			"headcount: invalid value \"lots\" for --max-connections: a whole number such as 512\n"},
+		{"malformed boolean", nil, []string{"serve", "--db", newDB, "--production=maybe"},
+			"headcount: invalid value \"maybe\" for --production: true or false\n"},
+		{"listen address without a port", nil, []string{"serve", "--db", newDB, "--spoe-addr", "nonsense"},
+			"headcount: invalid value \"nonsense\" for --spoe-addr: an address HOST:PORT such as 127.0.0.1:12345\n"},
+		{"listen address with a port out of range", nil, []string{"serve", "--db", newDB, "--admin-addr", "127.0.0.1:99999"},
+			"headcount: invalid value \"127.0.0.1:99999\" for --admin-addr: an address HOST:PORT such as 127.0.0.1:12345\n"},
+		{"max session shorter than the idle timeout", nil, []string{"serve", "--db", newDB, "--max-session", "1m", "--idle-timeout", "30m"},
+			"headcount: --max-session 1m is shorter than --idle-timeout 30m: every session would end at --max-session and none for being idle; set --max-session to at least 30m\n"},
+		{"max session shorter than the idle timeout and heartbeat", nil, []string{"serve", "--db", newDB, "--max-session", "30m", "--heartbeat", "60s"},
+			"headcount: --max-session 30m is shorter than --idle-timeout 30m plus --heartbeat 1m: every session would end at --max-session and none for being idle; set --max-session to at least 31m\n"},
+		{"idle timeout longer than the default max session", nil, []string{"serve", "--db", newDB, "--idle-timeout", "5h"},
+			"headcount: --max-session 4h is shorter than --idle-timeout 5h: every session would end at --max-session and none for being idle; set --max-session to at least 5h\n"},
 		{"malformed duration", nil, []string{"serve", "--db", newDB, "--idle-timeout", "ten minutes"},
-			"headcount: invalid value \"ten minutes\" for flag -idle-timeout: parse error\n"},
+			"headcount: invalid value \"ten minutes\" for --idle-timeout: a duration such as 30m or 1h30m\n"},
 		{"idle timeout out of range", nil, []string{"serve", "--db", newDB, "--idle-timeout", "0s"},
 			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
 		{"flush interval too long for coverage", nil, []string{"serve", "--db", newDB, "--flush-interval", "2m"},
@@ -93,9 +134,33 @@ func TestRun_BadInput(t *testing.T) {
 		{"flag wins over config file", nil, []string{"serve", "--db", newDB, "--config", badValue, "--idle-timeout", "0s"},
 			"headcount: --idle-timeout 0s must be between 1s and 24h0m0s\n"},
 		{"unknown key in config file", nil, []string{"serve", "--db", newDB, "--config", unknownKey},
-			"headcount: --config " + unknownKey + ": unknown key \"idle-timout\"\n"},
+			"headcount: --config " + unknownKey + ": unknown key \"idle-timout\"; did you mean idle-timeout?\n"},
+		{"config key with underscores", nil, []string{"serve", "--db", newDB, "--config", underscored},
+			"headcount: --config " + underscored + ": unknown key \"idle_timeout\"; did you mean idle-timeout?\n"},
+		{"config key like no flag", nil, []string{"serve", "--db", newDB, "--config", farKey},
+			"headcount: --config " + farKey + ": unknown key \"frobnicate\"; the keys are the flag names that headcount serve --help lists\n"},
+		{"config duration without a unit", nil, []string{"serve", "--db", newDB, "--config", bareNumber},
+			"headcount: --config " + bareNumber + ": invalid value \"5\" for idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"config key without a value", nil, []string{"serve", "--db", newDB, "--config", noValue},
+			"headcount: --config " + noValue + ": invalid value \"\" for idle-timeout: a duration such as 30m or 1h30m\n"},
+		{"config malformed number", nil, []string{"serve", "--db", newDB, "--config", badInt},
+			"headcount: --config " + badInt + ": invalid value \"lots\" for max-connections: a whole number such as 512\n"},
+		{"config malformed boolean", nil, []string{"serve", "--db", newDB, "--config", badBool},
+			"headcount: --config " + badBool + ": invalid value \"maybe\" for production: true or false\n"},
+		{"config map for a list", nil, []string{"serve", "--db", newDB, "--config", mapForList},
+			"headcount: --config " + mapForList + ": allow: want a list of values such as allow: [A, B], or one value\n"},
+		{"config list for one value", nil, []string{"serve", "--db", newDB, "--config", listForValue},
+			"headcount: --config " + listForValue + ": db: want one value, not a list or a map\n"},
+		{"config not a map", nil, []string{"serve", "--db", newDB, "--config", notAMap},
+			"headcount: --config " + notAMap + ": want keys and values, one a line, such as idle-timeout: 30m\n"},
+		{"config naming a config", nil, []string{"serve", "--db", newDB, "--config", nested},
+			"headcount: --config " + nested + ": a --config file cannot name another; give the flags in this one\n"},
+		{"config single value for a list is a list of one", nil, []string{"serve", "--db", newDB, "--config", scalarList},
+			"headcount: --allow \"not-a-network\" is not a CIDR (e.g. 10.0.0.0/8) or an address\n"},
+		{"config key given twice", nil, []string{"serve", "--db", newDB, "--config", twice},
+			"headcount: --config " + twice + ": idle-timeout is given twice; keep one\n"},
 		{"missing config file", nil, []string{"serve", "--db", newDB, "--config", filepath.Join(dir, "none.yaml")},
-			"headcount: --config: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory\n"},
+			"headcount: --config " + filepath.Join(dir, "none.yaml") + ": no such file\n"},
 		{"foreign database", nil, []string{"serve", "--db", foreign},
 			"headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
 		{"empty database file", nil, []string{"serve", "--db", empty},
@@ -278,7 +343,7 @@ func TestConfig_EveryCommand(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	writeTestFile(t, bad, "db: "+db+"\nidle-timeout: 5m\n") // a serve flag, not an export flag
 	code, out, errOut = runCLI(t, "export", "--config", bad, "2023-01-01", "2023-02-01")
-	if want := "headcount: --config " + bad + ": unknown key \"idle-timeout\"\n"; code != 2 || out != "" || errOut != want {
+	if want := "headcount: --config " + bad + ": unknown key \"idle-timeout\"; the keys are the flag names that headcount export --help lists\n"; code != 2 || out != "" || errOut != want {
 		t.Errorf("export with a serve key in --config: status %d, stdout %q, stderr %q, want %q", code, out, errOut, want)
 	}
 }
@@ -348,7 +413,7 @@ func TestExport_BadInput(t *testing.T) {
 		{"unknown granularity", []string{"--db", db, "--by", "hour", "2023-01-01", "2023-02-01"}, "headcount: --by \"hour\": want month, week, day or year\n"},
 		{"missing database", []string{"--db", missing, "2023-01-01", "2023-02-01"}, "headcount: " + missing + ": database file does not exist\n"},
 		{"foreign database", []string{"--db", foreign, "2023-01-01", "2023-02-01"}, "headcount: " + foreign + ": not a headcount database: bbolt: invalid database\n"},
-		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": its directory does not exist\n"},
+		{"output directory missing", []string{"--db", db, "--output", filepath.Join(dir, "no", "r.csv"), "2023-01-01", "2023-02-01"}, "headcount: --output " + filepath.Join(dir, "no", "r.csv") + ": the directory " + filepath.Join(dir, "no") + " does not exist; create it first\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -505,7 +570,7 @@ func TestCheckAndBackup(t *testing.T) {
 		!strings.Contains(out, "problem: completed_total is 5 but its reasons sum to 0\n") ||
 		!strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
 		!strings.Contains(out, "problem: the days hold 34739664 sessions but completed_total 5 + imported_total 34739664 = 34739669\n") ||
-		errOut != "headcount: "+copyPath+": 4 problem(s) found\n" {
+		errOut != "headcount: "+copyPath+": 4 problems found\n" {
 		t.Errorf("check of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
@@ -514,7 +579,7 @@ func TestCheckAndBackup(t *testing.T) {
 	again := filepath.Join(t.TempDir(), "again.db")
 	code, out, errOut = runCLI(t, "backup", "--db", copyPath, again)
 	if code != 1 || !strings.Contains(out, "problem: completed_total 5 exceeds started_total 0\n") ||
-		errOut != "headcount: "+again+" is an exact copy, but the database has 4 problem(s): see headcount check\n" {
+		errOut != "headcount: "+again+" is an exact copy, but the database has 4 problems: see headcount check\n" {
 		t.Errorf("backup of a broken database: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, err := os.Stat(again); err != nil {
@@ -986,7 +1051,7 @@ func TestImport_Create(t *testing.T) {
 		t.Errorf("import without --create created the database")
 	}
 	code, out, errOut = runCLI(t, "import", "--create", "--db", db, hist)
-	if want := "imported 1 days (2023-01-01 to 2023-01-01), 5 sessions, into " + db + "\n"; code != 0 || out != want || errOut != "" {
+	if want := "imported 1 day (2023-01-01 to 2023-01-01), 5 sessions, into " + db + "\n"; code != 0 || out != want || errOut != "" {
 		t.Errorf("--create: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
 	// --create on an existing database adds to it.
@@ -996,6 +1061,149 @@ func TestImport_Create(t *testing.T) {
 	}
 	if _, out, _ := runCLI(t, "export", "--db", db, "2023-01-01", "2023-01-03"); !strings.Contains(out, "2023-01,12,") {
 		t.Errorf("export after two imports: %q", out)
+	}
+}
+
+// TestOutput_OneOfEach: a count of one is written in the singular ("1 day",
+// never "1 days") in what import, check and backup print.
+func TestOutput_OneOfEach(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2023-01-01,1\n")
+	db := filepath.Join(dir, "one.db")
+	code, out, errOut := runCLI(t, "import", "--create", "--db", db, hist)
+	if want := "imported 1 day (2023-01-01 to 2023-01-01), 1 session, into " + db + "\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("import: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	code, out, errOut = runCLI(t, "check", "--db", db)
+	if want := db + ": 1 day, 1 session, 0 hours, 1 coverage interval, flush sequence 0\nok\n"; code != 0 || out != want || errOut != "" {
+		t.Errorf("check: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	code, out, errOut = runCLI(t, "backup", "--db", db, copyPath)
+	info, err := os.Stat(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("backed up %s to %s: %d bytes, 1 day, 1 session, 1 coverage interval\n", db, copyPath, info.Size())
+	if code != 0 || out != want || errOut != "" {
+		t.Errorf("backup: status %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+}
+
+// TestRun_MissingDirectory: a file to be written in a directory that does
+// not exist is bad input (status 2) that names the directory, and nothing is
+// created: headcount makes files, never directories.
+func TestRun_MissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2023-01-01,5\n")
+	db := filepath.Join(dir, "headcount.db")
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	missing := filepath.Join(dir, "no-such-dir")
+	at := filepath.Join(missing, "x")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"serve --db", []string{"serve", "--db", at, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""},
+			"headcount: --db " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"import --create --db", []string{"import", "--create", "--db", at, hist},
+			"headcount: --db " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"keygen", []string{"keygen", at},
+			"headcount: keygen " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"backup", []string{"backup", "--db", db, at},
+			"headcount: backup " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"export --output", []string{"export", "--db", db, "--output", at, "2023-01-01", "2023-02-01"},
+			"headcount: --output " + at + ": the directory " + missing + " does not exist; create it first\n"},
+		{"metrics-file --output", []string{"metrics-file", "--db", db, "--key", filepath.Join(dir, "none.key"), "--deployment", "dx", "--output", at, "2023-01-01", "2023-01-02"},
+			"headcount: --output " + at + ": the directory " + missing + " does not exist; create it first\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 2 || out != "" || errOut != tc.want {
+				t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, tc.want)
+			}
+			if _, err := os.Stat(missing); err == nil {
+				t.Errorf("the missing directory was created")
+			}
+		})
+	}
+}
+
+// TestRun_MissingInput: a file to read that is missing or not a file is bad
+// input (status 2), said in one line that names the command or flag.
+func TestRun_MissingInput(t *testing.T) {
+	dir := t.TempDir()
+	none := filepath.Join(dir, "none.csv")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"import", []string{"import", "--create", "--db", filepath.Join(dir, "new.db"), none},
+			"headcount: import " + none + ": no such file\n"},
+		{"import of a directory", []string{"import", "--create", "--db", filepath.Join(dir, "new.db"), dir},
+			"headcount: import " + dir + ": is a directory\n"},
+		{"verify", []string{"verify", "--pubkey", filepath.Join(dir, "site.pub"), none},
+			"headcount: verify " + none + ": no such file\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != 2 || out != "" || errOut != tc.want {
+				t.Errorf("status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.db")); err == nil {
+		t.Errorf("import of a missing file created the database")
+	}
+}
+
+// TestKeygen_PrintBuildKey: --print-build-key prints the public key as
+// main.licensePubKey takes it (vendorKey reads it back to the same key), and
+// refuses a file that is no public key, saying which file to name.
+func TestKeygen_PrintBuildKey(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "vendor")
+	if code, _, errOut := runCLI(t, "keygen", name); code != 0 {
+		t.Fatalf("keygen: %s", errOut)
+	}
+	code, out, errOut := runCLI(t, "keygen", "--print-build-key", name+".pub")
+	if code != 0 || errOut != "" || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("status %d, stdout %q, stderr %q; want one line", code, out, errOut)
+	}
+	fromFile, err := vendorKey("--pubkey", name+".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := licensePubKey
+	defer func() { licensePubKey = saved }()
+	licensePubKey = strings.TrimSuffix(out, "\n")
+	builtIn, err := vendorKey("--pubkey", "")
+	if err != nil || !builtIn.Equal(fromFile) {
+		t.Errorf("the printed value read as the built-in key: %v, %v; want the key of %s.pub", builtIn, err, name)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keygen", "--print-build-key", name + ".key"},
+			"headcount: --print-build-key " + name + ".key: not a PEM public key; name the .pub file that headcount keygen wrote\n"},
+		{[]string{"keygen", "--print-build-key", name + ".pem"},
+			"headcount: --print-build-key " + name + ".pem: no such file\n"},
+		{[]string{"keygen", "--print-build-key", name + ".pub", "other"},
+			"headcount: keygen --print-build-key takes no NAME: it prints the key of the file it names and writes none\n"},
+	} {
+		if code, out, errOut := runCLI(t, tc.args...); code != 2 || out != "" || errOut != tc.want {
+			t.Errorf("%v: status %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
 	}
 }
 
@@ -1019,7 +1227,7 @@ func TestCheck_SetAsideAndPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI(t, "check", "--db", path)
-	want := path + ": 1 days, 2 sessions, 0 hours, 0 coverage intervals, flush sequence 1\n" +
+	want := path + ": 1 day, 2 sessions, 0 hours, 0 coverage intervals, flush sequence 1\n" +
 		"set aside: flush 1: day of 1969-12-31T00:00:00Z with 3 sessions: day 1969-12-31T00:00:00Z is outside the years 1970-9999\n" +
 		"pending: " + path + ".pending holds flushes 2-3 the database does not hold yet; the agent applies them at its next start\n" +
 		"ok\n"
@@ -1033,7 +1241,7 @@ func TestCheck_SetAsideAndPending(t *testing.T) {
 	}
 	code, out, errOut = runCLI(t, "check", "--db", path)
 	wantProblem := "problem: " + path + ".pending holds flush 5 where flush 2 comes next (the database holds flush 1): it is not this database's\n"
-	if code != 1 || !strings.HasSuffix(out, wantProblem) || errOut != "headcount: "+path+": 1 problem(s) found\n" {
+	if code != 1 || !strings.HasSuffix(out, wantProblem) || errOut != "headcount: "+path+": 1 problem found\n" {
 		t.Errorf("check with another database's pending file: status %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 }

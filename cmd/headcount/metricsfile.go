@@ -31,6 +31,11 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if o := c.String("output"); o != "" {
+				if err := dirMustExist("--output", o); err != nil {
+					return err
+				}
+			}
 			key, err := readPrivateKey(c.String("key"))
 			if err != nil {
 				return err

@@ -118,6 +118,17 @@ func serve(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if err := dirMustExist("--db", c.String("db")); err != nil {
+		return err
+	}
+	if err := checkListenAddr("--spoe-addr", cfg.SPOEAddr); err != nil {
+		return err
+	}
+	if cfg.AdminAddr != "" {
+		if err := checkListenAddr("--admin-addr", cfg.AdminAddr); err != nil {
+			return err
+		}
+	}
 	if path := c.String("web-config-file"); path != "" {
 		if cfg.AdminAddr == "" {
 			return usagef("--web-config-file %s configures the admin endpoint, which --admin-addr \"\" disables: give an --admin-addr", path)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
+	"headcount/internal/plural"
 	"headcount/report/metricsfile"
 
 	"github.com/urfave/cli/v2"
@@ -23,9 +23,9 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("verify takes the metrics file")
 			}
-			data, err := os.ReadFile(c.Args().First())
+			data, err := readInput("verify", c.Args().First())
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			pub, err := vendorKey("--pubkey", c.String("pubkey")) // the file's key; the flag is required, so never the built-in one
 			if err != nil {
@@ -43,7 +43,8 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if len(rows) > 0 {
 				first, last = rows[0].Start.Format(time.RFC3339), rows[len(rows)-1].End.Format(time.RFC3339)
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "ok: %d windows from %s to %s, %d sessions, signature valid\n", len(rows), first, last, sum)
+			_, err = fmt.Fprintf(c.App.Writer, "ok: %s from %s to %s, %s, signature valid\n",
+				plural.Count(len(rows), "window"), first, last, plural.Count(sum, "session"))
 			return err
 		},
 	}

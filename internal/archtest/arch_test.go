@@ -21,10 +21,11 @@ var allowed = map[string][]string{
 	"headcount/agent/spop/spoptest": {},
 	"headcount/internal/atomicfile": {},
 	"headcount/internal/logbuf":     {},
+	"headcount/internal/plural":     {},
 	"headcount/report":              {},
-	"headcount/entitlement":         {},
+	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
-	"headcount/store":               {"headcount/internal/atomicfile"},
+	"headcount/store":               {"headcount/internal/atomicfile", "headcount/internal/plural"},
 	"headcount/report/metricsfile":  {"headcount/store"},
 	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
@@ -33,7 +34,7 @@ var allowed = map[string][]string{
 	"headcount/agent": {"headcount/agent/admin", "headcount/agent/session", "headcount/agent/spop",
 		"headcount/entitlement", "headcount/report/export", "headcount/store", "headcount/usage"},
 	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/entitlement",
-		"headcount/internal/atomicfile", "headcount/report", "headcount/report/export",
+		"headcount/internal/atomicfile", "headcount/internal/plural", "headcount/report", "headcount/report/export",
 		"headcount/report/metricsfile", "headcount/store"},
 }
 
