@@ -15,6 +15,20 @@
 // array and publishes it; a request that meets a frozen slot waits for
 // the new array and retries there.
 //
+// Out of time order. Requests and logouts of one key may reach the table out
+// of time order, up to the reorder window (a minute) late, and are counted as
+// in time order (see the ended states below), with one limit: a completed
+// session is never counted again. A request past a session's idle or maximum
+// end completes the session at once and starts the next, so a late request
+// stamped before that end no longer joins it: it joins the next session,
+// which is one session too many if it bridged the gap, and the completed
+// session keeps the day of the last request seen before. A session the
+// sweeper completed at its end that a late request then kept alive likewise
+// keeps the reason and day it was counted with (the day differs only if the
+// session then runs past a UTC midnight). The sweeper waits where waiting
+// decides the day: it completes a session whose end falls on a later UTC day
+// than its last request only once that end is the reorder window in the past.
+//
 // Exactly once. A session is started by the CAS that installs a live state and
 // ended by the CAS that replaces that state; each CAS succeeds for exactly one
 // goroutine, so each session is started once and completed once, whether it
@@ -150,6 +164,9 @@ func unpack(st uint64) (last, start int64) {
 //     expiry): the session's state without the live flag. A request before
 //     the session's end would have extended it; it is absorbed and moves the
 //     tombstone's last request, as it would have moved the live session's.
+//     A logout at a tick such a request would join ends it again, without
+//     counting it: a logout tombstone, or a live session again if requests
+//     after the logout were absorbed (Logout).
 //   - ended by a logout: the logout's tick with the age field all ones (an
 //     age no session reaches). A request before the logout's tick is
 //     absorbed; one in the same tick starts a new session, as the rule says
@@ -180,6 +197,16 @@ func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
 		return packLive(tk, start) &^ liveBit, true
 	}
 	return st, true
+}
+
+// dayOpen reports whether at tk a late request could still move the ended
+// session with the given last request and start to a later UTC day: its end
+// is less than the reorder window in the past and its last tick before the
+// end is on a later day than its last request. The sweeper completes such a
+// session only after that.
+func (t *Table) dayOpen(last, start, tk int64) bool {
+	end := min(last+t.idle, start+t.max)
+	return tk < end+int64(reorderWindow/Tick) && t.day(end-1) != t.day(last)
 }
 
 // tombstoneEnd returns the tick after which no request belongs to the ended
@@ -474,7 +501,12 @@ func (t *Table) ended(last, start, tk int64) (Reason, bool) {
 // Logout ends the live session of key at now, as an explicit logout counted
 // on now's day, and reports whether there was one. A session already over by
 // idle time or maximum duration is completed with that reason instead, and
-// Logout reports false. A logout never starts a session.
+// Logout reports false. A logout handled late ends what was live at now: not
+// a session that started after now; and requests stamped after now that were
+// handled before it keep a live session, counted as started, whose maximum
+// duration counts from the last of them (the table keeps no earlier one). A
+// session the sweeper completed before a late request kept it alive is ended
+// without being counted again, and Logout reports false.
 func (t *Table) Logout(key uint64, now time.Time) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
@@ -508,9 +540,22 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					return resRetry
 				}
 				if st&liveBit == 0 {
-					return resNone
+					next, ok := t.logoutEnded(st, tk)
+					if !ok {
+						return resNone
+					}
+					if s.state.CompareAndSwap(st, next) {
+						if next&liveBit != 0 {
+							sh.started.Add(1)
+						}
+						return resNone
+					}
+					continue
 				}
 				last, start := unpack(st)
+				if start > tk {
+					return resNone // the session started after the logout
+				}
 				if reason, ended := t.ended(last, start, tk); ended {
 					if s.state.CompareAndSwap(st, st&^liveBit) {
 						t.complete(sh, reason, last)
@@ -518,8 +563,18 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					}
 					continue
 				}
-				if s.state.CompareAndSwap(st, packLogout(max(tk, last))) {
-					t.complete(sh, ReasonLogout, max(tk, last))
+				if last > tk {
+					// Requests stamped after the logout were handled before
+					// it: they started the next session.
+					if s.state.CompareAndSwap(st, packLive(last, last)) {
+						sh.started.Add(1) // before the completion: live never dips below the truth
+						t.complete(sh, ReasonLogout, tk)
+						return resStarted
+					}
+					continue
+				}
+				if s.state.CompareAndSwap(st, packLogout(tk)) {
+					t.complete(sh, ReasonLogout, tk)
 					return resStarted
 				}
 			}
@@ -527,6 +582,27 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 		i = (i + 1) & tab.mask
 	}
 	return resNone
+}
+
+// logoutEnded returns what a logout at tk leaves of the ended session of
+// tombstone st that a request at tk would still join (completed at its end
+// by the sweeper or a logout, and kept alive since by late requests), and
+// false if the logout has nothing to end. The session was counted when it
+// ended; the logout ends it for the requests after it: a logout tombstone,
+// or, if requests stamped after the logout were already absorbed, a live
+// session they started, counted now.
+func (t *Table) logoutEnded(st uint64, tk int64) (uint64, bool) {
+	if st == 0 || st>>lastBits&ageMask == logoutAge {
+		return st, false
+	}
+	last, start := unpack(st)
+	if _, ended := t.ended(last, start, tk); ended || start > tk {
+		return st, false
+	}
+	if last > tk {
+		return packLive(last, last), true
+	}
+	return packLogout(tk), true
 }
 
 // complete counts one session ended for reason, on the UTC day of lastTick.
@@ -537,8 +613,11 @@ func (t *Table) complete(sh *shard, reason Reason, lastTick int64) {
 
 // Sweep completes every session that is over at now (idle or past its
 // maximum), samples the number of live sessions for the hour statistics and
-// compacts shards that have grown sparse. It returns the number of sessions
-// it completed. Sweep runs concurrently with requests.
+// compacts shards that have grown sparse. A session whose end falls on a
+// later UTC day than its last request stays live (in Live and the samples)
+// until that end is the reorder window in the past, when a late request can
+// no longer move it to that day. Sweep returns the number of sessions it
+// completed. It runs concurrently with requests.
 func (t *Table) Sweep(now time.Time) int {
 	tk := t.ticks(now)
 	n := 0
@@ -623,6 +702,9 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 					break
 				}
 				reason = ReasonShutdown
+			}
+			if !all && t.dayOpen(last, start, tk) {
+				break // a late request may still move it to a later day
 			}
 			if all {
 				next = 0 // requests after EndAll start new sessions

@@ -402,6 +402,9 @@ func (r *reference) endAll(now time.Time) {
 // phases, with the sweeper running concurrently inside each phase at the
 // phase's start time (never later than any request of the phase, as a real
 // clock guarantees).
+// TestTable_Differential (differential_test.go) adds keys shared by many
+// goroutines, events handled out of time order and late, and sweeps at
+// session, hour and day boundaries, against a reference applied in time order.
 func TestTable_MatchesReference(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
