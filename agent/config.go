@@ -33,6 +33,10 @@ type Config struct {
 	Version        string
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
+	// MaxLiveSessions bounds the sessions in memory (session.Config.MaxLive;
+	// 0: session.DefaultMaxLive, about 1 GiB). Beyond it a request with a new
+	// key is counted at once as a one-request session (reason overflow).
+	MaxLiveSessions int64
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
 	// coverage. Default SystemClock(); tests step its wall clock.
 	Clock Clock

@@ -202,7 +202,7 @@ func TestTable_MaxLiveUnderRaces(t *testing.T) {
 		stored, overflowed := int64(0), int64(0)
 		for k := 0; k < keys; k++ {
 			n := trues[k].Load()
-			if tab.contains(mixKey(uint64(k+1))) {
+			if tab.contains(mixKey(uint64(k + 1))) {
 				stored++
 				if n != 1 {
 					t.Fatalf("round %d: key %d is stored and reported %d starts, want 1 (the others overflowed)", round, k, n)
