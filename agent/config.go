@@ -11,6 +11,10 @@ import (
 	"headcount/report/export"
 )
 
+// DefaultMaxLiveSessions is --max-live-sessions's default: 1 GiB of session
+// table when full (session.DefaultMaxLive).
+const DefaultMaxLiveSessions = session.DefaultMaxLive
+
 // Config is everything `headcount serve` runs with.
 type Config struct {
 	SPOEAddr      string // SPOP listen address
@@ -34,7 +38,7 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 	// MaxLiveSessions bounds the sessions in memory (session.Config.MaxLive;
-	// 0: session.DefaultMaxLive, about 1 GiB). Beyond it a request with a new
+	// 0: DefaultMaxLiveSessions). Beyond it a request with a new
 	// key is counted at once as a one-request session (reason overflow).
 	MaxLiveSessions int64
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
