@@ -38,8 +38,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight frames get at shutdown.
 	ShutdownTimeout time.Duration
 	// MaxLiveSessions bounds the sessions in memory (session.Config.MaxLive;
-	// 0: DefaultMaxLiveSessions). Beyond it a request with a new
-	// key is counted at once as a one-request session (reason overflow).
+	// 0: DefaultMaxLiveSessions). Beyond it a request with a new key is
+	// counted at once as a one-request session (reason overflow).
 	MaxLiveSessions int64
 	// Clock is the metering clock: frame arrival, sweeps, flushes,
 	// coverage. Default SystemClock(); tests step its wall clock.

@@ -81,7 +81,7 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 	wallClock := func() time.Time { _, wall := cfg.Clock(); return wall }
 	mono, wall := cfg.Clock()
-	cfg.MaxLiveSessions = cmp.Or(cfg.MaxLiveSessions, session.DefaultMaxLive)
+	cfg.MaxLiveSessions = cmp.Or(cfg.MaxLiveSessions, DefaultMaxLiveSessions)
 	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession, MaxLive: cfg.MaxLiveSessions}, mono)
 	if err != nil {
 		return nil, err
