@@ -26,8 +26,10 @@
 // taken is counted at once as a completed one-request session
 // (ReasonOverflow) and leaves nothing in the table. A place is reserved with
 // a CAS on one counter before a key or a session is installed, so the bound
-// is never exceeded, and a key is never both stored and overflowed by one
-// request; requests of known sessions never touch the counter.
+// is never exceeded; a request overflows only when every place is taken by
+// a session, a tombstone or an installed key (not by a reservation that may
+// yet be given back), and its key is absent then, as if the requests had
+// come one at a time. Requests of known sessions never touch the counter.
 package session
 
 import (
@@ -154,7 +156,7 @@ const (
 
 // State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
 // A state with the live flag clear holds no session: 0 is a slot whose key
-// was just installed (it holds a place: see Table.held), vacant one whose key
+// was just installed (it holds a place: see Table.places), vacant one whose key
 // holds nothing, any other value the tombstone of a session that ended (see
 // ended states below).
 const (
@@ -289,15 +291,18 @@ type Table struct {
 	shards      []shard
 	completions completions
 
-	// held counts the places taken: slots in state 0 (a key being
-	// installed), live sessions and tombstones; maxHeld bounds it (0: no
-	// bound). A place is reserved (held+1, refused at maxHeld) before a key
-	// is installed or a vacant slot starts a session, and given back when a
-	// slot turns vacant. It sits on cache lines of its own: only session
-	// starts and ends write it, and the fields above are read by every
-	// request.
+	// places packs two counters: the places taken (heldMask bits: slots in
+	// state 0, a key being installed, live sessions and tombstones, plus
+	// the reservations in flight) and the reservations in flight (above,
+	// in units of inFlight). maxHeld bounds the places (0: no bound). A
+	// place is reserved (both +1, refused at maxHeld) before a key is
+	// installed or a vacant slot starts a session; the reservation lands
+	// (in flight -1) when it does, or is given back (both -1). A slot
+	// turning vacant gives its place back. The word sits on cache lines of
+	// its own: only session starts and ends write it, and the fields
+	// above are read by every request.
 	_       [128]byte
-	held    atomic.Int64
+	places  atomic.Int64
 	maxHeld int64
 	_       [128 - 16]byte
 
@@ -332,7 +337,7 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		minSlots:   cfg.MinShardSlots,
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
-		maxHeld:    cfg.MaxLive,
+		maxHeld:    min(cfg.MaxLive, heldMask), // more is no bound: 2^40 places are 28 TiB
 	}
 	t.setWall(t.base.UnixNano())
 	if cfg.Shards == 1 {
@@ -405,6 +410,7 @@ const (
 	resRetry                  // the array is being migrated: retry on the new one
 	resFull                   // (insert) the array needs to grow first
 	resOverflow               // (insert) the request needs a place and MaxLive are taken
+	resBusy                   // (insert) as resOverflow, but reservations in flight may yet be given back
 )
 
 // SetWall tells the table that now, on the clock its callers pass, is wall
@@ -451,6 +457,8 @@ func (t *Table) Observe(key uint64, now time.Time) bool {
 			t.migrate(sh, tab)
 		case resRetry:
 			t.awaitMigration(sh, tab)
+		case resBusy:
+			runtime.Gosched() // the reservations in flight land or are given back within their requests
 		case resOverflow:
 			// The first refusal may have raced with another request of the
 			// same key taking a place. Looking again, after the refusal,
@@ -465,25 +473,42 @@ func (t *Table) Observe(key uint64, now time.Time) bool {
 	}
 }
 
-// reserve takes a place, unless maxHeld are taken.
-func (t *Table) reserve() bool {
+// The places word: places taken in its low 40 bits, reservations in flight
+// above.
+const (
+	inFlight = 1 << 40
+	heldMask = inFlight - 1
+)
+
+// reserve takes a place, unless maxHeld are taken; it then returns
+// resOverflow, or resBusy if some of them are reservations in flight.
+func (t *Table) reserve() result {
 	for {
-		n := t.held.Load()
-		if t.maxHeld > 0 && n >= t.maxHeld {
-			return false
+		w := t.places.Load()
+		if t.maxHeld > 0 && w&heldMask >= t.maxHeld {
+			if w >= inFlight {
+				return resBusy
+			}
+			return resOverflow
 		}
-		if t.held.CompareAndSwap(n, n+1) {
-			return true
+		if t.places.CompareAndSwap(w, w+inFlight+1) {
+			return resStarted
 		}
 	}
 }
 
+// land tells that a reservation became a slot's place.
+func (t *Table) land() { t.places.Add(-inFlight) }
+
 // release gives back a place a request reserved and did not use.
 func (t *Table) release(reserved bool) {
 	if reserved {
-		t.held.Add(-1)
+		t.places.Add(-inFlight - 1)
 	}
 }
+
+// vacate gives back the place of a slot that turned vacant.
+func (t *Table) vacate() { t.places.Add(-1) }
 
 // overflow counts a request that found no place as a session started and
 // completed at tk.
@@ -505,13 +530,14 @@ func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *b
 				return resFull
 			}
 			if !*reserved {
-				if !t.reserve() {
-					return resOverflow
+				if r := t.reserve(); r != resStarted {
+					return r
 				}
 				*reserved = true
 			}
 			if s.key.CompareAndSwap(emptyKey, key) {
 				*reserved = false // the slot's state 0 holds the place until a session takes it
+				t.land()
 				sh.used.Add(1)
 				return t.touch(sh, s, tk, reserved)
 			}
@@ -541,8 +567,8 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 			switch {
 			case st == vacant:
 				if !*reserved {
-					if !t.reserve() {
-						return resOverflow
+					if r := t.reserve(); r != resStarted {
+						return r
 					}
 					*reserved = true
 				}
@@ -557,6 +583,7 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
 				if st == vacant {
 					*reserved = false
+					t.land()
 				}
 				sh.started.Add(1)
 				return resStarted
@@ -735,7 +762,7 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 					break
 				}
 				if s.state.CompareAndSwap(st, vacant) {
-					t.held.Add(-1)
+					t.vacate()
 					break
 				}
 				continue
@@ -756,7 +783,7 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 				t.complete(sh, reason, last)
 				n++
 				if next == vacant {
-					t.held.Add(-1)
+					t.vacate()
 				} else {
 					tombstones++
 				}
@@ -883,7 +910,7 @@ func (t *Table) Live() int64 {
 // Held returns the places the table holds: live sessions (ended ones not yet
 // swept included), tombstones of sessions ended within about a minute, and
 // keys being installed. It never exceeds Config.MaxLive when that is set.
-func (t *Table) Held() int64 { return t.held.Load() }
+func (t *Table) Held() int64 { return t.places.Load() & heldMask }
 
 // MaxLive returns the table's Config.MaxLive (0: no bound).
 func (t *Table) MaxLive() int64 { return t.maxHeld }
