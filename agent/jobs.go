@@ -81,14 +81,25 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 	wallClock := func() time.Time { _, wall := cfg.Clock(); return wall }
 	mono, wall := cfg.Clock()
-	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession}, mono)
+	cfg.MaxLiveSessions = cmp.Or(cfg.MaxLiveSessions, DefaultMaxLiveSessions)
+	table, err := session.New(session.Config{IdleTimeout: cfg.IdleTimeout + cfg.Heartbeat, MaxSession: cfg.MaxSession, MaxLive: cfg.MaxLiveSessions}, mono)
 	if err != nil {
 		return nil, err
 	}
 	table.SetWall(mono, wall)
 	coverage := &Coverage{}
+	// After each sweep (every second), warn of overflow sessions, at most
+	// once a minute.
+	overflow := &overflowWarning{table: table, log: log}
+	swept := func() {
+		mono, _ := cfg.Clock()
+		overflow.check(mono)
+		if cfg.Hooks.Swept != nil {
+			cfg.Hooks.Swept()
+		}
+	}
 	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock,
-		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: cfg.Hooks.Swept, OnFlush: cfg.Hooks.Flushed, Log: log})
+		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: swept, OnFlush: cfg.Hooks.Flushed, Log: log})
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0, MaxSession: cfg.MaxSession,
 		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
 	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
@@ -203,6 +214,7 @@ func (p *parts) logStart(spoe, adminL net.Listener) {
 		Bool("production", cfg.Production).
 		Stringer("idle_timeout", cfg.IdleTimeout).
 		Stringer("max_session", cfg.MaxSession).
+		Int64("max_live_sessions", cfg.MaxLiveSessions).
 		Stringer("flush_interval", cfg.FlushInterval).
 		Stringer("heartbeat", cfg.Heartbeat).
 		Str("version", cfg.Version).

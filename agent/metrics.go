@@ -57,6 +57,8 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	counter("headcount_spoe_panics_total", "Panics recovered on SPOP connections; each closed its connection only.", spopStat(func(s spop.Stats) float64 { return float64(s.Panics) }))
 	counter("headcount_xff_ignored_total", "Requests whose X-Forwarded-For was left out of their session key because they did not come from --trusted-proxies.", func() float64 { return float64(m.Handler.XFFIgnored()) })
 	gauge("headcount_sessions_active", "Live sessions in memory.", func() float64 { return float64(m.Table.Live()) })
+	gauge("headcount_sessions_held", "Places the session table holds: live sessions and those ended within about a minute (kept to recognise late requests). At headcount_sessions_max_live, requests with a new key overflow.", func() float64 { return float64(m.Table.Held()) })
+	gauge("headcount_sessions_max_live", "The places the session table may hold (--max-live-sessions).", func() float64 { return float64(m.Table.MaxLive()) })
 	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })
 	const completedHelp = "Sessions completed since the agent started, by reason."
 	for _, reason := range session.Reasons {

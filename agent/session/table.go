@@ -33,6 +33,17 @@
 // ended by the CAS that replaces that state; each CAS succeeds for exactly one
 // goroutine, so each session is started once and completed once, whether it
 // ends by a request, a logout, the sweeper or shutdown.
+//
+// Bounded memory. With Config.MaxLive, the table holds at most that many
+// places: a place is a live session, the tombstone of a recently ended one,
+// or a key being installed. A request that needs a new place when all are
+// taken is counted at once as a completed one-request session
+// (ReasonOverflow) and leaves nothing in the table. A place is reserved with
+// a CAS on one counter before a key or a session is installed, so the bound
+// is never exceeded; a request overflows only when every place is taken by
+// a session, a tombstone or an installed key (not by a reservation that may
+// yet be given back), and its key is absent then, as if the requests had
+// come one at a time. Requests of known sessions never touch the counter.
 package session
 
 import (
@@ -56,11 +67,15 @@ const (
 	ReasonLogout
 	// ReasonShutdown: the agent stopped while the session was live.
 	ReasonShutdown
+	// ReasonOverflow: the request needed a new place while the table held
+	// Config.MaxLive; it was counted as a session of that one request and
+	// not kept.
+	ReasonOverflow
 	numReasons
 )
 
 // Reasons lists every Reason, in order.
-var Reasons = [...]Reason{ReasonIdle, ReasonMax, ReasonLogout, ReasonShutdown}
+var Reasons = [...]Reason{ReasonIdle, ReasonMax, ReasonLogout, ReasonShutdown, ReasonOverflow}
 
 // String returns the reason as it appears in metrics and the database.
 func (r Reason) String() string {
@@ -73,6 +88,8 @@ func (r Reason) String() string {
 		return "logout"
 	case ReasonShutdown:
 		return "shutdown"
+	case ReasonOverflow:
+		return "overflow"
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
 }
@@ -100,7 +117,21 @@ type Config struct {
 	// MinShardSlots is the smallest slot array of a shard, a power of two.
 	// Default 16.
 	MinShardSlots int
+	// MaxLive bounds the places the table holds: live sessions plus the
+	// tombstones of sessions ended within about a minute (kept to recognise
+	// late requests). Beyond it a request with a new key is counted at once
+	// as a completed one-request session (ReasonOverflow) and not kept, so
+	// the memory stays bounded: 16 bytes per slot, the shards kept between
+	// 5/16 and 3/4 full, at most 3.2 slots (51 bytes) a place and about 1.6
+	// (27 bytes) when the table is full (see DefaultMaxLive). 0: no bound.
+	MaxLive int64
 }
+
+// DefaultMaxLive is the MaxLive the agent runs with unless told otherwise:
+// with 256 shards, 40 million places fill each shard's array of 2^18 slots
+// to 0.6, so the table's slots take 1 GiB (26.8 bytes a place) and no shard
+// grows beyond that (a shard doubles above 5/8).
+const DefaultMaxLive = 40_000_000
 
 func (c *Config) setDefaults() error {
 	if c.IdleTimeout == 0 {
@@ -124,6 +155,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("shards %d is not a power of two", c.Shards)
 	case c.MinShardSlots < 4 || c.MinShardSlots&(c.MinShardSlots-1) != 0:
 		return fmt.Errorf("minimum shard slots %d is not a power of two of at least 4", c.MinShardSlots)
+	case c.MaxLive < 0:
+		return fmt.Errorf("maximum live sessions %d is negative", c.MaxLive)
 	}
 	return nil
 }
@@ -136,8 +169,10 @@ const (
 )
 
 // State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
-// A state with the live flag clear holds no session: 0 is a fresh slot, any
-// other value the tombstone of a session that ended (see ended states below).
+// A state with the live flag clear holds no session: 0 is a slot whose key
+// was just installed (it holds a place: see Table.places), vacant one whose key
+// holds nothing, any other value the tombstone of a session that ended (see
+// ended states below).
 const (
 	lastBits  = 38
 	ageBits   = 24
@@ -146,6 +181,12 @@ const (
 	frozenBit = 1 << 62
 	liveBit   = 1 << 63
 )
+
+// vacant is the state of a slot whose key holds neither a session nor a
+// place: the tombstone it held was cleared, or EndAll ended its session. Its
+// age field is one below logoutAge, an age no session reaches (MaxDuration
+// is far fewer ticks). A migration drops vacant slots.
+const vacant uint64 = (ageMask - 1) << lastBits
 
 func packLive(last, start int64) uint64 {
 	return liveBit | uint64(last-start)<<lastBits | uint64(last)
@@ -239,9 +280,14 @@ type shard struct {
 	// completed first and then take started as at least completed (see
 	// counts), which is never more than the sessions really started.
 	started   atomic.Uint64
-	completed [numReasons]atomic.Uint64
-	migrating atomic.Bool
-	_         [128 - 8*(3+int(numReasons)) - 4]byte
+	completed [numReasons]atomic.Uint64 // ReasonOverflow's stays 0: see overflowed
+	// overflowed counts the overflow sessions (started and completed at
+	// once). They are kept apart from started and completed so that they
+	// never show as live, even to a reader that loads those two while
+	// overflow sessions are counted.
+	overflowed atomic.Uint64
+	migrating  atomic.Bool
+	_          [128 - 8*(4+int(numReasons)) - 4]byte
 }
 
 // counts returns the shard's sessions started and completed, consistent
@@ -271,6 +317,21 @@ type Table struct {
 	minSlots    int
 	shards      []shard
 	completions completions
+
+	// places packs two counters: the places taken (heldMask bits: slots in
+	// state 0, a key being installed, live sessions and tombstones, plus
+	// the reservations in flight) and the reservations in flight (above,
+	// in units of inFlight). maxHeld bounds the places (0: no bound). A
+	// place is reserved (both +1, refused at maxHeld) before a key is
+	// installed or a vacant slot starts a session; the reservation lands
+	// (in flight -1) when it does, or is given back (both -1). A slot
+	// turning vacant gives its place back. The word sits on cache lines of
+	// its own: only session starts and ends write it, and the fields
+	// above are read by every request.
+	_       [128]byte
+	places  atomic.Int64
+	maxHeld int64
+	_       [128 - 16]byte
 
 	hourMu     sync.Mutex
 	hours      map[int64]*HourStat // by Unix hour
@@ -303,6 +364,7 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		minSlots:   cfg.MinShardSlots,
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
+		maxHeld:    min(cfg.MaxLive, heldMask), // more is no bound: 2^40 places are 28 TiB
 	}
 	t.setWall(t.base.UnixNano())
 	if cfg.Shards == 1 {
@@ -370,10 +432,12 @@ func normalize(key uint64) uint64 {
 type result uint8
 
 const (
-	resNone    result = iota // the request joined a live session, or (logout) found none
-	resStarted               // the request started a session / (logout) ended one
-	resRetry                 // the array is being migrated: retry on the new one
-	resFull                  // (insert) the array needs to grow first
+	resNone     result = iota // the request joined a live session, or (logout) found none
+	resStarted                // the request started a session / (logout) ended one
+	resRetry                  // the array is being migrated: retry on the new one
+	resFull                   // (insert) the array needs to grow first
+	resOverflow               // (insert) the request needs a place and MaxLive are taken
+	resBusy                   // (insert) as resOverflow, but reservations in flight may yet be given back
 )
 
 // SetWall tells the table that now, on the clock its callers pass, is wall
@@ -398,27 +462,92 @@ func (t *Table) setWall(ns int64) {
 
 // Observe records a request with key at now and reports whether it started a
 // session. A request after its session's idle timeout or maximum duration
-// completes that session and starts a new one.
+// completes that session and starts a new one. A request that would start a
+// session while the table holds Config.MaxLive places is counted as a
+// completed one-request session (ReasonOverflow) and not kept; Observe then
+// reports true as well.
 func (t *Table) Observe(key uint64, now time.Time) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
 	tk := t.ticks(now)
+	reserved, refused := false, false
 	for {
 		tab := sh.tab.Load()
-		switch t.observe(sh, tab, key, tk) {
+		switch t.observe(sh, tab, key, tk, &reserved) {
 		case resStarted:
+			t.release(reserved)
 			return true
 		case resNone:
+			t.release(reserved)
 			return false
 		case resFull:
 			t.migrate(sh, tab)
 		case resRetry:
 			t.awaitMigration(sh, tab)
+		case resBusy:
+			runtime.Gosched() // the reservations in flight land or are given back within their requests
+		case resOverflow:
+			// The first refusal may have raced with another request of the
+			// same key taking a place. Looking again, after the refusal,
+			// settles it: a key found then joins its session; a key still
+			// absent was absent at the refusal, when every place was taken.
+			if refused {
+				t.overflow(sh, tk)
+				return true
+			}
+			refused = true
 		}
 	}
 }
 
-func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64) result {
+// The places word: places taken in its low 40 bits, reservations in flight
+// above.
+const (
+	inFlight = 1 << 40
+	heldMask = inFlight - 1
+)
+
+// reserve takes a place, unless maxHeld are taken; it then returns
+// resOverflow, or resBusy if some of them are reservations in flight.
+func (t *Table) reserve() result {
+	for {
+		w := t.places.Load()
+		if t.maxHeld > 0 && w&heldMask >= t.maxHeld {
+			if w >= inFlight {
+				return resBusy
+			}
+			return resOverflow
+		}
+		if t.places.CompareAndSwap(w, w+inFlight+1) {
+			return resStarted
+		}
+	}
+}
+
+// land tells that a reservation became a slot's place.
+func (t *Table) land() { t.places.Add(-inFlight) }
+
+// release gives back a place a request reserved and did not use.
+func (t *Table) release(reserved bool) {
+	if reserved {
+		t.places.Add(-inFlight - 1)
+	}
+}
+
+// vacate gives back the place of a slot that turned vacant.
+func (t *Table) vacate() { t.places.Add(-1) }
+
+// overflow counts a request that found no place as a session started and
+// completed at tk.
+func (t *Table) overflow(sh *shard, tk int64) {
+	sh.overflowed.Add(1) // before the completion: Collect's Started covers its completions
+	t.completions.add(ReasonOverflow, t.day(tk))
+}
+
+// observe looks key up in tab and applies a request at tk to it, installing
+// the key if it is absent. reserved says whether the request holds a place
+// it reserved; installing a key moves the place to the slot.
+func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *bool) result {
 	i := key & tab.mask
 	for n := uint64(0); n <= tab.mask; n++ {
 		s := &tab.s[i]
@@ -427,15 +556,23 @@ func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64) result {
 			if uint64(sh.used.Load()+1)*4 > (tab.mask+1)*3 {
 				return resFull
 			}
+			if !*reserved {
+				if r := t.reserve(); r != resStarted {
+					return r
+				}
+				*reserved = true
+			}
 			if s.key.CompareAndSwap(emptyKey, key) {
+				*reserved = false // the slot's state 0 holds the place until a session takes it
+				t.land()
 				sh.used.Add(1)
-				return t.touch(sh, s, tk)
+				return t.touch(sh, s, tk, reserved)
 			}
 			k = s.key.Load()
 		}
 		switch k {
 		case key:
-			return t.touch(sh, s, tk)
+			return t.touch(sh, s, tk, reserved)
 		case frozenKey:
 			return resRetry
 		}
@@ -445,14 +582,24 @@ func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64) result {
 }
 
 // touch applies a request at tk to the slot holding the request's key.
-func (t *Table) touch(sh *shard, s *slot, tk int64) result {
+// Starting a session in a vacant slot takes a place: the one the request
+// holds (*reserved), else a new one, else the request overflows.
+func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 	for {
 		st := s.state.Load()
 		if st&frozenBit != 0 {
 			return resRetry
 		}
 		if st&liveBit == 0 {
-			if st != 0 {
+			switch {
+			case st == vacant:
+				if !*reserved {
+					if r := t.reserve(); r != resStarted {
+						return r
+					}
+					*reserved = true
+				}
+			case st != 0:
 				if next, ok := t.absorbs(st, tk); ok {
 					if next == st || s.state.CompareAndSwap(st, next) {
 						return resNone // a late request of a session that already ended
@@ -461,6 +608,10 @@ func (t *Table) touch(sh *shard, s *slot, tk int64) result {
 				}
 			}
 			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+				if st == vacant {
+					*reserved = false
+					t.land()
+				}
 				sh.started.Add(1)
 				return resStarted
 			}
@@ -681,7 +832,7 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 			if st&frozenBit != 0 {
 				return n, tombstones, true
 			}
-			if st == 0 {
+			if st == 0 || st == vacant {
 				break
 			}
 			if st&liveBit == 0 {
@@ -689,7 +840,8 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 					tombstones++
 					break
 				}
-				if s.state.CompareAndSwap(st, 0) {
+				if s.state.CompareAndSwap(st, vacant) {
+					t.vacate()
 					break
 				}
 				continue
@@ -707,12 +859,14 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 				break // a late request may still move it to a later day
 			}
 			if all {
-				next = 0 // requests after EndAll start new sessions
+				next = vacant // requests after EndAll start new sessions
 			}
 			if s.state.CompareAndSwap(st, next) {
 				t.complete(sh, reason, last)
 				n++
-				if next != 0 {
+				if next == vacant {
+					t.vacate()
+				} else {
 					tombstones++
 				}
 				break
@@ -722,9 +876,10 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 	return n, tombstones, false
 }
 
-// migrate moves the live sessions and tombstones of sh from tab to a new
-// array sized for them, dropping empty slots. Only one goroutine migrates a shard at a time;
-// others wait for it.
+// migrate moves the places of sh (live sessions, tombstones and keys being
+// installed) from tab to a new array sized for them, dropping empty and
+// vacant slots. Only one goroutine migrates a shard at a time; others wait
+// for it.
 func (t *Table) migrate(sh *shard, tab *slots) {
 	if !sh.migrating.CompareAndSwap(false, true) {
 		t.awaitMigration(sh, tab)
@@ -734,7 +889,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	if sh.tab.Load() != tab {
 		return
 	}
-	live := 0 // live sessions and tombstones: the slots kept
+	live := 0 // places: the slots kept
 	for i := range tab.s {
 		s := &tab.s[i]
 		if s.key.CompareAndSwap(emptyKey, frozenKey) {
@@ -743,7 +898,7 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 		for {
 			st := s.state.Load()
 			if s.state.CompareAndSwap(st, st|frozenBit) {
-				if st != 0 {
+				if st != vacant {
 					live++
 				}
 				break
@@ -758,10 +913,10 @@ func (t *Table) migrate(sh *shard, tab *slots) {
 	for i := range tab.s {
 		s := &tab.s[i]
 		st := s.state.Load() &^ frozenBit
-		if st == 0 {
+		k := s.key.Load()
+		if k == frozenKey || st == vacant {
 			continue
 		}
-		k := s.key.Load()
 		j := k & next.mask
 		for next.s[j].key.Load() != emptyKey {
 			j = (j + 1) & next.mask
@@ -834,6 +989,14 @@ func (t *Table) Live() int64 {
 	return n
 }
 
+// Held returns the places the table holds: live sessions (ended ones not yet
+// swept included), tombstones of sessions ended within about a minute, and
+// keys being installed. It never exceeds Config.MaxLive when that is set.
+func (t *Table) Held() int64 { return t.places.Load() & heldMask }
+
+// MaxLive returns the table's Config.MaxLive (0: no bound).
+func (t *Table) MaxLive() int64 { return t.maxHeld }
+
 // Stats are the table's running totals since New.
 type Stats struct {
 	Live      int64
@@ -857,6 +1020,9 @@ func (t *Table) Stats() Stats {
 		started := max(sh.started.Load(), completed)
 		s.Started += started
 		s.Live += int64(started - completed)
+		overflowed := sh.overflowed.Load()
+		s.Started += overflowed
+		s.Completed[ReasonOverflow] += overflowed
 	}
 	return s
 }
@@ -892,7 +1058,7 @@ func (t *Table) Collect() Delta {
 	var started uint64
 	for i := range t.shards {
 		n, _ := t.shards[i].counts()
-		started += n
+		started += n + t.shards[i].overflowed.Load()
 	}
 	d.Started = started - t.collected
 	t.collected = started
