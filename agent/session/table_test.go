@@ -302,8 +302,14 @@ func TestTable_ExactlyOnceUnderRaces(t *testing.T) {
 	for _, c := range d.Completions {
 		collected += c.Sessions
 	}
-	if st.Started != uint64(total) || completed != uint64(total) || collected != uint64(total) || d.Started != uint64(total) {
-		t.Fatalf("Observe started %d, table started %d, completed %d (collected %d, delta started %d): want all equal", total, st.Started, completed, collected, d.Started)
+	// A logout handled after a request stamped later than it (the workers
+	// read the clock, then act) ends the session before the request and
+	// leaves a live one for it, counted as started by the table but not
+	// reported by the Observe that came first: the table's starts may exceed
+	// Observe's, never fall short, and every start is completed once.
+	if st.Started < uint64(total) || completed != st.Started || collected != st.Started || d.Started != st.Started {
+		t.Fatalf("Observe started %d, table started %d, completed %d (collected %d, delta started %d): want the last four equal, and not below the first",
+			total, st.Started, completed, collected, d.Started)
 	}
 	if st.Live != 0 {
 		t.Fatalf("live = %d after EndAll, want 0", st.Live)
