@@ -99,12 +99,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--max-session %s must be between 1s and %s", c.MaxSession, session.MaxDuration)
 	case c.Heartbeat != 0 && (c.Heartbeat < time.Second || c.Heartbeat > time.Hour):
 		return fmt.Errorf("--heartbeat %s must be 0 (per-request mode) or between 1s and 1h", c.Heartbeat)
-	case c.MaxSession < c.IdleTimeout+c.Heartbeat && c.Heartbeat == 0:
+	case c.MaxSession < c.IdleTimeout:
+		// In heartbeat mode the agent waits --heartbeat more before an idle
+		// end, but HAProxy tells it of a session's first request past
+		// --max-session whatever the interval, so only --idle-timeout is
+		// compared.
 		return fmt.Errorf("--max-session %s is shorter than --idle-timeout %s: every session would end at --max-session and none for being idle; set --max-session to at least %s",
 			short(c.MaxSession), short(c.IdleTimeout), short(c.IdleTimeout))
-	case c.MaxSession < c.IdleTimeout+c.Heartbeat:
-		return fmt.Errorf("--max-session %s is shorter than --idle-timeout %s plus --heartbeat %s: every session would end at --max-session and none for being idle; set --max-session to at least %s",
-			short(c.MaxSession), short(c.IdleTimeout), short(c.Heartbeat), short(c.IdleTimeout+c.Heartbeat))
 	case c.FlushInterval < 100*time.Millisecond || c.FlushInterval >= ContactWindow:
 		return fmt.Errorf("--flush-interval %s must be at least 100ms and less than %s (coverage is sampled at each flush)", c.FlushInterval, ContactWindow)
 	}
