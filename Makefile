@@ -19,6 +19,9 @@ SIGNING_KEY ?=
 TOOLS     ?= $(CURDIR)/.tools
 NFPM_PKG  := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 CYCLONEDX_PKG := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
+# helm, for the deploy tests (helm lint, helm template): they take it from
+# TOOLS when make tools has put it there.
+HELM_PKG  := helm.sh/helm/v3/cmd/helm@v3.22.0
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The HAProxy binaries the end-to-end tests run against, one after the other.
 HAPROXY_BINS ?= $(or $(shell command -v haproxy 2>/dev/null),/usr/sbin/haproxy)
@@ -84,8 +87,10 @@ dist: tools
 dist-test: tools
 	GO="$(GO)" TOOLS="$(TOOLS)" scripts/dist-test
 
-## tools: the pinned packaging tools (nfpm, cyclonedx-gomod) in TOOLS, from the module proxy
-tools: $(TOOLS)/nfpm $(TOOLS)/cyclonedx-gomod
+## tools: the pinned packaging tools (nfpm, cyclonedx-gomod, helm) in TOOLS, from the module proxy
+tools: $(TOOLS)/nfpm $(TOOLS)/cyclonedx-gomod $(TOOLS)/helm
+$(TOOLS)/helm:
+	GOBIN="$(TOOLS)" GOFLAGS= $(GO) install $(HELM_PKG)
 $(TOOLS)/nfpm:
 	GOBIN="$(TOOLS)" GOFLAGS= $(GO) install $(NFPM_PKG)
 $(TOOLS)/cyclonedx-gomod:
