@@ -82,19 +82,21 @@ func TestFlood_MaxLiveSessions(t *testing.T) {
 		mib(f.rssBefore), mib(f.rssAfter), mib(f.rssPeak), mib(kept.rssBefore), mib(kept.rssAfter))
 	t.Logf("ACK latency p50/p99: filling %v/%v, flood (overflow) %v/%v, held sessions during the flood %v/%v",
 		p(f.fill, 50), p(f.fill, 99), p(f.flood, 50), p(f.flood, 99), p(f.known, 50), p(f.known, 99))
-	// Bound: the 45,000 keys, kept, take 2 MiB of slots (256 shards of 512
-	// slots of 16 bytes, against 64 for 5,000 sessions), more with the
-	// arrays their growth left to the garbage collector and the race
-	// detector's shadow memory; the flood itself allocates nothing in the
-	// agent. 1 MiB is well above the noise (pages a buffer or a goroutine
-	// stack touches) and below what keeping the keys costs, which the
-	// second run measures with the same probe.
-	const bound = 1 << 20
-	if growth := f.rssPeak - f.rssBefore; growth > bound {
-		t.Errorf("RSS grew %.2f MiB during the flood (from %.1f MiB), want at most 1 MiB", mib(growth), mib(f.rssBefore))
+	// Bound: a quarter of what keeping the keys costs, which the second run
+	// measures with the same probe and the same build (the 45,000 keys take
+	// 2 MiB of slots, more with the arrays their growth leaves to the
+	// garbage collector, and many times more under the race detector's
+	// shadow memory); the flood itself allocates nothing in the agent, and
+	// what it does touch (a buffer's pages, a goroutine stack) stays far
+	// below that. The kept run must grow by at least 2 MiB for the bound to
+	// mean anything.
+	keptGrowth := kept.rssAfter - kept.rssBefore
+	if keptGrowth < 2<<20 {
+		t.Errorf("RSS grew only %.2f MiB with every key kept: the probe does not see the table grow", mib(keptGrowth))
 	}
-	if growth := kept.rssAfter - kept.rssBefore; growth <= bound {
-		t.Errorf("RSS grew only %.2f MiB with every key kept: the 1 MiB bound would not see the table grow", mib(growth))
+	if growth := f.rssPeak - f.rssBefore; growth > keptGrowth/4 {
+		t.Errorf("RSS grew %.2f MiB during the flood (from %.1f MiB), want at most a quarter of the %.2f MiB that keeping the keys costs",
+			mib(growth), mib(f.rssBefore), mib(keptGrowth))
 	}
 	// The flood's requests are answered like those of the sessions held,
 	// measured interleaved, so that the machine's load hits both alike.
