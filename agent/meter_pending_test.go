@@ -59,28 +59,9 @@ func runUntilCrash(t *testing.T, rounds, failAt int) (string, uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	table, err := session.New(session.Config{IdleTimeout: time.Minute}, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cov := &Coverage{}
-	m := NewMeter(MeterOptions{Table: table, Coverage: cov, DB: db, FlushEvery: time.Second, Clock: SystemClock(), Log: zerolog.Nop()})
-	var driven uint64
-	for r := 0; r < rounds; r++ {
-		at := now.Add(time.Duration(r) * 10 * time.Minute)
-		table.SetWall(at, at)
-		for k := 0; k < 5; k++ {
-			table.Observe(uint64(1000*r+k+1)*0x9E3779B97F4A7C15, at)
-			driven++
-		}
-		cov.Contact(at)
-		table.Sweep(at.Add(2 * time.Minute))
-		fail = r == failAt
-		err := m.Flush(at.Add(2*time.Minute), at.Add(2*time.Minute))
-		if (err == nil) != (r < failAt) {
-			t.Fatalf("round %d: flush error %v; want one from round %d on", r, err, failAt)
-		}
+	m, driven := meterRounds(t, db, rounds, func(r int) { fail = r == failAt })
+	if got, want := m.FlushErrors(), uint64(rounds-failAt); got != want {
+		t.Fatalf("%d flushes failed; want %d, one a round from round %d on", got, want, failAt)
 	}
 	if restore == nil {
 		t.Fatal("no commit failed: the test injected nothing")

@@ -15,18 +15,6 @@ import (
 	"headcount/store"
 )
 
-// mustOccupy listens on a free loopback port until the test ends and
-// returns its address.
-func mustOccupy(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().String()
-}
-
 // TestServe_FailedStartCreatesNothing runs the real binary with a start-up
 // that fails — an address in use, an unreadable file, a missing directory —
 // and checks the exit status and the message, that no database file was
@@ -34,7 +22,7 @@ func mustOccupy(t *testing.T) string {
 // environment stored in it).
 func TestServe_FailedStartCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
-	spoeInUse, adminInUse := mustOccupy(t), mustOccupy(t)
+	spoeInUse, adminInUse := mustTakenAddr(t), mustTakenAddr(t)
 	missing := filepath.Join(dir, "missing")
 	vendor := filepath.Join(dir, "vendor")
 	if code, _, errOut := runCLI(t, "keygen", vendor); code != 0 {
