@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"headcount/internal/remoteaddr"
 	"io"
 	"net"
 	"net/http"
@@ -333,7 +334,7 @@ func serveOn(t *testing.T, e *Endpoint, l net.Listener) string {
 // with them, trusting the test's own CA; without the CA the handshake fails
 // and is counted; plain HTTP is told to use HTTPS.
 func TestEndpoint_NonLoopbackTLS(t *testing.T) {
-	ip, ok := nonLoopbackAddr(t)
+	ip, ok := remoteaddr.NonLoopback(t)
 	if !ok {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"headcount/internal/remoteaddr"
 	"io"
 	"math/big"
 	"net"
@@ -25,45 +26,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 )
-
-// netnsEnv marks a test process that runs inside its own network namespace.
-const netnsEnv = "HEADCOUNT_TEST_NETNS"
-
-// nonLoopbackAddr returns an IPv4 address of this machine that is not
-// loopback, so that a client connecting to it is not a loopback client. On
-// a machine without one (or with HEADCOUNT_TEST_FORCE_NETNS=1) it runs the
-// test again in a network namespace of its own whose lo also carries
-// 198.51.100.7, and returns ok false: the caller returns, the run in the
-// namespace having passed.
-func nonLoopbackAddr(t *testing.T) (addr netip.Addr, ok bool) {
-	t.Helper()
-	if os.Getenv("HEADCOUNT_TEST_FORCE_NETNS") == "" || os.Getenv(netnsEnv) != "" {
-		ifaces, _ := net.Interfaces()
-		for _, iface := range ifaces {
-			if iface.Flags&net.FlagUp == 0 {
-				continue
-			}
-			addrs, _ := iface.Addrs()
-			for _, a := range addrs {
-				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
-					return p.Addr(), true
-				}
-			}
-		}
-	}
-	if os.Getenv(netnsEnv) != "" {
-		t.Fatal("no address but loopback, even in the network namespace")
-	}
-	script := `ip link set lo up && ip addr add 198.51.100.7/32 dev lo && exec "$0" "$@"`
-	cmd := exec.Command("unshare", "--net", "sh", "-c", script, os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s in a network namespace of its own (unshare --net, as root): %v\n%s", t.Name(), err, out)
-	}
-	t.Logf("ran in a network namespace with 198.51.100.7 on its loopback interface")
-	return netip.Addr{}, false
-}
 
 // mustAgentPKI writes a CA (ca.pem) and the agent's certificate for ip
 // (agent.pem, agent.key) that it signed, into dir.
@@ -119,7 +81,7 @@ func buildHeadcount(t *testing.T) string {
 // or from the environment; plain HTTP and an unknown CA are told apart.
 // /metrics stays open and counts the refusals.
 func TestAdmin_RealBinary(t *testing.T) {
-	ip, ok := nonLoopbackAddr(t)
+	ip, ok := remoteaddr.NonLoopback(t)
 	if !ok {
 		return
 	}

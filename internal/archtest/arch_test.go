@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"headcount/internal/atomicfile": {},
 	"headcount/internal/logbuf":     {},
 	"headcount/internal/plural":     {},
+	"headcount/internal/remoteaddr": {},
 	"headcount/report":              {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
