@@ -41,6 +41,8 @@ func (f *Flush) AddDay(d DayCount) {
 	for i := range f.Days {
 		if sameSpan(f.Days[i].Day, d.Day, 24*time.Hour) {
 			f.Days[i].Sessions += d.Sessions
+			f.Days[i].Bots += d.Bots
+			f.Days[i].Unclassified += d.Unclassified
 			return
 		}
 	}
@@ -52,6 +54,8 @@ func (f *Flush) AddWindow(w WindowCount) {
 	for i := range f.Windows {
 		if sameSpan(f.Windows[i].Start, w.Start, Window) {
 			f.Windows[i].Sessions += w.Sessions
+			f.Windows[i].Bots += w.Bots
+			f.Windows[i].Unclassified += w.Unclassified
 			return
 		}
 	}
@@ -94,17 +98,27 @@ const Window = 10 * time.Minute
 
 // WindowCount is the number of sessions completed in the 10-minute window that contains Start. Flush
 // stores it under the window's start; reads return Start as that start, in UTC.
+// Sessions counts every session, Bots and Unclassified their parts as in DayCount.
 type WindowCount struct {
-	Start    time.Time `json:"start"`
-	Sessions uint64    `json:"sessions"`
+	Start        time.Time `json:"start"`
+	Sessions     uint64    `json:"sessions"`
+	Bots         uint64    `json:"bots"`
+	Unclassified uint64    `json:"unclassified"`
 }
 
 // DayCount is the number of sessions completed on the UTC day that contains Day. Reads return Day as
-// UTC midnight.
+// UTC midnight. Sessions counts every session; Bots and Unclassified are the parts of it classified as
+// bots and not classified (history from before schema 2, imported history, recovered sessions, starts
+// the classifier had no time for); the rest, Human(), were classified as people.
 type DayCount struct {
-	Day      time.Time `json:"day"`
-	Sessions uint64    `json:"sessions"`
+	Day          time.Time `json:"day"`
+	Sessions     uint64    `json:"sessions"`
+	Bots         uint64    `json:"bots"`
+	Unclassified uint64    `json:"unclassified"`
 }
+
+// Human returns the sessions of d classified as people.
+func (d DayCount) Human() uint64 { return d.Sessions - d.Bots - d.Unclassified }
 
 // HourStat is the activity of the UTC hour that contains Hour: the peak number of live sessions, the
 // live session time in milliseconds and the time sampled in milliseconds. Reads return Hour as the UTC
