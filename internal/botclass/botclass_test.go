@@ -1,0 +1,132 @@
+package botclass
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	chrome    = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	iphone    = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+	googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+)
+
+var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+func TestClassify_ByTheCrawlerList(t *testing.T) {
+	c := New(Config{})
+	for ua, want := range map[string]Class{
+		chrome: Human, iphone: Human, "": Human, "-": Human,
+		googlebot: Bot, "curl/8.5.0": Bot, "python-requests/2.31": Bot, "kube-probe/1.27": Bot,
+		"Go-http-client/1.1": Bot,
+	} {
+		for round := range 2 { // the second answer comes from the cache
+			if got := c.Classify([]byte(ua), t0); got != want {
+				t.Errorf("round %d: Classify(%q) = %v, want %v", round, ua, got, want)
+			}
+		}
+	}
+	if s := c.Stats(); s.Matched != 9 || s.Cached != 9 || s.Unknown != 0 {
+		t.Errorf("stats %+v, want 9 matched, 9 cached, 0 unknown", s)
+	}
+}
+
+func TestClassify_CacheHitAllocatesNothing(t *testing.T) {
+	c := New(Config{})
+	ua := []byte(chrome)
+	c.Classify(ua, t0)
+	if n := testing.AllocsPerRun(100, func() { c.Classify(ua, t0) }); n != 0 {
+		t.Errorf("a cached answer allocates %v times", n)
+	}
+}
+
+func TestClassify_BoundsTheMatchesPerSecond(t *testing.T) {
+	c := New(Config{MatchesPerSecond: 3})
+	var got []Class
+	for i := range 5 {
+		got = append(got, c.Classify(fmt.Appendf(nil, "agent-%d", i), t0.Add(time.Duration(i)*100*time.Millisecond)))
+	}
+	if want := []Class{Human, Human, Human, Unknown, Unknown}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("classes within one second %v, want %v", got, want)
+	}
+	// A cached answer needs no match: it is given over the bound too.
+	if got := c.Classify([]byte("agent-0"), t0.Add(900*time.Millisecond)); got != Human {
+		t.Errorf("cached agent over the bound: %v, want Human", got)
+	}
+	// The next second has its own matches.
+	if got := c.Classify([]byte("agent-4"), t0.Add(time.Second)); got != Human {
+		t.Errorf("next second: %v, want Human", got)
+	}
+	if s := c.Stats(); s.Matched != 4 || s.Unknown != 2 || s.Cached != 1 {
+		t.Errorf("stats %+v, want 4 matched, 2 unknown, 1 cached", s)
+	}
+}
+
+// An entry a colliding User-Agent took over is matched again, never answered
+// with the other's class.
+func TestClassify_CollisionsAreMatchedAgain(t *testing.T) {
+	c := New(Config{CacheEntries: 1}) // one entry (rounded up to two): every agent collides with many
+	uas := []string{chrome, googlebot, iphone, "curl/8.5.0"}
+	want := []Class{Human, Bot, Human, Bot}
+	for round := range 3 {
+		for i, ua := range uas {
+			if got := c.Classify([]byte(ua), t0); got != want[i] {
+				t.Errorf("round %d: Classify(%q) = %v, want %v", round, ua, got, want[i])
+			}
+		}
+	}
+}
+
+func TestClassify_Concurrent(t *testing.T) {
+	c := New(Config{CacheEntries: 64})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				ua, want := chrome, Human
+				if (i+g)%3 == 0 {
+					ua, want = googlebot, Bot
+				}
+				if got := c.Classify([]byte(ua), t0); got != want {
+					t.Errorf("Classify(%q) = %v, want %v", ua, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkClassify gives the cost of a session start's classification:
+// answered by the cache, and matched against the crawler list (a cache miss:
+// each iteration a new User-Agent).
+func BenchmarkClassify(b *testing.B) {
+	b.Run("cached", func(b *testing.B) {
+		c := New(Config{})
+		ua := []byte(chrome)
+		c.Classify(ua, t0)
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Classify(ua, t0)
+		}
+	})
+	b.Run("matched", func(b *testing.B) {
+		c := New(Config{CacheEntries: 2, MatchesPerSecond: 1 << 30})
+		uas := make([][]byte, 1024)
+		for i := range uas {
+			uas[i] = fmt.Appendf(nil, "%s r%d", chrome, i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			c.cache[0].Store(0) // keep every lookup a miss
+			c.cache[1].Store(0)
+			c.Classify(uas[i%len(uas)], t0)
+			i++
+		}
+	})
+}
