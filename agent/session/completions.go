@@ -5,34 +5,41 @@ import (
 	"sync/atomic"
 )
 
-// completions counts completed sessions per (reason, UTC day) without a lock
-// in the common case. Each reason has a ring of slots indexed by day; a slot
-// word packs the day (plus one, so that 0 means empty) and a count. Collect
-// empties the slots with an atomic swap, so a completion is either in the
-// swapped word or lands in the emptied slot afterwards, never in both.
-// A day whose slot still holds another day (only when collection lags by
-// more than ringDays days) goes to a small locked map.
+// completions counts completed sessions per (reason, class, UTC hour) without
+// a lock in the common case. Each reason and class has a ring of slots indexed
+// by hour; a slot word packs the hour (plus one, so that 0 means empty) and a
+// count. Collect empties the slots with an atomic swap, so a completion is
+// either in the swapped word or lands in the emptied slot afterwards, never in
+// both. An hour whose slot still holds another hour (only when collection lags
+// by more than ringHours hours), or one the tag cannot hold (before 1970 or
+// after the year 3880: a wall clock set far off), goes to a small locked map.
 type completions struct {
-	ring [numReasons][ringDays]atomic.Uint64
+	ring [numReasons][numClasses][ringHours]atomic.Uint64
 
 	mu       sync.Mutex
 	overflow map[completionKey]uint64
 }
 
 const (
-	ringDays  = 16
+	ringHours = 16 * 24
 	countBits = 40
 	countMask = 1<<countBits - 1
+	maxTag    = 1<<(64-countBits) - 1 // the largest hour+1 a slot word holds
 )
 
 type completionKey struct {
 	reason Reason
-	day    int64 // days since the Unix epoch
+	class  Class
+	hour   int64 // hours since the Unix epoch
 }
 
-func (c *completions) add(reason Reason, day int64) {
-	slot := &c.ring[reason][uint64(day)%ringDays]
-	tag := uint64(day+1) << countBits
+func (c *completions) add(reason Reason, class Class, hour int64) {
+	if hour+1 < 1 || hour+1 > maxTag {
+		c.addLocked(completionKey{reason, class, hour})
+		return
+	}
+	slot := &c.ring[reason][class][uint64(hour)%ringHours]
+	tag := uint64(hour+1) << countBits
 	for {
 		w := slot.Load()
 		switch {
@@ -45,21 +52,27 @@ func (c *completions) add(reason Reason, day int64) {
 				return
 			}
 		default:
-			c.mu.Lock()
-			c.overflow[completionKey{reason, day}]++
-			c.mu.Unlock()
+			c.addLocked(completionKey{reason, class, hour})
 			return
 		}
 	}
+}
+
+func (c *completions) addLocked(k completionKey) {
+	c.mu.Lock()
+	c.overflow[k]++
+	c.mu.Unlock()
 }
 
 // drain returns and forgets every count.
 func (c *completions) drain() map[completionKey]uint64 {
 	out := make(map[completionKey]uint64)
 	for r := range c.ring {
-		for i := range c.ring[r] {
-			if w := c.ring[r][i].Swap(0); w != 0 {
-				out[completionKey{Reason(r), int64(w>>countBits) - 1}] += w & countMask
+		for cl := range c.ring[r] {
+			for i := range c.ring[r][cl] {
+				if w := c.ring[r][cl][i].Swap(0); w != 0 {
+					out[completionKey{Reason(r), Class(cl), int64(w>>countBits) - 1}] += w & countMask
+				}
 			}
 		}
 	}

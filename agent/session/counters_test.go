@@ -102,5 +102,5 @@ func itoa(n int64) string {
 // forceNegativeLive puts a shard in the state a reader sees when a logout
 // has completed a session whose starter has not yet counted its start.
 func forceNegativeLive(t *Table) {
-	t.shards[0].completed[ReasonLogout].Add(1)
+	t.shards[0].completed[ReasonLogout][ClassHuman].Add(1)
 }

@@ -77,6 +77,40 @@ const (
 // Reasons lists every Reason, in order.
 var Reasons = [...]Reason{ReasonIdle, ReasonMax, ReasonLogout, ReasonShutdown, ReasonOverflow}
 
+// Class says whether a session is a person's or a crawler's, decided once,
+// when the key's first session in the table starts (the key holds the
+// User-Agent, so its sessions share a class).
+type Class uint8
+
+const (
+	// ClassHuman: the classifier took the session for a person's.
+	ClassHuman Class = iota
+	// ClassBot: the classifier took the session for a crawler's or a
+	// monitor's.
+	ClassBot
+	// ClassUnclassified: no class was decided (no classifier, or it had no
+	// time for the session's start).
+	ClassUnclassified
+	numClasses
+)
+
+// Classes lists every Class, in order.
+var Classes = [...]Class{ClassHuman, ClassBot, ClassUnclassified}
+
+// String returns the class as it appears in metrics: "human", "bot" or
+// "unclassified".
+func (c Class) String() string {
+	switch c {
+	case ClassHuman:
+		return "human"
+	case ClassBot:
+		return "bot"
+	case ClassUnclassified:
+		return "unclassified"
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
+}
+
 // String returns the reason as it appears in metrics and the database.
 func (r Reason) String() string {
 	switch r {
@@ -168,18 +202,21 @@ const (
 	frozenKey uint64 = 1
 )
 
-// State word: live flag, frozen flag, age (last-start) in ticks, last request in ticks.
+// State word: live flag, frozen flag, class, age (last-start) in ticks, last
+// request in ticks (36 bits: the ticks of 21 years, the longest a table may
+// run; see ticks).
 // A state with the live flag clear holds no session: 0 is a slot whose key
 // was just installed (it holds a place: see Table.places), vacant one whose key
 // holds nothing, any other value the tombstone of a session that ended (see
 // ended states below).
 const (
-	lastBits  = 38
-	ageBits   = 24
-	lastMask  = 1<<lastBits - 1
-	ageMask   = 1<<ageBits - 1
-	frozenBit = 1 << 62
-	liveBit   = 1 << 63
+	lastBits   = 36
+	ageBits    = 24
+	classShift = lastBits + ageBits
+	lastMask   = 1<<lastBits - 1
+	ageMask    = 1<<ageBits - 1
+	frozenBit  = 1 << 62
+	liveBit    = 1 << 63
 )
 
 // vacant is the state of a slot whose key holds neither a session nor a
@@ -188,9 +225,13 @@ const (
 // is far fewer ticks). A migration drops vacant slots.
 const vacant uint64 = (ageMask - 1) << lastBits
 
-func packLive(last, start int64) uint64 {
-	return liveBit | uint64(last-start)<<lastBits | uint64(last)
+func packLive(last, start int64, class Class) uint64 {
+	return liveBit | uint64(class)<<classShift | uint64(last-start)<<lastBits | uint64(last)
 }
+
+// classOf returns the class a state word carries: that of its live session,
+// or of the session its tombstone recalls.
+func classOf(st uint64) Class { return Class(st >> classShift & 3) }
 
 func unpack(st uint64) (last, start int64) {
 	last = int64(st & lastMask)
@@ -218,7 +259,9 @@ func unpack(st uint64) (last, start int64) {
 // The sweeper clears a tombstone once its end is reorderWindow in the past.
 const logoutAge = ageMask
 
-func packLogout(tk int64) uint64 { return logoutAge<<lastBits | uint64(tk) }
+func packLogout(tk int64, class Class) uint64 {
+	return uint64(class)<<classShift | logoutAge<<lastBits | uint64(tk)
+}
 
 // reorderWindow is how late a request may reach the table and still be
 // recognised as belonging to a session that already ended.
@@ -235,7 +278,7 @@ func (t *Table) absorbs(st uint64, tk int64) (uint64, bool) {
 		return st, false
 	}
 	if tk > last {
-		return packLive(tk, start) &^ liveBit, true
+		return packLive(tk, start, classOf(st)) &^ liveBit, true
 	}
 	return st, true
 }
@@ -280,21 +323,32 @@ type shard struct {
 	// completed first and then take started as at least completed (see
 	// counts), which is never more than the sessions really started.
 	started   atomic.Uint64
-	completed [numReasons]atomic.Uint64 // ReasonOverflow's stays 0: see overflowed
+	completed [numReasons][numClasses]atomic.Uint64 // ReasonOverflow's stay 0: see overflowed
 	// overflowed counts the overflow sessions (started and completed at
 	// once). They are kept apart from started and completed so that they
 	// never show as live, even to a reader that loads those two while
 	// overflow sessions are counted.
-	overflowed atomic.Uint64
+	overflowed [numClasses]atomic.Uint64
 	migrating  atomic.Bool
-	_          [128 - 8*(4+int(numReasons)) - 4]byte
+	_          [256 - 8*(3+int(numReasons)*int(numClasses)+int(numClasses)) - 4]byte
+}
+
+// overflowTotal returns the shard's overflow sessions.
+func (sh *shard) overflowTotal() uint64 {
+	var n uint64
+	for c := range sh.overflowed {
+		n += sh.overflowed[c].Load()
+	}
+	return n
 }
 
 // counts returns the shard's sessions started and completed, consistent
 // with each other: started >= completed.
 func (sh *shard) counts() (started, completed uint64) {
 	for r := range sh.completed {
-		completed += sh.completed[r].Load()
+		for c := range sh.completed[r] {
+			completed += sh.completed[r][c].Load()
+		}
 	}
 	started = max(sh.started.Load(), completed)
 	return started, completed
@@ -405,13 +459,20 @@ func (t *Table) ticks(now time.Time) int64 {
 }
 
 // day returns the UTC day (days since the Unix epoch) of a time in ticks.
-func (t *Table) day(tk int64) int64 {
+func (t *Table) day(tk int64) int64 { return t.span(tk, 24*time.Hour) }
+
+// hour returns the UTC hour (hours since the Unix epoch) of a time in ticks.
+func (t *Table) hour(tk int64) int64 { return t.span(tk, time.Hour) }
+
+// span returns the number of the span of length d, counted from the Unix
+// epoch, that holds a time in ticks.
+func (t *Table) span(tk int64, d time.Duration) int64 {
 	ns := t.wallBase.Load() + tk*int64(Tick)
-	d := ns / int64(24*time.Hour)
-	if ns < 0 && ns%int64(24*time.Hour) != 0 {
-		d--
+	n := ns / int64(d)
+	if ns < 0 && ns%int64(d) != 0 {
+		n--
 	}
-	return d
+	return n
 }
 
 func (t *Table) shardOf(key uint64) *shard {
@@ -460,20 +521,33 @@ func (t *Table) setWall(ns int64) {
 	t.wallBase.Store(ns - phase)
 }
 
-// Observe records a request with key at now and reports whether it started a
-// session. A request after its session's idle timeout or maximum duration
-// completes that session and starts a new one. A request that would start a
-// session while the table holds Config.MaxLive places is counted as a
-// completed one-request session (ReasonOverflow) and not kept; Observe then
-// reports true as well.
+// Observe is ObserveClass without a classifier: the sessions it starts for
+// new keys are ClassUnclassified.
 func (t *Table) Observe(key uint64, now time.Time) bool {
+	return t.ObserveClass(key, now, nil)
+}
+
+// ObserveClass records a request with key at now and reports whether it
+// started a session. A request after its session's idle timeout or maximum
+// duration completes that session and starts a new one, of the same class. A
+// request that would start a session while the table holds Config.MaxLive
+// places is counted as a completed one-request session (ReasonOverflow) and
+// not kept; ObserveClass then reports true as well.
+//
+// classify gives the class of a session the request starts for a key that
+// holds neither a session nor a recently ended one (a new key, one whose
+// sessions ended over a minute ago, or an overflow). It is called at most
+// once, and only then: a request of a live session never calls it. nil
+// counts such sessions ClassUnclassified.
+func (t *Table) ObserveClass(key uint64, now time.Time, classify func() Class) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
 	tk := t.ticks(now)
 	reserved, refused := false, false
+	cl := classifier{fn: classify}
 	for {
 		tab := sh.tab.Load()
-		switch t.observe(sh, tab, key, tk, &reserved) {
+		switch t.observe(sh, tab, key, tk, &reserved, &cl) {
 		case resStarted:
 			t.release(reserved)
 			return true
@@ -492,12 +566,30 @@ func (t *Table) Observe(key uint64, now time.Time) bool {
 			// settles it: a key found then joins its session; a key still
 			// absent was absent at the refusal, when every place was taken.
 			if refused {
-				t.overflow(sh, tk)
+				t.overflow(sh, tk, cl.class())
 				return true
 			}
 			refused = true
 		}
 	}
+}
+
+// classifier asks a request's classify function for its class once, when
+// first needed.
+type classifier struct {
+	fn    func() Class
+	got   Class
+	asked bool
+}
+
+func (c *classifier) class() Class {
+	if !c.asked {
+		c.asked, c.got = true, ClassUnclassified
+		if c.fn != nil {
+			c.got = c.fn()
+		}
+	}
+	return c.got
 }
 
 // The places word: places taken in its low 40 bits, reservations in flight
@@ -539,15 +631,15 @@ func (t *Table) vacate() { t.places.Add(-1) }
 
 // overflow counts a request that found no place as a session started and
 // completed at tk.
-func (t *Table) overflow(sh *shard, tk int64) {
-	sh.overflowed.Add(1) // before the completion: Collect's Started covers its completions
-	t.completions.add(ReasonOverflow, t.day(tk))
+func (t *Table) overflow(sh *shard, tk int64, class Class) {
+	sh.overflowed[class].Add(1) // before the completion: Collect's Started covers its completions
+	t.completions.add(ReasonOverflow, class, t.hour(tk))
 }
 
 // observe looks key up in tab and applies a request at tk to it, installing
 // the key if it is absent. reserved says whether the request holds a place
 // it reserved; installing a key moves the place to the slot.
-func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *bool) result {
+func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *bool, cl *classifier) result {
 	i := key & tab.mask
 	for n := uint64(0); n <= tab.mask; n++ {
 		s := &tab.s[i]
@@ -566,13 +658,13 @@ func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *b
 				*reserved = false // the slot's state 0 holds the place until a session takes it
 				t.land()
 				sh.used.Add(1)
-				return t.touch(sh, s, tk, reserved)
+				return t.touch(sh, s, tk, reserved, cl)
 			}
 			k = s.key.Load()
 		}
 		switch k {
 		case key:
-			return t.touch(sh, s, tk, reserved)
+			return t.touch(sh, s, tk, reserved, cl)
 		case frozenKey:
 			return resRetry
 		}
@@ -584,7 +676,7 @@ func (t *Table) observe(sh *shard, tab *slots, key uint64, tk int64, reserved *b
 // touch applies a request at tk to the slot holding the request's key.
 // Starting a session in a vacant slot takes a place: the one the request
 // holds (*reserved), else a new one, else the request overflows.
-func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
+func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool, cl *classifier) result {
 	for {
 		st := s.state.Load()
 		if st&frozenBit != 0 {
@@ -607,7 +699,11 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 					continue
 				}
 			}
-			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+			class := classOf(st) // a tombstone's session's
+			if st == 0 || st == vacant {
+				class = cl.class()
+			}
+			if s.state.CompareAndSwap(st, packLive(tk, tk, class)) {
 				if st == vacant {
 					*reserved = false
 					t.land()
@@ -619,9 +715,9 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 		}
 		last, start := unpack(st)
 		if reason, ended := t.ended(last, start, tk); ended {
-			if s.state.CompareAndSwap(st, packLive(tk, tk)) {
+			if s.state.CompareAndSwap(st, packLive(tk, tk, classOf(st))) {
 				sh.started.Add(1) // before the completion: live never dips below the truth
-				t.complete(sh, reason, last)
+				t.complete(sh, reason, classOf(st), last)
 				return resStarted
 			}
 			continue
@@ -629,7 +725,7 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool) result {
 		if tk <= last {
 			return resNone // already up to date (same tick, or a caller with an older clock)
 		}
-		if s.state.CompareAndSwap(st, packLive(tk, start)) {
+		if s.state.CompareAndSwap(st, packLive(tk, start, classOf(st))) {
 			return resNone
 		}
 	}
@@ -709,7 +805,7 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 				}
 				if reason, ended := t.ended(last, start, tk); ended {
 					if s.state.CompareAndSwap(st, st&^liveBit) {
-						t.complete(sh, reason, last)
+						t.complete(sh, reason, classOf(st), last)
 						return resNone
 					}
 					continue
@@ -717,15 +813,15 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 				if last > tk {
 					// Requests stamped after the logout were handled before
 					// it: they started the next session.
-					if s.state.CompareAndSwap(st, packLive(last, last)) {
+					if s.state.CompareAndSwap(st, packLive(last, last, classOf(st))) {
 						sh.started.Add(1) // before the completion: live never dips below the truth
-						t.complete(sh, ReasonLogout, tk)
+						t.complete(sh, ReasonLogout, classOf(st), tk)
 						return resStarted
 					}
 					continue
 				}
-				if s.state.CompareAndSwap(st, packLogout(tk)) {
-					t.complete(sh, ReasonLogout, tk)
+				if s.state.CompareAndSwap(st, packLogout(tk, classOf(st))) {
+					t.complete(sh, ReasonLogout, classOf(st), tk)
 					return resStarted
 				}
 			}
@@ -751,15 +847,16 @@ func (t *Table) logoutEnded(st uint64, tk int64) (uint64, bool) {
 		return st, false
 	}
 	if last > tk {
-		return packLive(last, last), true
+		return packLive(last, last, classOf(st)), true
 	}
-	return packLogout(tk), true
+	return packLogout(tk, classOf(st)), true
 }
 
-// complete counts one session ended for reason, on the UTC day of lastTick.
-func (t *Table) complete(sh *shard, reason Reason, lastTick int64) {
-	sh.completed[reason].Add(1)
-	t.completions.add(reason, t.day(lastTick))
+// complete counts one session of class ended for reason, in the UTC hour
+// (and so day) of lastTick.
+func (t *Table) complete(sh *shard, reason Reason, class Class, lastTick int64) {
+	sh.completed[reason][class].Add(1)
+	t.completions.add(reason, class, t.hour(lastTick))
 }
 
 // Sweep completes every session that is over at now (idle or past its
@@ -862,7 +959,7 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 				next = vacant // requests after EndAll start new sessions
 			}
 			if s.state.CompareAndSwap(st, next) {
-				t.complete(sh, reason, last)
+				t.complete(sh, reason, classOf(st), last)
 				n++
 				if next == vacant {
 					t.vacate()
@@ -1002,6 +1099,8 @@ type Stats struct {
 	Live      int64
 	Started   uint64
 	Completed [numReasons]uint64
+	// ByClass splits Completed by class.
+	ByClass [numReasons][numClasses]uint64
 }
 
 // Stats returns the table's running totals. They are read shard by shard,
@@ -1013,24 +1112,33 @@ func (t *Table) Stats() Stats {
 		sh := &t.shards[i]
 		var completed uint64
 		for r := range s.Completed {
-			c := sh.completed[r].Load()
-			s.Completed[r] += c
-			completed += c
+			for c := range s.ByClass[r] {
+				n := sh.completed[r][c].Load()
+				s.Completed[r] += n
+				s.ByClass[r][c] += n
+				completed += n
+			}
 		}
 		started := max(sh.started.Load(), completed)
 		s.Started += started
 		s.Live += int64(started - completed)
-		overflowed := sh.overflowed.Load()
-		s.Started += overflowed
-		s.Completed[ReasonOverflow] += overflowed
+		for c := range sh.overflowed {
+			n := sh.overflowed[c].Load()
+			s.Started += n
+			s.Completed[ReasonOverflow] += n
+			s.ByClass[ReasonOverflow][c] += n
+		}
 	}
 	return s
 }
 
-// Completion is a number of sessions completed on one UTC day for one reason.
+// Completion is a number of sessions of one class completed in one UTC hour
+// for one reason.
 type Completion struct {
-	Day      time.Time // UTC midnight
+	Day      time.Time // UTC midnight of Hour's day
+	Hour     time.Time // UTC start of the hour of the sessions' last request
 	Reason   Reason
+	Class    Class
 	Sessions uint64
 }
 
@@ -1049,16 +1157,19 @@ type Delta struct {
 func (t *Table) Collect() Delta {
 	var d Delta
 	for key, n := range t.completions.drain() {
+		hour := time.Unix(key.hour*3600, 0).UTC()
 		d.Completions = append(d.Completions, Completion{
-			Day:      time.Unix(key.day*86400, 0).UTC(),
+			Day:      hour.Truncate(24 * time.Hour),
+			Hour:     hour,
 			Reason:   key.reason,
+			Class:    key.class,
 			Sessions: n,
 		})
 	}
 	var started uint64
 	for i := range t.shards {
 		n, _ := t.shards[i].counts()
-		started += n + t.shards[i].overflowed.Load()
+		started += n + t.shards[i].overflowTotal()
 	}
 	d.Started = started - t.collected
 	t.collected = started
