@@ -15,11 +15,12 @@ const hourMillis = uint64(time.Hour / time.Millisecond)
 
 // Kinds of SetAside entries: what the entry would have been added to.
 const (
-	AsideDay       = "day"        // sessions completed on a day
-	AsideWindow    = "window"     // sessions completed in a 10-minute window
-	AsideHour      = "hour"       // an hour's live-session statistics
-	AsideCoverage  = "coverage"   // an interval in which metering was on
-	AsideFlushTime = "flush time" // the time of the flush itself
+	AsideDay          = "day"           // sessions completed on a day
+	AsideWindow       = "window"        // sessions completed in a 10-minute window
+	AsideHour         = "hour"          // an hour's live-session statistics
+	AsideHourSessions = "hour sessions" // sessions completed in an hour
+	AsideCoverage     = "coverage"      // an interval in which metering was on
+	AsideFlushTime    = "flush time"    // the time of the flush itself
 )
 
 // SetAside is an entry of a flush that the store could not count where it belongs, and recorded apart
@@ -30,7 +31,9 @@ type SetAside struct {
 	Kind          string `json:"kind"`                     // AsideDay, AsideWindow, ...
 	Unix          int64  `json:"unix"`                     // its time (start), in Unix seconds, possibly outside 1970-9999
 	End           int64  `json:"end,omitempty"`            // AsideCoverage: the interval's end, in Unix seconds
-	Sessions      uint64 `json:"sessions,omitempty"`       // AsideDay, AsideWindow: the sessions
+	Sessions      uint64 `json:"sessions,omitempty"`       // AsideDay, AsideWindow, AsideHourSessions: the sessions
+	Bots          uint64 `json:"bots,omitempty"`           // the part of Sessions classified as bots
+	Unclassified  uint64 `json:"unclassified,omitempty"`   // the part of Sessions not classified
 	Peak          uint64 `json:"peak,omitempty"`           // AsideHour: the statistics set aside
 	LiveMillis    uint64 `json:"live_millis,omitempty"`    // AsideHour
 	SampledMillis uint64 `json:"sampled_millis,omitempty"` // AsideHour
@@ -41,7 +44,7 @@ type SetAside struct {
 func (e SetAside) String() string {
 	at := time.Unix(e.Unix, 0).UTC().Format(time.RFC3339)
 	switch e.Kind {
-	case AsideDay, AsideWindow:
+	case AsideDay, AsideWindow, AsideHourSessions:
 		return fmt.Sprintf("flush %d: %s of %s with %s: %s", e.Flush, e.Kind, at, plural.Count(e.Sessions, "session"), e.Why)
 	case AsideHour:
 		return fmt.Sprintf("flush %d: hour of %s (peak %d, %d ms live, %d ms sampled): %s",

@@ -19,8 +19,8 @@ func TestDB_FlushSetsAside(t *testing.T) {
 	db := MustCreate(t)
 	MustFlush(t, db, sampleFlush) // flush 1
 	f := Flush{
-		Days:      []DayCount{{day(2024, 3, 10), 1}, {at(1969, 12, 31, 23, 0, 0), 3}},
-		Windows:   []WindowCount{{at(2024, 3, 10, 9, 0, 0), 1}, {at(1969, 12, 31, 23, 50, 0), 3}},
+		Days:      []DayCount{{Day: day(2024, 3, 10), Sessions: 1}, {Day: at(1969, 12, 31, 23, 0, 0), Sessions: 3}},
+		Windows:   []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 1}, {Start: at(1969, 12, 31, 23, 50, 0), Sessions: 3}},
 		Hours:     []HourStat{{at(1969, 12, 31, 23, 0, 0), 2, 10, 10}, {at(2024, 3, 10, 10, 0, 0), math.MaxUint64, 10, 10}, {at(2024, 3, 10, 11, 0, 0), 9, 10, 10}},
 		Coverage:  []Interval{{at(1969, 12, 31, 23, 0, 0), at(1969, 12, 31, 23, 0, 9)}, {at(2024, 3, 10, 9, 0, 5), at(2024, 3, 10, 9, 0, 4)}, {at(2024, 3, 10, 10, 0, 0), at(2024, 3, 10, 10, 0, 5)}},
 		Started:   4, // 9 ever started: a peak of 9 is possible, 2^64-1 is not
@@ -51,7 +51,7 @@ func TestDB_FlushSetsAside(t *testing.T) {
 
 	// Everything else landed; the flush time stayed the last storable one.
 	wantState := state{
-		days:     []DayCount{{day(2024, 3, 10), 3}},
+		days:     []DayCount{{Day: day(2024, 3, 10), Sessions: 3}},
 		hours:    []HourStat{sampleState.hours[0], {at(2024, 3, 10, 11, 0, 0), 9, 10, 10}},
 		coverage: []Interval{sampleState.coverage[0], {at(2024, 3, 10, 10, 0, 0), at(2024, 3, 10, 10, 0, 5)}},
 		counters: Counters{Started: 9, Completed: 6, CompletedByReason: map[string]uint64{"idle": 6},
@@ -66,7 +66,7 @@ func TestDB_FlushSetsAside(t *testing.T) {
 		t.Errorf("Check = %+v, %v; want no problems and the entries set aside", r, err)
 	}
 	// The next flush lands as usual.
-	MustFlush(t, db, Flush{Days: []DayCount{{day(2024, 3, 11), 1}}, Started: 1, Completed: map[string]uint64{"idle": 1}, Now: at(2024, 3, 11, 0, 0, 5)})
+	MustFlush(t, db, Flush{Days: []DayCount{{Day: day(2024, 3, 11), Sessions: 1}}, Started: 1, Completed: map[string]uint64{"idle": 1}, Now: at(2024, 3, 11, 0, 0, 5)})
 	if c, _ := db.Counters(); c.FlushCount != 3 || c.Completed != 7 {
 		t.Errorf("the flush after: counters %+v, want flush 3 and 7 completed", c)
 	}
@@ -94,11 +94,11 @@ func TestDB_PendingFile(t *testing.T) {
 	db := MustCreate(t)
 	MustFlush(t, db, sampleFlush) // flush 1
 	pending := []Flush{
-		{Seq: 1, Days: []DayCount{{day(2024, 3, 10), 100}}, Completed: map[string]uint64{"idle": 100}, Now: at(2024, 3, 10, 9, 0, 5)}, // in the database already
-		{Seq: 2, Days: []DayCount{{day(2024, 3, 10), 1}}, Windows: []WindowCount{{at(2024, 3, 10, 9, 10, 0), 1}},
+		{Seq: 1, Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 100}}, Completed: map[string]uint64{"idle": 100}, Now: at(2024, 3, 10, 9, 0, 5)}, // in the database already
+		{Seq: 2, Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 1}}, Windows: []WindowCount{{Start: at(2024, 3, 10, 9, 10, 0), Sessions: 1}},
 			Hours: []HourStat{{at(2024, 3, 10, 9, 0, 0), 6, 7, 8}}, Coverage: []Interval{{at(2024, 3, 10, 9, 10, 0), at(2024, 3, 10, 9, 10, 5)}},
 			Started: 2, Completed: map[string]uint64{"logout": 1}, Now: at(2024, 3, 10, 9, 10, 5)},
-		{Seq: 3, Days: []DayCount{{at(1969, 12, 31, 0, 0, 0), 1}}, Started: 1, Completed: map[string]uint64{"idle": 1}, Now: at(2024, 3, 10, 9, 10, 10)},
+		{Seq: 3, Days: []DayCount{{Day: at(1969, 12, 31, 0, 0, 0), Sessions: 1}}, Started: 1, Completed: map[string]uint64{"idle": 1}, Now: at(2024, 3, 10, 9, 10, 10)},
 	}
 	if err := WritePending(db.Path(), pending); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestDB_CheckImpossibleValues(t *testing.T) {
 	path := db.Path()
 	MustClose(t, db)
 	MustBolt(t, path, func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketDays).Put(dayKey(day(2024, 3, 12)), encodeUint(0)); err != nil {
+		if err := tx.Bucket(bucketDays).Put(dayKey(day(2024, 3, 12)), encodeClasses(0, 0, 0)); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketHours).Put(hourKey(at(2024, 3, 10, 9, 0, 0)), encodeHour(HourStat{Peak: math.MaxUint64, LiveMillis: 1, SampledMillis: 1}))

@@ -55,6 +55,60 @@ func decodeSeconds(what string, v []byte) (time.Time, error) {
 	return time.Unix(int64(s), 0).UTC(), nil
 }
 
+// encodeClasses returns the classValueSize-byte value of sessions of which bots are bots and
+// unclassified not classified; the caller has checked that bots+unclassified <= sessions.
+func encodeClasses(sessions, bots, unclassified uint64) []byte {
+	v := make([]byte, 0, classValueSize)
+	v = binary.BigEndian.AppendUint64(v, sessions-bots-unclassified)
+	v = binary.BigEndian.AppendUint64(v, bots)
+	return binary.BigEndian.AppendUint64(v, unclassified)
+}
+
+// decodeClasses decodes a value of counts by class into all sessions, bots and unclassified ones. In a
+// schema-1 file the value is one 8-byte count of unclassified sessions. what names the value in the
+// error.
+func decodeClasses(what string, v []byte, schema uint64) (sessions, bots, unclassified uint64, err error) {
+	switch {
+	case schema == 1 && len(v) == uintValueSize:
+		n := binary.BigEndian.Uint64(v)
+		return n, 0, n, nil
+	case schema > 1 && len(v) == classValueSize:
+		human, bots, unclassified := binary.BigEndian.Uint64(v[0:8]), binary.BigEndian.Uint64(v[8:16]), binary.BigEndian.Uint64(v[16:24])
+		sessions = human + bots + unclassified
+		if sessions < human || sessions-human < bots { // a sum past 2^64-1
+			return 0, 0, 0, fmt.Errorf("%w: %s counts %d, %d and %d sessions, more than 2^64-1", ErrCorrupt, what, human, bots, unclassified)
+		}
+		return sessions, bots, unclassified, nil
+	}
+	want := classValueSize
+	if schema == 1 {
+		want = uintValueSize
+	}
+	return 0, 0, 0, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrCorrupt, what, len(v), want)
+}
+
+// addClasses adds sessions, of which bots are bots and unclassified not classified, to the counts by
+// class stored under key in b (a schema-2 bucket).
+func addClasses(b *bbolt.Bucket, name, key []byte, sessions, bots, unclassified uint64) error {
+	var oldSessions, oldBots, oldUnclassified uint64
+	if v := b.Get(key); v != nil {
+		var err error
+		if oldSessions, oldBots, oldUnclassified, err = decodeClasses(fmt.Sprintf("%s %q", name, key), v, SchemaVersion); err != nil {
+			return err
+		}
+	}
+	return b.Put(key, encodeClasses(oldSessions+sessions, oldBots+bots, oldUnclassified+unclassified))
+}
+
+// fileSchema returns the schema of the file tx reads, validated at Open.
+func fileSchema(tx *bbolt.Tx) uint64 {
+	schema, err := getUint(tx.Bucket(bucketMeta), keySchema)
+	if err != nil {
+		return 0
+	}
+	return schema
+}
+
 // encodeHour returns the 24-byte hours value of h: Peak, LiveMillis and SampledMillis, each 8 bytes
 // big-endian. h.Hour is in the key, not the value.
 func encodeHour(h HourStat) []byte {

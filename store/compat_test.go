@@ -14,11 +14,15 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/schema1.golden and testdata/schema1.bbolt")
+var update = flag.Bool("update", false, "rewrite testdata/schema2.golden and testdata/schema1-migrated.golden")
 
 const (
-	goldenDump = "testdata/schema1.golden"
-	goldenDB   = "testdata/schema1.bbolt"
+	// goldenDump is the dump of a fresh database given MustWriteEveryRecord.
+	goldenDump = "testdata/schema2.golden"
+	// goldenDB is a schema-1 file written by an earlier build through MustWriteEveryRecord's calls but
+	// those of MustWriteAdditions; goldenMigrated is its dump once migrated to schema 2.
+	goldenDB       = "testdata/schema1.bbolt"
+	goldenMigrated = "testdata/schema1-migrated.golden"
 )
 
 // MustWriteEveryRecord drives every writer of the package — SetEnvironment, Flush (with windows, merged
@@ -33,13 +37,14 @@ func MustWriteEveryRecord(t *testing.T, db *DB) {
 	}
 	MustFlush(t, db,
 		Flush{
-			Days:      []DayCount{{Day: day(2024, 3, 10), Sessions: 4}},
-			Hours:     []HourStat{{Hour: at(2024, 3, 10, 9, 0, 0), Peak: 4, LiveMillis: 1000, SampledMillis: 5000}},
-			Coverage:  []Interval{{Start: at(2024, 3, 10, 9, 0, 0), End: at(2024, 3, 10, 9, 0, 5)}},
-			Windows:   []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 4}},
-			Started:   6,
-			Completed: map[string]uint64{"idle": 1, "max": 1, "logout": 1, "shutdown": 1},
-			Now:       at(2024, 3, 10, 9, 0, 5),
+			Days:         []DayCount{{Day: day(2024, 3, 10), Sessions: 4, Bots: 1}},
+			Hours:        []HourStat{{Hour: at(2024, 3, 10, 9, 0, 0), Peak: 4, LiveMillis: 1000, SampledMillis: 5000}},
+			HourSessions: []HourCount{{Hour: at(2024, 3, 10, 9, 0, 0), Sessions: 4, Bots: 1}},
+			Coverage:     []Interval{{Start: at(2024, 3, 10, 9, 0, 0), End: at(2024, 3, 10, 9, 0, 5)}},
+			Windows:      []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 4, Bots: 1}},
+			Started:      6,
+			Completed:    map[string]uint64{"idle": 1, "max": 1, "logout": 1, "shutdown": 1},
+			Now:          at(2024, 3, 10, 9, 0, 5),
 		},
 		Flush{
 			Days:      []DayCount{{Day: day(2024, 3, 10), Sessions: 1}},
@@ -117,9 +122,10 @@ func keyText(k []byte) string {
 }
 
 // TestSchema_Golden pins the on-disk format: a fresh database fed MustWriteEveryRecord holds exactly the
-// buckets, keys and values of testdata/schema1.golden, and testdata/schema1.bbolt — written by an earlier
-// build through the same calls but those of MustWriteAdditions — still opens and passes Check, and once
-// given MustWriteAdditions holds the same records.
+// buckets, keys and values of testdata/schema2.golden. testdata/schema1.bbolt, a schema-1 file written by
+// an earlier build, opens read-only as it is and passes Check; opened for writing it is migrated, after a
+// copy, to exactly testdata/schema1-migrated.golden, and given MustWriteAdditions it holds every kind of
+// record a fresh database does.
 func TestSchema_Golden(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "headcount.db")
 	db, err := Open(path, readWrite)
@@ -128,30 +134,16 @@ func TestSchema_Golden(t *testing.T) {
 	}
 	MustWriteEveryRecord(t, db)
 	MustClose(t, db)
-	got := MustDump(t, path)
+	mustMatchGolden(t, MustDump(t, path), goldenDump)
 
-	var want []byte
-	if *update {
-		// The earlier build's file is kept: it proves that files written before the additions open.
-		if err := os.WriteFile(goldenDump, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err = os.ReadFile(goldenDump)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("a fresh database holds\n%s\nwant (%s)\n%s", got, goldenDump, want)
-	}
-
-	// The stored file from an earlier build: copy it, since a read-write Open may write to it.
+	// The stored file from an earlier build: copy it, since a read-write Open writes to it.
 	data, err := os.ReadFile(goldenDB)
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := filepath.Join(t.TempDir(), "old.db")
 	MustWriteFile(t, old, data)
+	before := MustDump(t, old)
 	for _, opts := range []Options{readOnly, readWrite} {
 		db, err := Open(old, opts)
 		if err != nil {
@@ -164,15 +156,52 @@ func TestSchema_Golden(t *testing.T) {
 		if r.Days != 3 || r.Sessions != 17 || r.Hours != 1 || r.Intervals != 3 {
 			t.Errorf("%s: Check of %s = %+v, want 3 days, 17 sessions, 1 hour, 3 intervals", modeName(opts), goldenDB, r)
 		}
+		days, err := db.Days(day(2023, 1, 1), day(2025, 1, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range days {
+			if d.Unclassified != d.Sessions || d.Bots != 0 {
+				t.Errorf("%s: schema-1 day %+v, want every session unclassified", modeName(opts), d)
+			}
+		}
+		m, migrated := db.Migrated()
+		switch want := (Migration{From: 1, To: 2, Backup: old + ".schema-1.backup", Days: 3, Windows: 2}); {
+		case opts.ReadOnly && (migrated || !bytes.Equal(MustDump(t, old), before)):
+			t.Errorf("a read-only Open migrated (%+v) or changed the file", m)
+		case !opts.ReadOnly && m != want:
+			t.Errorf("Migrated() = %+v, %v; want %+v", m, migrated, want)
+		}
 		MustClose(t, db)
+	}
+	mustMatchGolden(t, MustDump(t, old), goldenMigrated)
+	if got := MustDump(t, old+".schema-1.backup"); !bytes.Equal(got, before) {
+		t.Errorf("the copy written before the migration holds\n%s\nwant\n%s", got, before)
 	}
 	db, err = Open(old, readWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m, migrated := db.Migrated(); migrated {
+		t.Errorf("a second Open migrated again: %+v", m)
+	}
 	MustWriteAdditions(t, db)
 	MustClose(t, db)
-	if got := MustDump(t, old); !bytes.Equal(got, want) {
-		t.Errorf("%s, given MustWriteAdditions, holds\n%s\nwant (%s)\n%s", goldenDB, got, goldenDump, want)
+}
+
+// mustMatchGolden compares got with the file golden, rewriting it first under -update.
+func mustMatchGolden(t *testing.T, got []byte, golden string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the database holds\n%s\nwant (%s)\n%s", got, golden, want)
 	}
 }

@@ -27,6 +27,9 @@ type Flush struct {
 	// window in which the agent saw them complete), for the tamper-evident
 	// metrics file. Their sum is the sum of Days.
 	Windows []WindowCount
+	// HourSessions holds the completed sessions to add per UTC hour (the hour
+	// of their last request, within the day Days counts them on).
+	HourSessions []HourCount
 	// Now is the wall-clock time of this flush, stored as the last flush time.
 	Now time.Time
 	// Seq is the flush's sequence number: exactly the stored one (FlushSeq) plus 1, or the flush is
@@ -47,6 +50,19 @@ func (f *Flush) AddDay(d DayCount) {
 		}
 	}
 	f.Days = append(f.Days, d)
+}
+
+// AddHourSessions adds h to f's hour sessions, into the entry of the same UTC hour if there is one.
+func (f *Flush) AddHourSessions(h HourCount) {
+	for i := range f.HourSessions {
+		if o := &f.HourSessions[i]; sameSpan(o.Hour, h.Hour, time.Hour) {
+			o.Sessions += h.Sessions
+			o.Bots += h.Bots
+			o.Unclassified += h.Unclassified
+			return
+		}
+	}
+	f.HourSessions = append(f.HourSessions, h)
 }
 
 // AddWindow adds w to f's windows, into the entry of the same 10-minute window if there is one.
@@ -120,6 +136,16 @@ type DayCount struct {
 // Human returns the sessions of d classified as people.
 func (d DayCount) Human() uint64 { return d.Sessions - d.Bots - d.Unclassified }
 
+// HourCount is the number of sessions completed in the UTC hour that contains Hour (the hour of
+// their last request), with Bots and Unclassified as in DayCount. Reads return Hour as the UTC start
+// of the hour.
+type HourCount struct {
+	Hour         time.Time `json:"hour"`
+	Sessions     uint64    `json:"sessions"`
+	Bots         uint64    `json:"bots"`
+	Unclassified uint64    `json:"unclassified"`
+}
+
 // HourStat is the activity of the UTC hour that contains Hour: the peak number of live sessions, the
 // live session time in milliseconds and the time sampled in milliseconds. Reads return Hour as the UTC
 // start of the hour.
@@ -173,11 +199,28 @@ func (db *DB) Flush(f Flush) ([]SetAside, error) {
 		days := tx.Bucket(bucketDays)
 		for _, d := range f.Days {
 			if err := checkStorable("day", d.Day); err != nil {
-				setAside(SetAside{Kind: AsideDay, Unix: d.Day.Unix(), Sessions: d.Sessions, Why: err.Error()})
+				setAside(SetAside{Kind: AsideDay, Unix: d.Day.Unix(), Sessions: d.Sessions, Bots: d.Bots,
+					Unclassified: d.Unclassified, Why: err.Error()})
 				continue
 			}
-			if err := addUint(days, dayKey(d.Day), d.Sessions); err != nil {
+			if err := addClasses(days, bucketDays, dayKey(d.Day), d.Sessions, d.Bots, d.Unclassified); err != nil {
 				return err
+			}
+		}
+		if len(f.HourSessions) > 0 {
+			hourSessions, err := tx.CreateBucketIfNotExists(bucketHourSessions)
+			if err != nil {
+				return err
+			}
+			for _, h := range f.HourSessions {
+				if err := checkStorable("hour", h.Hour); err != nil {
+					setAside(SetAside{Kind: AsideHourSessions, Unix: h.Hour.Unix(), Sessions: h.Sessions, Bots: h.Bots,
+						Unclassified: h.Unclassified, Why: err.Error()})
+					continue
+				}
+				if err := addClasses(hourSessions, bucketHourSessions, hourKey(h.Hour), h.Sessions, h.Bots, h.Unclassified); err != nil {
+					return err
+				}
 			}
 		}
 		if len(f.Windows) > 0 {
@@ -187,10 +230,11 @@ func (db *DB) Flush(f Flush) ([]SetAside, error) {
 			}
 			for _, w := range f.Windows {
 				if err := checkStorable("window", w.Start); err != nil {
-					setAside(SetAside{Kind: AsideWindow, Unix: w.Start.Unix(), Sessions: w.Sessions, Why: err.Error()})
+					setAside(SetAside{Kind: AsideWindow, Unix: w.Start.Unix(), Sessions: w.Sessions, Bots: w.Bots,
+						Unclassified: w.Unclassified, Why: err.Error()})
 					continue
 				}
-				if err := addUint(windows, encodeSeconds(w.Start.Truncate(Window)), w.Sessions); err != nil {
+				if err := addClasses(windows, bucketWindows, encodeSeconds(w.Start.Truncate(Window)), w.Sessions, w.Bots, w.Unclassified); err != nil {
 					return err
 				}
 			}
@@ -264,7 +308,23 @@ func (db *DB) FlushSeq() (uint64, error) {
 func (f Flush) validate() (uint64, error) {
 	var byDay, byReason uint64
 	for _, d := range f.Days {
+		if d.Bots > d.Sessions || d.Unclassified > d.Sessions-d.Bots {
+			return 0, fmt.Errorf("day %s: %d bots and %d unclassified of %d sessions", d.Day.UTC().Format(dayLayout),
+				d.Bots, d.Unclassified, d.Sessions)
+		}
 		byDay += d.Sessions
+	}
+	for _, w := range f.Windows {
+		if w.Bots > w.Sessions || w.Unclassified > w.Sessions-w.Bots {
+			return 0, fmt.Errorf("window %s: %d bots and %d unclassified of %d sessions", w.Start.UTC().Format(time.RFC3339),
+				w.Bots, w.Unclassified, w.Sessions)
+		}
+	}
+	for _, h := range f.HourSessions {
+		if h.Bots > h.Sessions || h.Unclassified > h.Sessions-h.Bots {
+			return 0, fmt.Errorf("hour %s: %d bots and %d unclassified of %d sessions", h.Hour.UTC().Format(time.RFC3339),
+				h.Bots, h.Unclassified, h.Sessions)
+		}
 	}
 	for reason, n := range f.Completed {
 		if reason == "" {
@@ -335,8 +395,9 @@ func mergeInterval(coverage *bbolt.Bucket, iv Interval) error {
 
 // Recover accounts, once at start-up after a crash, for the sessions that were live when the previous
 // process stopped without completing them: started minus completed. It counts them as completed on the
-// day of the last flush (of now if there never was one), under the reason "recovered", and returns how
-// many there were. A second call finds none.
+// day of the last flush (of now if there never was one), in its hour and 10-minute window, as
+// unclassified sessions (their class was in the lost process's memory), under the reason "recovered",
+// and returns how many there were. A second call finds none.
 func (db *DB) Recover(now time.Time) (uint64, error) {
 	var live uint64
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -364,14 +425,21 @@ func (db *DB) Recover(now time.Time) (uint64, error) {
 		if err := checkStorable("recovery day", day); err != nil {
 			return err
 		}
-		if err := addUint(tx.Bucket(bucketDays), dayKey(day), live); err != nil {
+		if err := addClasses(tx.Bucket(bucketDays), bucketDays, dayKey(day), live, 0, live); err != nil {
 			return err
 		}
 		windows, err := tx.CreateBucketIfNotExists(bucketWindows)
 		if err != nil {
 			return err
 		}
-		if err := addUint(windows, encodeSeconds(day.Truncate(Window)), live); err != nil {
+		if err := addClasses(windows, bucketWindows, encodeSeconds(day.Truncate(Window)), live, 0, live); err != nil {
+			return err
+		}
+		hourSessions, err := tx.CreateBucketIfNotExists(bucketHourSessions)
+		if err != nil {
+			return err
+		}
+		if err := addClasses(hourSessions, bucketHourSessions, hourKey(day), live, 0, live); err != nil {
 			return err
 		}
 		if err := addUint(meta, keyCompletedTotal, live); err != nil {

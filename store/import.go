@@ -60,9 +60,13 @@ func (db *DB) Import(days []DayCount) error {
 			if imported.Get(key) != nil {
 				return fmt.Errorf("%w: %s was imported before", ErrOverlap, key)
 			}
-			if n, err := getUint(dayBucket, key); err != nil {
-				return err
-			} else if n > 0 {
+			var n uint64
+			if v := dayBucket.Get(key); v != nil {
+				if n, _, _, err = decodeClasses(fmt.Sprintf("%s %q", bucketDays, key), v, SchemaVersion); err != nil {
+					return err
+				}
+			}
+			if n > 0 {
 				return fmt.Errorf("%w: %s already has %s", ErrOverlap, key, plural.Count(n, "session"))
 			}
 			for _, iv := range covered {
@@ -73,7 +77,8 @@ func (db *DB) Import(days []DayCount) error {
 			if err := imported.Put(key, encodeUint(d.Sessions)); err != nil {
 				return err
 			}
-			if err := addUint(dayBucket, key, d.Sessions); err != nil {
+			// Another meter's sessions were not classified here.
+			if err := addClasses(dayBucket, bucketDays, key, d.Sessions, 0, d.Sessions); err != nil {
 				return err
 			}
 			if err := mergeInterval(coverage, Interval{Start: day, End: day.Add(24 * time.Hour)}); err != nil {

@@ -19,8 +19,13 @@ import (
 // its sequence number, so one that reached the database after all is skipped, never applied twice. It
 // holds what a Flush holds — counts and times, never a client's address, header or key.
 
-// pendingFormat names the pending file's format; a file with another value is refused.
-const pendingFormat = "headcount pending flushes 1"
+// pendingFormat names the pending file's format; a file with another value is refused, but for
+// pendingFormat1, written by builds of schema 1, whose rows of days and windows hold the sessions only
+// (read as unclassified: those builds classified nothing).
+const (
+	pendingFormat  = "headcount pending flushes 2"
+	pendingFormat1 = "headcount pending flushes 1"
+)
 
 // pendingFile is the JSON document of a pending file.
 type pendingFile struct {
@@ -35,10 +40,12 @@ type pendingFlush struct {
 	Now       int64             `json:"now"`
 	Started   uint64            `json:"started"`
 	Completed map[string]uint64 `json:"completed"`
-	Days      [][2]int64        `json:"days"`     // [day, sessions]
-	Windows   [][2]int64        `json:"windows"`  // [window start, sessions]
+	Days      [][]int64         `json:"days"`     // [day, sessions, bots, unclassified]; format 1: [day, sessions]
+	Windows   [][]int64         `json:"windows"`  // [window start, sessions, bots, unclassified]; format 1: [start, sessions]
 	Hours     [][4]int64        `json:"hours"`    // [hour, peak, live ms, sampled ms]
 	Coverage  [][2]int64        `json:"coverage"` // [start, end]
+	// HourSessions: [hour, sessions, bots, unclassified]; none in format 1.
+	HourSessions [][4]int64 `json:"hour_sessions,omitempty"`
 }
 
 // PendingPath returns the path of the pending file of the database at path.
@@ -88,12 +95,15 @@ func ReadPending(path string) ([]Flush, error) {
 		return nil, err
 	}
 	var doc pendingFile
-	if err := json.Unmarshal(data, &doc); err != nil || doc.Format != pendingFormat {
-		return nil, fmt.Errorf("%s is not a headcount pending file, or is damaged: move it aside to go on without it (the counts it holds are then not applied; keep it for the vendor)", pending)
-	}
+	err = json.Unmarshal(data, &doc)
 	out := make([]Flush, len(doc.Flushes))
 	for i, p := range doc.Flushes {
-		out[i] = fromPending(p)
+		if err == nil {
+			out[i], err = fromPending(p, doc.Format == pendingFormat1)
+		}
+	}
+	if err != nil || doc.Format != pendingFormat && doc.Format != pendingFormat1 {
+		return nil, fmt.Errorf("%s is not a headcount pending file, or is damaged: move it aside to go on without it (the counts it holds are then not applied; keep it for the vendor)", pending)
 	}
 	return out, nil
 }
@@ -137,10 +147,13 @@ func (db *DB) ApplyPending() (applied []uint64, aside []SetAside, err error) {
 func toPending(f Flush) pendingFlush {
 	p := pendingFlush{Seq: f.Seq, Now: f.Now.Unix(), Started: f.Started, Completed: f.Completed}
 	for _, d := range f.Days {
-		p.Days = append(p.Days, [2]int64{d.Day.Unix(), int64(d.Sessions)})
+		p.Days = append(p.Days, []int64{d.Day.Unix(), int64(d.Sessions), int64(d.Bots), int64(d.Unclassified)})
 	}
 	for _, w := range f.Windows {
-		p.Windows = append(p.Windows, [2]int64{w.Start.Unix(), int64(w.Sessions)})
+		p.Windows = append(p.Windows, []int64{w.Start.Unix(), int64(w.Sessions), int64(w.Bots), int64(w.Unclassified)})
+	}
+	for _, h := range f.HourSessions {
+		p.HourSessions = append(p.HourSessions, [4]int64{h.Hour.Unix(), int64(h.Sessions), int64(h.Bots), int64(h.Unclassified)})
 	}
 	for _, h := range f.Hours {
 		p.Hours = append(p.Hours, [4]int64{h.Hour.Unix(), int64(h.Peak), int64(h.LiveMillis), int64(h.SampledMillis)})
@@ -151,17 +164,39 @@ func toPending(f Flush) pendingFlush {
 	return p
 }
 
-func fromPending(p pendingFlush) Flush {
+// fromPending returns the Flush of p; format1 says p's rows hold sessions only.
+func fromPending(p pendingFlush, format1 bool) (Flush, error) {
 	at := func(s int64) time.Time { return time.Unix(s, 0).UTC() }
 	f := Flush{Seq: p.Seq, Now: at(p.Now), Started: p.Started, Completed: p.Completed}
 	if f.Completed == nil {
 		f.Completed = map[string]uint64{}
 	}
+	// counts returns a row's time and its sessions, bots and unclassified ones.
+	counts := func(row []int64) (time.Time, uint64, uint64, uint64, error) {
+		switch {
+		case format1 && len(row) == 2:
+			return at(row[0]), uint64(row[1]), 0, uint64(row[1]), nil
+		case !format1 && len(row) == 4:
+			return at(row[0]), uint64(row[1]), uint64(row[2]), uint64(row[3]), nil
+		}
+		return time.Time{}, 0, 0, 0, fmt.Errorf("a row of %d numbers", len(row))
+	}
 	for _, d := range p.Days {
-		f.Days = append(f.Days, DayCount{Day: at(d[0]), Sessions: uint64(d[1])})
+		day, n, bots, unclassified, err := counts(d)
+		if err != nil {
+			return f, err
+		}
+		f.Days = append(f.Days, DayCount{Day: day, Sessions: n, Bots: bots, Unclassified: unclassified})
 	}
 	for _, w := range p.Windows {
-		f.Windows = append(f.Windows, WindowCount{Start: at(w[0]), Sessions: uint64(w[1])})
+		start, n, bots, unclassified, err := counts(w)
+		if err != nil {
+			return f, err
+		}
+		f.Windows = append(f.Windows, WindowCount{Start: start, Sessions: n, Bots: bots, Unclassified: unclassified})
+	}
+	for _, h := range p.HourSessions {
+		f.HourSessions = append(f.HourSessions, HourCount{Hour: at(h[0]), Sessions: uint64(h[1]), Bots: uint64(h[2]), Unclassified: uint64(h[3])})
 	}
 	for _, h := range p.Hours {
 		f.Hours = append(f.Hours, HourStat{Hour: at(h[0]), Peak: uint64(h[1]), LiveMillis: uint64(h[2]), SampledMillis: uint64(h[3])})
@@ -169,7 +204,7 @@ func fromPending(p pendingFlush) Flush {
 	for _, iv := range p.Coverage {
 		f.Coverage = append(f.Coverage, Interval{Start: at(iv[0]), End: at(iv[1])})
 	}
-	return f
+	return f, nil
 }
 
 // syncDir makes a rename or removal in dir durable.

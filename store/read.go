@@ -49,6 +49,7 @@ func (db *DB) Days(from, to time.Time) ([]DayCount, error) {
 // readDays returns the stored days d with from <= d < to in ascending order, nil when there are none.
 func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 	days := make([]DayCount, 0, min(max(to.Sub(from)/(24*time.Hour), 0), 1<<16))
+	schema := fileSchema(tx)
 	c := tx.Bucket(bucketDays).Cursor()
 	for k, v := c.Seek(dayKey(from)); k != nil; k, v = c.Next() {
 		day, ok := parseKeyTime(k, false)
@@ -61,11 +62,11 @@ func readDays(tx *bbolt.Tx, from, to time.Time) ([]DayCount, error) {
 		if day.Before(from) {
 			continue
 		}
-		n, err := decodeUint(fmt.Sprintf("%s %q", bucketDays, k), v)
+		n, bots, unclassified, err := decodeClasses(fmt.Sprintf("%s %q", bucketDays, k), v, schema)
 		if err != nil {
 			return nil, err
 		}
-		days = append(days, DayCount{Day: day, Sessions: n})
+		days = append(days, DayCount{Day: day, Sessions: n, Bots: bots, Unclassified: unclassified})
 	}
 	if len(days) == 0 {
 		return nil, nil
@@ -138,11 +139,14 @@ func readCoverage(tx *bbolt.Tx) ([]Interval, error) {
 // Snapshot is what a report of the days from <= d < to reads, taken in one
 // read transaction so that its parts agree.
 type Snapshot struct {
-	Environment string        `json:"environment"`
-	Days        []DayCount    `json:"days"`
-	Hours       []HourStat    `json:"hours"`    // only when asked for
-	Windows     []WindowCount `json:"windows"`  // only when asked for
-	Coverage    []Interval    `json:"coverage"` // the intervals that reach into the range
+	Environment string     `json:"environment"`
+	Days        []DayCount `json:"days"`
+	Hours       []HourStat `json:"hours"` // only when asked for
+	// HourSessions holds the sessions completed per hour, for the hours that recorded them; only when
+	// hours are asked for.
+	HourSessions []HourCount   `json:"hour_sessions"`
+	Windows      []WindowCount `json:"windows"`  // only when asked for
+	Coverage     []Interval    `json:"coverage"` // the intervals that reach into the range
 }
 
 // Parts says which optional parts a Snapshot reads.
@@ -160,6 +164,9 @@ func (db *DB) Snapshot(from, to time.Time, parts Parts) (Snapshot, error) {
 		}
 		if parts.Hours {
 			if s.Hours, err = readHours(tx, from, to); err != nil {
+				return err
+			}
+			if s.HourSessions, err = readHourSessions(tx, from, to); err != nil {
 				return err
 			}
 		}
@@ -264,11 +271,40 @@ func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
 		if !start.Before(to) {
 			break
 		}
-		n, err := decodeUint(fmt.Sprintf("%s %d", bucketWindows, start.Unix()), v)
+		n, bots, unclassified, err := decodeClasses(fmt.Sprintf("%s %d", bucketWindows, start.Unix()), v, fileSchema(tx))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, WindowCount{Start: start, Sessions: n})
+		out = append(out, WindowCount{Start: start, Sessions: n, Bots: bots, Unclassified: unclassified})
+	}
+	return out, nil
+}
+
+// readHourSessions returns the stored sessions of the hours h with from <= h < to in ascending order;
+// none when the hour_sessions bucket does not exist (before schema 2 or before the first flush).
+func readHourSessions(tx *bbolt.Tx, from, to time.Time) ([]HourCount, error) {
+	b := tx.Bucket(bucketHourSessions)
+	if b == nil {
+		return nil, nil
+	}
+	var out []HourCount
+	c := b.Cursor()
+	for k, v := c.Seek(hourKey(from)); k != nil; k, v = c.Next() {
+		hour, ok := parseKeyTime(k, true)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketHourSessions, k)
+		}
+		if !hour.Before(to) {
+			break
+		}
+		if hour.Before(from) {
+			continue
+		}
+		n, bots, unclassified, err := decodeClasses(fmt.Sprintf("%s %q", bucketHourSessions, k), v, fileSchema(tx))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, HourCount{Hour: hour, Sessions: n, Bots: bots, Unclassified: unclassified})
 	}
 	return out, nil
 }

@@ -13,8 +13,16 @@ package store
 // SchemaVersion is the schema this package writes and the newest it reads. Open refuses a file whose
 // meta schema value is larger, with ErrNewerSchema, and never writes to it.
 //
-// Migration notes. There has only ever been schema 1, so Open migrates nothing. Schema 1 has grown by
-// additions that a reader of the same schema tolerates being absent, without a version bump: the
+// Migration notes. Schema 2 split the counts of completed sessions by class: human, bot and unclassified
+// (see classValueSize). A writable Open of a schema-1 file migrates it (migrate.go): it first writes a
+// copy of the file next to it (migrationBackupSuffix), then, in one write transaction, rewrites every
+// bucketDays and bucketWindows value from schema 1's single 8-byte count n to the three counts (0, 0, n)
+// — sessions counted before classification existed are unclassified — and stores schema 2. A crash
+// leaves the file as it was or migrated, never in between. A read-only Open of a schema-1 file reads
+// the single counts as unclassified and writes nothing. Builds that know only schema 1 refuse a
+// schema-2 file with ErrNewerSchema, as they refuse any schema above theirs.
+//
+// Schema 1 grew by additions that a reader of the same schema tolerates being absent, without a version bump: the
 // imported, windows, set_aside and environment_history buckets, created by the first write that needs
 // them, and the meta keys imported_total, set_aside_total, entitlement and usage_transmission, which
 // read as 0 or empty when missing. A file written before those additions is a complete schema-1 file
@@ -26,9 +34,9 @@ package store
 //   - A change to the key format or value encoding of an existing bucket or key, or to what a value
 //     means, needs SchemaVersion+1 and a migration run by Open in the write transaction that stores
 //     the new version. Older builds then refuse the file with ErrNewerSchema rather than misread it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
-// Buckets of schema 1. Each comment gives the key format, the value encoding, who writes the bucket and
+// Buckets of schema 2. Each comment gives the key format, the value encoding, who writes the bucket and
 // who reads it.
 var (
 	// bucketMeta holds the file's identity and the running counters, under the keys declared below
@@ -36,7 +44,8 @@ var (
 	bucketMeta = []byte("meta")
 
 	// bucketDays maps a UTC day, key "YYYY-MM-DD" (dayLayout, 10 ASCII bytes), to the sessions completed
-	// that day, value an 8-byte big-endian count. Created with the file. Flush and Recover add the
+	// that day, value their counts by class (classValueSize bytes; in schema 1 one 8-byte count, all
+	// unclassified). Created with the file. Flush and Recover add the
 	// sessions the agent completed, Import adds the sessions of imported history days. Read by Days,
 	// Snapshot, Check, and by Import to refuse a day that already has sessions.
 	bucketDays = []byte("days")
@@ -62,11 +71,20 @@ var (
 	bucketImported = []byte("imported")
 
 	// bucketWindows maps the start of a 10-minute window (Window), key its 8-byte big-endian Unix
-	// seconds, a multiple of 600, to the sessions completed in it, value an 8-byte big-endian count.
+	// seconds, a multiple of 600, to the sessions completed in it, value their counts by class
+	// (classValueSize bytes; in schema 1 one 8-byte count, all unclassified).
 	// Created by the first Flush with windows or the first Recover that recovers sessions. Flush adds its
 	// windows, Recover adds the recovered sessions to the window of the last flush (of now if there was
 	// none). Read by Snapshot when asked for windows, for the tamper-evident metrics file.
 	bucketWindows = []byte("windows")
+
+	// bucketHourSessions maps a UTC hour, key "YYYY-MM-DDTHH" (hourLayout), to the sessions completed in
+	// it (the hour of their last request, as their day is), value their counts by class
+	// (classValueSize bytes). Created by the first Flush that carries them (schema 2). An hour absent
+	// here had no completions recorded by hour: none, or before schema 2, or imported; the day's count
+	// in bucketDays is the authority. Flush adds the agent's completions, Recover the recovered sessions
+	// to the hour of the last flush. Read by Snapshot when asked for hours.
+	bucketHourSessions = []byte("hour_sessions")
 
 	// bucketSetAside holds the flush entries Flush could not count where they belong (SetAside): a time
 	// outside the storable years, an impossible hour peak, an interval ending before it starts. Key: the
@@ -88,9 +106,9 @@ var (
 // requiredBuckets are created with every file, and Open rejects a file that lacks one with ErrCorrupt.
 var requiredBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
 
-// schemaBuckets lists every bucket of schema 1: requiredBuckets and those created on first use.
+// schemaBuckets lists every bucket of schema 2: requiredBuckets and those created on first use.
 var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows, bucketSetAside,
-	bucketEnvironmentHistory}
+	bucketEnvironmentHistory, bucketHourSessions}
 
 // Keys of bucketMeta. Counters are 8-byte big-endian integers, times 8-byte big-endian Unix seconds;
 // a missing counter reads as 0 and a missing time as the zero time.
@@ -176,6 +194,13 @@ const (
 	hourLayout = "2006-01-02T15"
 	// hourValueSize is the length of a bucketHours value.
 	hourValueSize = 24
+	// classValueSize is the length of a value of counts by class (bucketDays, bucketWindows,
+	// bucketHourSessions): three 8-byte big-endian counts, of the sessions classified as people (bytes
+	// 0-7), as bots (8-15) and not classified (16-23).
+	classValueSize = 24
+	// migrationBackupSuffix is appended to a database's path to name the copy a migration writes
+	// before it changes the file: PATH.schema-1.backup for schema 1.
+	migrationBackupSuffix = ".schema-%d.backup"
 	// uintValueSize is the length of every integer and time, as a key or a value.
 	uintValueSize = 8
 	// firstStorableYear and lastStorableYear bound the UTC years of the times stored.

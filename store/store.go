@@ -85,13 +85,16 @@ type DB struct {
 	bolt *bbolt.DB    // nil after Close
 	// created is set when this Open created the file (it did not exist).
 	created bool
+	// migration is what this Open migrated, nil if nothing.
+	migration *Migration
 }
 
 // Open opens the headcount database at path. When path does not exist and neither opts.ReadOnly nor
-// opts.MustExist is set, Open creates it with mode 0600 and an empty schema-1 database. An existing file
-// is validated under a shared lock before it is opened for writing, and a file that fails validation —
-// empty, not bbolt, inconsistent, not headcount's, or of a newer schema — is left byte for byte as it
-// was. An existing file's mode is never changed.
+// opts.MustExist is set, Open creates it with mode 0600 and an empty database of SchemaVersion. An
+// existing file is validated under a shared lock before it is opened for writing, and a file that fails
+// validation — empty, not bbolt, inconsistent, not headcount's, or of a newer schema — is left byte for
+// byte as it was. A valid file of an older schema is migrated when opened for writing (see migrate and
+// Migrated), and read as it is when opened read-only. An existing file's mode is never changed.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
@@ -158,8 +161,12 @@ func openExisting(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	var schema uint64
 	err = guard(path, func() error {
-		return b.View(func(tx *bbolt.Tx) error { return validateFile(tx, info.Size()) })
+		return b.View(func(tx *bbolt.Tx) (err error) {
+			schema, err = validateFile(tx, info.Size())
+			return err
+		})
 	})
 	if err != nil {
 		_ = b.Close()
@@ -175,7 +182,21 @@ func openExisting(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{bolt: b, path: path, opts: opts}, nil
+	db := &DB{bolt: b, path: path, opts: opts}
+	if schema < SchemaVersion {
+		// Read again under the exclusive lock: another writer may have migrated it in between.
+		err := guard(path, func() error {
+			return b.View(func(tx *bbolt.Tx) error { schema = fileSchema(tx); return nil })
+		})
+		if err == nil && schema < SchemaVersion {
+			db.migration, err = migrate(path, b, schema)
+		}
+		if err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 // create makes a new database at path with mode 0600. It never touches a file it did not create: if
@@ -243,40 +264,41 @@ func initSchema(tx *bbolt.Tx) error {
 	return meta.Put(keySchema, encodeUint(SchemaVersion))
 }
 
-// validateFile reports why tx, read from a file of fileSize bytes, is not a usable headcount database.
-func validateFile(tx *bbolt.Tx, fileSize int64) error {
+// validateFile reports why tx, read from a file of fileSize bytes, is not a usable headcount database,
+// and returns its schema.
+func validateFile(tx *bbolt.Tx, fileSize int64) (uint64, error) {
 	// Pages past the end of the file would fault when read, so check the size before anything else.
 	if fileSize < tx.Size() {
-		return fmt.Errorf("%w: file is truncated (%d of %d bytes)", ErrCorrupt, fileSize, tx.Size())
+		return 0, fmt.Errorf("%w: file is truncated (%d of %d bytes)", ErrCorrupt, fileSize, tx.Size())
 	}
 	problems := collect(tx.Check())
 	switch len(problems) {
 	case 0:
 	case 1:
-		return fmt.Errorf("%w: %v", ErrCorrupt, problems[0])
+		return 0, fmt.Errorf("%w: %v", ErrCorrupt, problems[0])
 	default:
-		return fmt.Errorf("%w: %v (and %d more problems)", ErrCorrupt, problems[0], len(problems)-1)
+		return 0, fmt.Errorf("%w: %v (and %d more problems)", ErrCorrupt, problems[0], len(problems)-1)
 	}
 
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil || string(meta.Get(keyMagic)) != magicValue {
-		return fmt.Errorf("%w: no headcount %s bucket", ErrNotHeadcount, bucketMeta)
+		return 0, fmt.Errorf("%w: no headcount %s bucket", ErrNotHeadcount, bucketMeta)
 	}
 	schema, err := getUint(meta, keySchema)
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case schema > SchemaVersion:
-		return fmt.Errorf("%w: schema %d, this headcount reads up to %d", ErrNewerSchema, schema, SchemaVersion)
+		return 0, fmt.Errorf("%w: schema %d, this headcount reads up to %d", ErrNewerSchema, schema, SchemaVersion)
 	case schema == 0:
-		return fmt.Errorf("%w: no schema version", ErrCorrupt)
+		return 0, fmt.Errorf("%w: no schema version", ErrCorrupt)
 	}
 	for _, name := range requiredBuckets {
 		if tx.Bucket(name) == nil {
-			return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
+			return 0, fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
 		}
 	}
-	return nil
+	return schema, nil
 }
 
 // view runs fn in a read transaction; see guard.
@@ -294,6 +316,10 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 		called := false
 		err := guard(db.path, func() error {
 			err := b.Update(func(tx *bbolt.Tx) error {
+				if schema := fileSchema(tx); schema != SchemaVersion {
+					// Open migrates a writable file; nothing writes schema-2 records into another.
+					return fmt.Errorf("%w: schema %d is not %d: open the file for writing to migrate it", ErrCorrupt, schema, SchemaVersion)
+				}
 				called = true
 				fnErr = fn(tx)
 				return fnErr

@@ -383,14 +383,15 @@ func TestOpen_RejectsForeignFiles(t *testing.T) {
 			},
 		},
 		{
-			name:   "headcount database of schema 2",
+			// Builds of schema 1 refused schema-2 files with this error, as this one refuses schema 3.
+			name:   "headcount database of schema 3",
 			wantIs: ErrNewerSchema,
 			prepare: func(t *testing.T, path string) string {
 				MustHeadcountFile(t, path)
 				MustBolt(t, path, func(tx *bbolt.Tx) error {
-					return tx.Bucket(bucketMeta).Put(keySchema, encodeUint(2))
+					return tx.Bucket(bucketMeta).Put(keySchema, encodeUint(3))
 				})
-				return "database has a newer schema: schema 2, this headcount reads up to 1"
+				return "database has a newer schema: schema 3, this headcount reads up to 2"
 			},
 		},
 		{
@@ -482,11 +483,11 @@ func TestDB_Flush(t *testing.T) {
 		{
 			name: "days are added",
 			flushes: []Flush{
-				{Days: []DayCount{{day(2024, 1, 1), 2}}, Completed: map[string]uint64{"idle": 2}, Now: at(2024, 1, 1, 12, 0, 0)},
-				{Days: []DayCount{{day(2024, 1, 1), 3}, {day(2024, 1, 2), 1}}, Completed: map[string]uint64{"max": 1, "logout": 3}, Now: at(2024, 1, 2, 0, 0, 5)},
+				{Days: []DayCount{{Day: day(2024, 1, 1), Sessions: 2}}, Completed: map[string]uint64{"idle": 2}, Now: at(2024, 1, 1, 12, 0, 0)},
+				{Days: []DayCount{{Day: day(2024, 1, 1), Sessions: 3}, {Day: day(2024, 1, 2), Sessions: 1}}, Completed: map[string]uint64{"max": 1, "logout": 3}, Now: at(2024, 1, 2, 0, 0, 5)},
 			},
 			want: state{
-				days: []DayCount{{day(2024, 1, 1), 5}, {day(2024, 1, 2), 1}},
+				days: []DayCount{{Day: day(2024, 1, 1), Sessions: 5}, {Day: day(2024, 1, 2), Sessions: 1}},
 				counters: Counters{
 					Completed:         6,
 					CompletedByReason: map[string]uint64{"idle": 2, "logout": 3, "max": 1},
@@ -549,7 +550,7 @@ func TestDB_Flush(t *testing.T) {
 		{
 			name: "times are normalized to UTC days, hours and seconds",
 			flushes: []Flush{{
-				Days:      []DayCount{{time.Date(2024, 1, 1, 0, 30, 0, 0, paris), 1}}, // 2023-12-31T23:30Z
+				Days:      []DayCount{{Day: time.Date(2024, 1, 1, 0, 30, 0, 0, paris), Sessions: 1}}, // 2023-12-31T23:30Z
 				Hours:     []HourStat{{time.Date(2024, 1, 1, 10, 59, 59, 0, paris), 2, 3, 4}},
 				Coverage:  []Interval{{at(2024, 1, 1, 9, 0, 0).Add(400 * time.Millisecond), at(2024, 1, 1, 9, 0, 5).Add(900 * time.Millisecond)}},
 				Completed: map[string]uint64{"idle": 1},
@@ -557,7 +558,7 @@ func TestDB_Flush(t *testing.T) {
 				Now:       time.Date(2024, 1, 1, 10, 0, 5, 500, paris),
 			}},
 			want: state{
-				days:     []DayCount{{day(2023, 12, 31), 1}},
+				days:     []DayCount{{Day: day(2023, 12, 31), Sessions: 1}},
 				hours:    []HourStat{{at(2024, 1, 1, 9, 0, 0), 2, 3, 4}},
 				coverage: []Interval{{at(2024, 1, 1, 9, 0, 0), at(2024, 1, 1, 9, 0, 5)}},
 				counters: Counters{
@@ -590,17 +591,17 @@ func TestDB_FlushRejects(t *testing.T) {
 	}{
 		{
 			name:  "completed by reason exceeds completed by day",
-			flush: Flush{Days: []DayCount{{day(2024, 3, 10), 2}}, Completed: map[string]uint64{"idle": 2, "max": 1}, Now: now},
+			flush: Flush{Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 2}}, Completed: map[string]uint64{"idle": 2, "max": 1}, Now: now},
 			want:  "3 sessions completed by reason but 2 by day",
 		},
 		{
 			name:  "days without reasons",
-			flush: Flush{Days: []DayCount{{day(2024, 3, 10), 1}}, Now: now},
+			flush: Flush{Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 1}}, Now: now},
 			want:  "0 sessions completed by reason but 1 by day",
 		},
 		{
 			name:  "empty reason",
-			flush: Flush{Days: []DayCount{{day(2024, 3, 10), 1}}, Completed: map[string]uint64{"": 1}, Now: now},
+			flush: Flush{Days: []DayCount{{Day: day(2024, 3, 10), Sessions: 1}}, Completed: map[string]uint64{"": 1}, Now: now},
 			want:  "completed sessions with an empty reason",
 		},
 	}
@@ -642,28 +643,28 @@ func TestDB_Recover(t *testing.T) {
 			name: "live sessions complete on the last flush's day",
 			crash: func(t *testing.T, db *DB) {
 				MustFlush(t, db, Flush{
-					Days:      []DayCount{{day(2024, 3, 10), 2}},
+					Days:      []DayCount{{Day: day(2024, 3, 10), Sessions: 2}},
 					Started:   5,
 					Completed: map[string]uint64{"idle": 2},
 					Now:       at(2024, 3, 10, 23, 59, 58),
 				})
 			},
 			want:         3,
-			wantDays:     []DayCount{{day(2024, 3, 10), 5}},
+			wantDays:     []DayCount{{Day: day(2024, 3, 10), Sessions: 5, Unclassified: 3}},
 			wantByReason: map[string]uint64{"idle": 2, "recovered": 3},
 		},
 		{
 			name: "nothing was live",
 			crash: func(t *testing.T, db *DB) {
 				MustFlush(t, db, Flush{
-					Days:      []DayCount{{day(2024, 3, 10), 2}},
+					Days:      []DayCount{{Day: day(2024, 3, 10), Sessions: 2}},
 					Started:   2,
 					Completed: map[string]uint64{"logout": 2},
 					Now:       at(2024, 3, 10, 12, 0, 0),
 				})
 			},
 			want:         0,
-			wantDays:     []DayCount{{day(2024, 3, 10), 2}},
+			wantDays:     []DayCount{{Day: day(2024, 3, 10), Sessions: 2}},
 			wantByReason: map[string]uint64{"logout": 2},
 		},
 		{
@@ -677,7 +678,7 @@ func TestDB_Recover(t *testing.T) {
 				}
 			},
 			want:         4,
-			wantDays:     []DayCount{{day(2024, 3, 11), 4}},
+			wantDays:     []DayCount{{Day: day(2024, 3, 11), Sessions: 4, Unclassified: 4}}, // their class was in the lost memory
 			wantByReason: map[string]uint64{"recovered": 4},
 		},
 	}
@@ -754,7 +755,7 @@ func TestDB_SetEnvironment(t *testing.T) {
 func TestDB_Days(t *testing.T) {
 	db := MustCreate(t)
 	MustFlush(t, db, Flush{
-		Days:      []DayCount{{day(2024, 1, 31), 1}, {day(2024, 2, 1), 2}, {day(2024, 2, 29), 3}, {day(2024, 3, 1), 4}},
+		Days:      []DayCount{{Day: day(2024, 1, 31), Sessions: 1}, {Day: day(2024, 2, 1), Sessions: 2}, {Day: day(2024, 2, 29), Sessions: 3}, {Day: day(2024, 3, 1), Sessions: 4}},
 		Completed: map[string]uint64{"idle": 10},
 		Now:       at(2024, 3, 1, 12, 0, 0),
 	})
@@ -764,14 +765,14 @@ func TestDB_Days(t *testing.T) {
 		want     []DayCount
 	}{
 		{name: "a month is half-open", from: day(2024, 2, 1), to: day(2024, 3, 1),
-			want: []DayCount{{day(2024, 2, 1), 2}, {day(2024, 2, 29), 3}}},
+			want: []DayCount{{Day: day(2024, 2, 1), Sessions: 2}, {Day: day(2024, 2, 29), Sessions: 3}}},
 		{name: "everything", from: day(2024, 1, 1), to: day(2025, 1, 1),
-			want: []DayCount{{day(2024, 1, 31), 1}, {day(2024, 2, 1), 2}, {day(2024, 2, 29), 3}, {day(2024, 3, 1), 4}}},
-		{name: "one day", from: day(2024, 2, 29), to: day(2024, 3, 1), want: []DayCount{{day(2024, 2, 29), 3}}},
+			want: []DayCount{{Day: day(2024, 1, 31), Sessions: 1}, {Day: day(2024, 2, 1), Sessions: 2}, {Day: day(2024, 2, 29), Sessions: 3}, {Day: day(2024, 3, 1), Sessions: 4}}},
+		{name: "one day", from: day(2024, 2, 29), to: day(2024, 3, 1), want: []DayCount{{Day: day(2024, 2, 29), Sessions: 3}}},
 		{name: "from inside a day excludes it", from: at(2024, 2, 1, 0, 0, 1), to: day(2024, 3, 1),
-			want: []DayCount{{day(2024, 2, 29), 3}}},
+			want: []DayCount{{Day: day(2024, 2, 29), Sessions: 3}}},
 		{name: "to inside a day includes it", from: day(2024, 3, 1), to: at(2024, 3, 1, 0, 0, 1),
-			want: []DayCount{{day(2024, 3, 1), 4}}},
+			want: []DayCount{{Day: day(2024, 3, 1), Sessions: 4}}},
 		{name: "empty range", from: day(2024, 2, 1), to: day(2024, 2, 1)},
 		{name: "days without a count are absent", from: day(2024, 2, 2), to: day(2024, 2, 29)},
 	}
@@ -860,7 +861,7 @@ func TestDB_Import(t *testing.T) {
 	}
 	defer db.Close()
 	day := func(s string) time.Time { v, _ := time.Parse("2006-01-02", s); return v }
-	if err := db.Import([]DayCount{{day("2023-01-01"), 10}, {day("2023-01-02"), 0}, {day("2023-01-04"), 7}}); err != nil {
+	if err := db.Import([]DayCount{{Day: day("2023-01-01"), Sessions: 10}, {Day: day("2023-01-02"), Sessions: 0}, {Day: day("2023-01-04"), Sessions: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := db.Snapshot(day("2023-01-01"), day("2023-01-05"), Parts{})
@@ -884,8 +885,8 @@ func TestDB_Import(t *testing.T) {
 		rows []DayCount
 		want string
 	}{
-		{[]DayCount{{day("2023-01-03"), 1}, {day("2023-01-02"), 5}}, path + ": day already in the database: 2023-01-02 was imported before"},
-		{[]DayCount{{day("2023-01-04"), 5}}, path + ": day already in the database: 2023-01-04 was imported before"},
+		{[]DayCount{{Day: day("2023-01-03"), Sessions: 1}, {Day: day("2023-01-02"), Sessions: 5}}, path + ": day already in the database: 2023-01-02 was imported before"},
+		{[]DayCount{{Day: day("2023-01-04"), Sessions: 5}}, path + ": day already in the database: 2023-01-04 was imported before"},
 	} {
 		err := db.Import(tc.rows)
 		if !errors.Is(err, ErrOverlap) || err.Error() != tc.want {
@@ -893,11 +894,11 @@ func TestDB_Import(t *testing.T) {
 		}
 	}
 	// A day the agent metered is refused too.
-	if _, err := db.Flush(Flush{Days: []DayCount{{day("2023-02-01"), 3}}, Completed: map[string]uint64{"idle": 3}, Started: 3, Now: day("2023-02-01"), Seq: MustNextSeq(t, db)}); err != nil {
+	if _, err := db.Flush(Flush{Days: []DayCount{{Day: day("2023-02-01"), Sessions: 3}}, Completed: map[string]uint64{"idle": 3}, Started: 3, Now: day("2023-02-01"), Seq: MustNextSeq(t, db)}); err != nil {
 		t.Fatal(err)
 	}
 	before := MustSum(t, path)
-	err = db.Import([]DayCount{{day("2023-02-02"), 1}, {day("2023-02-01"), 1}})
+	err = db.Import([]DayCount{{Day: day("2023-02-02"), Sessions: 1}, {Day: day("2023-02-01"), Sessions: 1}})
 	if want := path + ": day already in the database: 2023-02-01 already has 3 sessions"; err == nil || err.Error() != want {
 		t.Errorf("import over a metered day: %v, want %q", err, want)
 	}
@@ -905,10 +906,10 @@ func TestDB_Import(t *testing.T) {
 		t.Errorf("a refused import changed the file")
 	}
 	// One session is "1 session".
-	if _, err := db.Flush(Flush{Days: []DayCount{{day("2023-02-03"), 1}}, Completed: map[string]uint64{"idle": 1}, Started: 1, Now: day("2023-02-03"), Seq: MustNextSeq(t, db)}); err != nil {
+	if _, err := db.Flush(Flush{Days: []DayCount{{Day: day("2023-02-03"), Sessions: 1}}, Completed: map[string]uint64{"idle": 1}, Started: 1, Now: day("2023-02-03"), Seq: MustNextSeq(t, db)}); err != nil {
 		t.Fatal(err)
 	}
-	err = db.Import([]DayCount{{day("2023-02-03"), 1}})
+	err = db.Import([]DayCount{{Day: day("2023-02-03"), Sessions: 1}})
 	if want := path + ": day already in the database: 2023-02-03 already has 1 session"; err == nil || err.Error() != want {
 		t.Errorf("import over a day of one session: %v, want %q", err, want)
 	}
