@@ -11,7 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"headcount/agent/session"
 	"headcount/agent/spop"
+	"headcount/internal/botclass"
 )
 
 // Message and argument names of the shipped haproxy/*.spoe.conf files.
@@ -86,6 +88,10 @@ type HandlerConfig struct {
 	// ExcludeIPFile and ExcludeKeyFile name the exclusion files
 	// (exclusions.go), read by LoadExclusions at start and on SIGHUP.
 	ExcludeIPFile, ExcludeKeyFile string
+	// Bots classifies the session a request starts as a person's or a
+	// crawler's by its User-Agent, when the sessions are a *session.Table;
+	// nil leaves every session unclassified.
+	Bots *botclass.Classifier
 }
 
 // exclusionSet is what the exclusion files say, replaced whole when they
@@ -102,9 +108,12 @@ type exclusionSet struct {
 type Handler struct {
 	cfg      HandlerConfig
 	sessions Sessions
-	seed     maphash.Seed
-	log      zerolog.Logger
-	warned   atomic.Bool
+	// table is sessions when it is the session table: called directly, so
+	// that the classify function a request passes stays on its stack.
+	table  *session.Table
+	seed   maphash.Seed
+	log    zerolog.Logger
+	warned atomic.Bool
 
 	exclusions atomic.Pointer[exclusionSet]
 	xffIgnored atomic.Uint64
@@ -125,6 +134,7 @@ func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handl
 	maxIn := uint32((cfg.MaxSession+time.Second-1)/time.Second) + maxInMargin
 	heardStarted := spop.AppendSetVarUint(append([]byte(nil), heard...), spop.ScopeTxn, VarMaxIn, maxIn)
 	h := &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log, heard: heard, heardStarted: heardStarted}
+	h.table, _ = sessions.(*session.Table)
 	h.exclusions.Store(&exclusionSet{})
 	return h
 }
@@ -193,7 +203,7 @@ func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) []byte {
 		}
 		if isLogout {
 			h.sessions.Logout(key, now)
-		} else if h.sessions.Observe(key, now) && string(m.Name) == MessageHeartbeat {
+		} else if h.observe(key, now, m) && string(m.Name) == MessageHeartbeat {
 			started = true
 		}
 	}
@@ -204,6 +214,37 @@ func (h *Handler) HandleMessages(now time.Time, msgs []spop.Message) []byte {
 		return h.heard
 	}
 	return nil
+}
+
+// observe records a request of key and reports whether it started a
+// session. The User-Agent is classified only when the table asks, for a
+// session start.
+func (h *Handler) observe(key uint64, now time.Time, m *spop.Message) bool {
+	if h.table == nil {
+		return h.sessions.Observe(key, now)
+	}
+	return h.table.ObserveClass(key, now, func() session.Class { return h.classify(m, now) })
+}
+
+// classify returns the class of the session m starts, by its User-Agent.
+func (h *Handler) classify(m *spop.Message, now time.Time) session.Class {
+	if h.cfg.Bots == nil {
+		return session.ClassUnclassified
+	}
+	var ua spop.Value
+	for i := range m.Args {
+		if string(m.Args[i].Name) == argUA {
+			ua = m.Args[i].Value
+		}
+	}
+	var scratch [24]byte
+	switch h.cfg.Bots.Classify(valueBytes(ua, scratch[:0]), now) {
+	case botclass.Human:
+		return session.ClassHuman
+	case botclass.Bot:
+		return session.ClassBot
+	}
+	return session.ClassUnclassified
 }
 
 // checkMode warns once when HAProxy's configuration and the agent's mode

@@ -14,6 +14,7 @@ import (
 	"headcount/agent/session"
 	"headcount/agent/spop"
 	"headcount/entitlement"
+	"headcount/internal/botclass"
 	"headcount/report/export"
 	"headcount/store"
 	"headcount/usage"
@@ -100,8 +101,9 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 	meter := NewMeter(MeterOptions{Table: table, Coverage: coverage, DB: db, FlushEvery: cfg.FlushInterval, Clock: cfg.Clock,
 		SweepTick: cfg.Ticks.Sweep, FlushTick: cfg.Ticks.Flush, OnSweep: swept, OnFlush: cfg.Hooks.Flushed, Log: log})
+	bots := botclass.New(botclass.Config{})
 	handler := NewHandler(HandlerConfig{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, Production: cfg.Production, Heartbeat: cfg.Heartbeat > 0, MaxSession: cfg.MaxSession,
-		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile}, table, log)
+		TrustedProxies: cfg.TrustedProxies, ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile, Bots: bots}, table, log)
 	if cfg.ExcludeIPFile != "" || cfg.ExcludeKeyFile != "" {
 		networks, keys, err := handler.LoadExclusions()
 		if err != nil {
@@ -147,7 +149,7 @@ func build(cfg Config, db *store.DB, log zerolog.Logger) (*parts, error) {
 	}
 
 	if cfg.AdminAddr != "" {
-		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Handler: handler, Coverage: coverage, License: license,
+		sources := metricsSources{Clock: cfg.Clock, Server: server, Table: table, Meter: meter, Handler: handler, Bots: bots, Coverage: coverage, License: license,
 			Usage: sender, AdminRefusals: &admin.Refusals{}, Environment: cfg.Environment, Production: cfg.Production, Version: cfg.Version}
 		p.admin, err = admin.New(admin.Options{
 			DB: db, Metrics: newRegistry(sources), Ready: func() admin.Readiness { return readiness(sources) },

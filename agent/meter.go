@@ -345,6 +345,9 @@ func mergeFlushes(a, b store.Flush) store.Flush {
 		for _, w := range f.Windows {
 			out.AddWindow(w)
 		}
+		for _, h := range f.HourSessions {
+			out.AddHourSessions(h)
+		}
 		for _, iv := range f.Coverage {
 			out.AddInterval(iv)
 		}
@@ -361,14 +364,24 @@ func (m *Meter) collect(mono, wall time.Time) {
 	p := &m.pending
 	p.Now = wall
 	p.Started += d.Started
-	var completed uint64
+	window := store.WindowCount{Start: wall.Truncate(store.Window)}
 	for _, c := range d.Completions {
 		p.Completed[c.Reason.String()] += c.Sessions
-		p.AddDay(store.DayCount{Day: c.Day, Sessions: c.Sessions})
-		completed += c.Sessions
+		var bots, unclassified uint64
+		switch c.Class {
+		case session.ClassBot:
+			bots = c.Sessions
+		case session.ClassUnclassified:
+			unclassified = c.Sessions
+		}
+		p.AddDay(store.DayCount{Day: c.Day, Sessions: c.Sessions, Bots: bots, Unclassified: unclassified})
+		p.AddHourSessions(store.HourCount{Hour: c.Hour, Sessions: c.Sessions, Bots: bots, Unclassified: unclassified})
+		window.Sessions += c.Sessions
+		window.Bots += bots
+		window.Unclassified += unclassified
 	}
-	if completed > 0 {
-		p.AddWindow(store.WindowCount{Start: wall.Truncate(store.Window), Sessions: completed})
+	if window.Sessions > 0 {
+		p.AddWindow(window)
 	}
 	for _, h := range d.Hours {
 		p.AddHour(store.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})

@@ -10,6 +10,7 @@ import (
 	"headcount/agent/session"
 	"headcount/agent/spop"
 	"headcount/entitlement"
+	"headcount/internal/botclass"
 	"headcount/usage"
 )
 
@@ -22,6 +23,7 @@ type metricsSources struct {
 	Table       *session.Table
 	Meter       *Meter
 	Handler     *Handler
+	Bots        *botclass.Classifier
 	Coverage    *Coverage
 	License     *LicenseCheck
 	Usage       *usage.Sender
@@ -43,8 +45,8 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	gauge := func(name, help string, f func() float64) {
 		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
-	labelled := func(name, help, label, value string, f func() float64) {
-		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{label: value}}, f))
+	labelled := func(name, help string, labels prometheus.Labels, f func() float64) {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
 	}
 	spopStat := func(f func(spop.Stats) float64) func() float64 { return func() float64 { return f(m.Server.Stats()) } }
 	counter("headcount_spoe_messages_total", "SPOE messages received from HAProxy.", spopStat(func(s spop.Stats) float64 { return float64(s.Messages) }))
@@ -60,11 +62,22 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	gauge("headcount_sessions_held", "Places the session table holds: live sessions and those ended within about a minute (kept to recognise late requests). At headcount_sessions_max_live, requests with a new key overflow.", func() float64 { return float64(m.Table.Held()) })
 	gauge("headcount_sessions_max_live", "The places the session table may hold (--max-live-sessions).", func() float64 { return float64(m.Table.MaxLive()) })
 	counter("headcount_sessions_started_total", "Sessions started since the agent started.", func() float64 { return float64(m.Table.Stats().Started) })
-	const completedHelp = "Sessions completed since the agent started, by reason."
+	const completedHelp = "Sessions completed since the agent started, by reason and by class: human or bot as the crawler list classified the session's User-Agent at its start, unclassified when it could not (over the matches per second, or recovered after a crash)."
 	for _, reason := range session.Reasons {
-		labelled("headcount_sessions_completed_total", completedHelp, "reason", reason.String(), func() float64 { return float64(m.Table.Stats().Completed[reason]) })
+		for _, class := range session.Classes {
+			labelled("headcount_sessions_completed_total", completedHelp, prometheus.Labels{"reason": reason.String(), "class": class.String()},
+				func() float64 { return float64(m.Table.Stats().ByClass[reason][class]) })
+		}
 	}
-	labelled("headcount_sessions_completed_total", completedHelp, "reason", "recovered", func() float64 { return float64(m.Meter.Recovered()) })
+	labelled("headcount_sessions_completed_total", completedHelp, prometheus.Labels{"reason": "recovered", "class": session.ClassUnclassified.String()},
+		func() float64 { return float64(m.Meter.Recovered()) })
+	const classifiedHelp = "Session starts classified by User-Agent, by how: from the cache of recent User-Agents, by a match against the crawler list, or not at all (unknown: the matches of that second were used up, and the session counts as unclassified)."
+	botStat := func(f func(botclass.Stats) uint64) func() float64 {
+		return func() float64 { return float64(f(m.Bots.Stats())) }
+	}
+	labelled("headcount_bot_classifications_total", classifiedHelp, prometheus.Labels{"result": "cached"}, botStat(func(s botclass.Stats) uint64 { return s.Cached }))
+	labelled("headcount_bot_classifications_total", classifiedHelp, prometheus.Labels{"result": "matched"}, botStat(func(s botclass.Stats) uint64 { return s.Matched }))
+	labelled("headcount_bot_classifications_total", classifiedHelp, prometheus.Labels{"result": "unknown"}, botStat(func(s botclass.Stats) uint64 { return s.Unknown }))
 	counter("headcount_store_flush_errors_total", "Flushes to the database that failed (their counts are kept and retried).", func() float64 { return float64(m.Meter.FlushErrors()) })
 	counter("headcount_store_set_aside_total", "Flush entries the database set aside instead of counting them where they belong: a time outside 1970-9999 (a wall clock set far off) or an impossible value. Listed by headcount check.", func() float64 { return float64(m.Meter.SetAside()) })
 	counter("headcount_store_pending_file_errors_total", "Failed writes of the pending file (FILE.pending), which holds the counts of failed flushes until the next start: while this grows, a crash loses everything since the last successful write.", func() float64 { return float64(m.Meter.PendingErrors()) })
@@ -89,13 +102,13 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 		return 1
 	})
 	const transmissionsHelp = "Online usage transmissions attempted, by result (a failed one is resent unchanged)."
-	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "ok", func() float64 {
+	labelled("headcount_usage_transmissions_total", transmissionsHelp, prometheus.Labels{"result": "ok"}, func() float64 {
 		if m.Usage == nil {
 			return 0
 		}
 		return float64(m.Usage.Stats().OK)
 	})
-	labelled("headcount_usage_transmissions_total", transmissionsHelp, "result", "failed", func() float64 {
+	labelled("headcount_usage_transmissions_total", transmissionsHelp, prometheus.Labels{"result": "failed"}, func() float64 {
 		if m.Usage == nil {
 			return 0
 		}
@@ -103,7 +116,7 @@ func newRegistry(m metricsSources) *prometheus.Registry {
 	})
 	const refusedHelp = "Admin endpoint requests refused, by reason: unauthenticated (/backup or /snapshot from a client not on loopback without credentials), bad_credentials, busy (too many in flight), rate_limited, tls_handshake (connections), web_config (the file could not be read again)."
 	for _, reason := range admin.Reasons {
-		labelled("headcount_admin_refused_total", refusedHelp, "reason", reason.String(), func() float64 {
+		labelled("headcount_admin_refused_total", refusedHelp, prometheus.Labels{"reason": reason.String()}, func() float64 {
 			if m.AdminRefusals == nil {
 				return 0
 			}
