@@ -73,6 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			backupCommand(onUsage),
 			checkCommand(onUsage),
 			environmentCommand(onUsage),
+			migrateCommand(onUsage),
 			keygenCommand(onUsage),
 			licenseCommand(onUsage),
 			usageCommand(onUsage),

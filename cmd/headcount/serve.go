@@ -237,6 +237,10 @@ func serve(c *cli.Context) error {
 		listeners.Close()
 		return err
 	}
+	if m, ok := db.Migrated(); ok {
+		log.Info().Uint64("from", m.From).Uint64("to", m.To).Int("days", m.Days).Int("windows", m.Windows).Str("backup", m.Backup).
+			Msg("migrated the database to this build's schema; the file as it was is the backup (keep it until the upgrade is settled)")
+	}
 	a, err := prepare(c, cfg, db, listeners, log)
 	if err != nil {
 		if derr := db.Discard(); derr != nil {
