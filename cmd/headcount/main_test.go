@@ -626,14 +626,14 @@ func TestRun_DamagedDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := b.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 3))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
 	cases := []struct{ file, want string }{
 		{truncated, "database is corrupt: file is truncated"},
-		{newer, "database has a newer schema: schema 2, this headcount reads up to 1"},
+		{newer, "database has a newer schema: schema 3, this headcount reads up to 2"},
 	}
 	for _, tc := range cases {
 		before, _ := os.ReadFile(tc.file)
