@@ -431,3 +431,25 @@ func TestWriteHTML_BotsChromium(t *testing.T) {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestReadme_BotsExample: the README's example of --bots exclude
+// --bot-column in the pretty form is this package's output for the days it
+// describes.
+func TestReadme_BotsExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "`--bots exclude --bot-column --pretty` prints:\n\n```\n")
+	example, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no example after \"`--bots exclude --bot-column --pretty` prints:\"")
+	}
+	r := Build(Input{From: d("2026-03-01"), To: d("2026-05-01"), By: Month, Environment: "PROD", Bots: ExcludeBots,
+		Days:     []DaySessions{{Day: d("2026-03-02"), Sessions: 15, Bots: 3, Unclassified: 2}, {Day: d("2026-04-07"), Sessions: 1, Bots: 1}},
+		Coverage: coveredDays("2026-03-01", "2026-04-30")})
+	r.BotColumn = true
+	if got := render(t, r, Pretty); got != example {
+		t.Errorf("README.md's example:\n%s\nthe report prints:\n%s", example, got)
+	}
+}
