@@ -15,7 +15,7 @@ import (
 var fixedToday = d("2026-11-18").Add(9*time.Hour + 30*time.Minute)
 
 // futureDays: sessions on 2026-11-14 and 2026-11-16.
-var futureDays = []DaySessions{{d("2026-11-14"), 7}, {d("2026-11-16"), 5}}
+var futureDays = []DaySessions{{Day: d("2026-11-14"), Sessions: 7}, {Day: d("2026-11-16"), Sessions: 5}}
 
 type futureCase struct {
 	name, from, to string
@@ -63,9 +63,13 @@ Total session usage: 12
   "from": "2026-11-14",
   "to": "2026-11-18",
   "granularity": "month",
+  "bots": "include",
   "total_sessions": 12,
+  "total_human_sessions": 12,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11","start":"2026-11-01","end":"2026-12-01","sessions":12,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
+    {"period":"2026-11","start":"2026-11-01","end":"2026-12-01","sessions":12,"human_sessions":12,"bot_sessions":0,"unclassified_sessions":0,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-18","first_uncovered":"2026-11-17","last_uncovered":"2026-11-17","days":1}
@@ -76,10 +80,10 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -106,10 +110,14 @@ Total session usage: 12
   "from": "2026-11-14",
   "to": "2026-11-19",
   "granularity": "week",
+  "bots": "include",
   "total_sessions": 12,
+  "total_human_sessions": 12,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11-08","start":"2026-11-08","end":"2026-11-15","sessions":7,"covered_days":1,"gaps":[]},
-    {"period":"2026-11-15","start":"2026-11-15","end":"2026-11-22","sessions":5,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
+    {"period":"2026-11-08","start":"2026-11-08","end":"2026-11-15","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered_days":1,"gaps":[]},
+    {"period":"2026-11-15","start":"2026-11-15","end":"2026-11-22","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-18","first_uncovered":"2026-11-17","last_uncovered":"2026-11-17","days":1}
@@ -121,11 +129,11 @@ Total session usage: 12
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -155,11 +163,15 @@ Total session usage: 5
   "to": "2026-11-20",
   "ends_at_today": "2026-11-18",
   "granularity": "day",
+  "bots": "include",
   "total_sessions": 5,
+  "total_human_sessions": 5,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11-16","start":"2026-11-16","end":"2026-11-17","sessions":5,"covered_days":1,"gaps":[]},
-    {"period":"2026-11-17","start":"2026-11-17","end":"2026-11-18","sessions":null,"covered_days":0,"gaps":[{"start":"2026-11-17","end":"2026-11-17"}]},
-    {"period":"2026-11-18","start":"2026-11-18","end":"2026-11-19","sessions":0,"covered_days":1,"gaps":[]}
+    {"period":"2026-11-16","start":"2026-11-16","end":"2026-11-17","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered_days":1,"gaps":[]},
+    {"period":"2026-11-17","start":"2026-11-17","end":"2026-11-18","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered_days":0,"gaps":[{"start":"2026-11-17","end":"2026-11-17"}]},
+    {"period":"2026-11-18","start":"2026-11-18","end":"2026-11-19","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered_days":1,"gaps":[]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-18","first_uncovered":"2026-11-17","last_uncovered":"2026-11-17","days":1}
@@ -169,9 +181,9 @@ Total session usage: 5
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -198,9 +210,13 @@ Total session usage: 12
   "to": "2027-01-01",
   "ends_at_today": "2026-11-18",
   "granularity": "month",
+  "bots": "include",
   "total_sessions": 12,
+  "total_human_sessions": 12,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11","start":"2026-11-01","end":"2026-12-01","sessions":12,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-19"}]}
+    {"period":"2026-11","start":"2026-11-01","end":"2026-12-01","sessions":12,"human_sessions":12,"bot_sessions":0,"unclassified_sessions":0,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-19"}]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-19","first_uncovered":"2026-11-17","last_uncovered":"2026-11-18","days":2}
@@ -211,11 +227,11 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -244,10 +260,14 @@ Total session usage: 12
   "to": "2026-12-06",
   "ends_at_today": "2026-11-18",
   "granularity": "week",
+  "bots": "include",
   "total_sessions": 12,
+  "total_human_sessions": 12,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11-08","start":"2026-11-08","end":"2026-11-15","sessions":7,"covered_days":1,"gaps":[]},
-    {"period":"2026-11-15","start":"2026-11-15","end":"2026-11-22","sessions":5,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
+    {"period":"2026-11-08","start":"2026-11-08","end":"2026-11-15","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered_days":1,"gaps":[]},
+    {"period":"2026-11-15","start":"2026-11-15","end":"2026-11-22","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-18"}]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-18","first_uncovered":"2026-11-17","last_uncovered":"2026-11-17","days":1}
@@ -259,11 +279,11 @@ Total session usage: 12
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -290,9 +310,13 @@ Total session usage: 12
   "to": "2028-01-01",
   "ends_at_today": "2026-11-18",
   "granularity": "year",
+  "bots": "include",
   "total_sessions": 12,
+  "total_human_sessions": 12,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026","start":"2026-01-01","end":"2027-01-01","sessions":12,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-19"}]}
+    {"period":"2026","start":"2026-01-01","end":"2027-01-01","sessions":12,"human_sessions":12,"bot_sessions":0,"unclassified_sessions":0,"covered_days":3,"gaps":[{"start":"2026-11-16","end":"2026-11-19"}]}
   ],
   "gaps": [
     {"previous":"2026-11-16","next":"2026-11-19","first_uncovered":"2026-11-17","last_uncovered":"2026-11-18","days":2}
@@ -303,11 +327,11 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -331,7 +355,11 @@ Total session usage: 0
   "to": "2027-01-01",
   "ends_at_today": "2026-11-18",
   "granularity": "month",
+  "bots": "include",
   "total_sessions": 0,
+  "total_human_sessions": 0,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [],
   "gaps": [],
   "coverage": [],
@@ -360,16 +388,20 @@ Total session usage: 0
   "to": "2026-11-21",
   "ends_at_today": "2026-11-18",
   "granularity": "day",
+  "bots": "include",
   "total_sessions": 0,
+  "total_human_sessions": 0,
+  "total_bot_sessions": 0,
+  "total_unclassified_sessions": 0,
   "periods": [
-    {"period":"2026-11-18","start":"2026-11-18","end":"2026-11-19","sessions":0,"covered_days":1,"gaps":[]}
+    {"period":"2026-11-18","start":"2026-11-18","end":"2026-11-19","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered_days":1,"gaps":[]}
   ],
   "gaps": [],
   "coverage": [
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-18","sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,

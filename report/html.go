@@ -23,6 +23,13 @@ import (
 // holding the CSV's cells; id="total" holds the plain total; <svg id="chart">
 // holds one <rect class="bar" data-period data-sessions> per covered period
 // and one <rect class="gap"> per gap.
+//
+// The sessions by class are always there, whatever r.BotColumn: each row's
+// <td class="human">, <td class="bots"> and <td class="unclassified"> (empty
+// where sessions is), the totals' <data id="human-sessions">,
+// id="bot-sessions" and id="unclassified-sessions", a stacked bar of the
+// three, and id="bots-mode" saying whether the sessions figures count the
+// bots (data-bots="include" or "exclude").
 func WriteHTML(w io.Writer, r Report) error {
 	var b bytes.Buffer
 	if err := htmlPage.Execute(&b, newHTMLView(r)); err != nil {
@@ -54,6 +61,22 @@ type htmlView struct {
 
 	Consumption *htmlConsumption
 	EndsAtToday string // today, when the range reaches past it
+
+	Bots    string // include or exclude
+	Classes htmlClasses
+}
+
+// htmlClasses is the report's sessions by class, for the stacked bar, its
+// legend and the table's totals.
+type htmlClasses struct {
+	Human, Bots, Unclassified, All                 string
+	HumanGrouped, BotsGrouped, UnclassifiedGrouped string // with commas between thousands
+	HumanShare, BotShare, UnclassifiedShare        string // percent of All, one decimal
+	HumanWidth, BotWidth, UnclassifiedWidth        string // the bar's parts, in viewBox units of 100
+	BotX, UnclassifiedX                            string
+	Label                                          string // the bar's accessible name: every number in words
+	Exclude                                        bool
+	Empty                                          bool // no session at all
 }
 
 type htmlConsumption struct {
@@ -66,6 +89,7 @@ type htmlPeak struct{ Label, Sessions string }
 
 type htmlRow struct {
 	Label, Sessions, Gaps, Coverage string
+	Human, Bots, Unclassified       string // empty where Sessions is
 	NotMetered                      bool
 	CoveredHours, PeakLive, AvgLive string
 }
@@ -146,6 +170,11 @@ func newHTMLView(r Report) htmlView {
 	}
 	for _, p := range r.Periods {
 		row := htmlRow{Label: p.Label, Sessions: sessionsText(p), Gaps: gapsText(p.Gaps), NotMetered: !p.Covered()}
+		if p.Covered() {
+			row.Human = strconv.FormatUint(p.Classes.Human, 10)
+			row.Bots = strconv.FormatUint(p.Classes.Bots, 10)
+			row.Unclassified = strconv.FormatUint(p.Classes.Unclassified, 10)
+		}
 		inRange := periodDays(r, p)
 		switch {
 		case !p.Covered():
@@ -174,7 +203,39 @@ func newHTMLView(r Report) htmlView {
 		})
 	}
 	v.Chart = newHTMLChart(r, v)
+	v.Bots = r.Bots.String()
+	v.Classes = newHTMLClasses(r.Classes, r.Bots)
 	return v
+}
+
+// newHTMLClasses lays out the sessions by class: the numbers, their shares
+// and the stacked bar's parts.
+func newHTMLClasses(c Classes, mode BotMode) htmlClasses {
+	all := c.All()
+	h := htmlClasses{
+		Human: strconv.FormatUint(c.Human, 10), Bots: strconv.FormatUint(c.Bots, 10),
+		Unclassified: strconv.FormatUint(c.Unclassified, 10), All: strconv.FormatUint(all, 10),
+		HumanGrouped: groupThousands(c.Human), BotsGrouped: groupThousands(c.Bots), UnclassifiedGrouped: groupThousands(c.Unclassified),
+		Exclude: mode == ExcludeBots, Empty: all == 0,
+	}
+	share := func(n uint64) float64 {
+		if all == 0 {
+			return 0
+		}
+		return 100 * float64(n) / float64(all)
+	}
+	hs, bs, us := share(c.Human), share(c.Bots), share(c.Unclassified)
+	pct := func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+	h.HumanShare, h.BotShare, h.UnclassifiedShare = pct(hs), pct(bs), pct(us)
+	h.HumanWidth, h.BotWidth, h.UnclassifiedWidth = num(hs), num(bs), num(us)
+	h.BotX, h.UnclassifiedX = num(hs), num(hs+bs)
+	if h.Empty {
+		h.Label = "No sessions in the metered days of the range"
+	} else {
+		h.Label = "Of " + groupThousands(all) + " sessions: " + groupThousands(c.Human) + " human (" + h.HumanShare + " %), " +
+			groupThousands(c.Bots) + " bots (" + h.BotShare + " %), " + groupThousands(c.Unclassified) + " unclassified (" + h.UnclassifiedShare + " %)"
+	}
+	return h
 }
 
 // Chart geometry, in viewBox units. The SVG scales to the page's width
@@ -432,6 +493,7 @@ const htmlSource = `<!DOCTYPE html>
 :root {
   --ink: #111827; --text: #374151; --muted: #6b7280; --line: #e5e7eb; --soft: #f9fafb;
   --accent: #2563eb; --gap: #fde7c0; --gap-edge: #f0b35a; --gap-ink: #8a4b08;
+  --human: #2563eb; --bots: #b45309; --unclassified: #6b7280;
   color-scheme: light;
 }
 * { box-sizing: border-box; }
@@ -485,6 +547,20 @@ tfoot td { border-top: 2px solid var(--line); border-bottom: 0; font-weight: 650
 .gaps-list li { margin: 3px 0; }
 .gaps-list .detail { color: var(--muted); font-size: 13px; white-space: nowrap; }
 .none { color: var(--muted); margin: 0; }
+.classes { margin: 20px 0 0; padding: 14px 18px; border: 1px solid var(--line); border-radius: 8px; }
+.classes h2 { margin: 0 0 8px; }
+.class-bar { display: block; width: 100%; height: 14px; border-radius: 3px; }
+.class-bar .human { fill: var(--human); }
+.class-bar .bots { fill: var(--bots); }
+.class-bar .unclassified { fill: var(--unclassified); }
+.class-bar .empty { fill: var(--line); }
+.class-legend { display: flex; flex-wrap: wrap; gap: 6px 28px; list-style: none; margin: 10px 0 6px; padding: 0; color: var(--text); }
+.class-legend data { font-weight: 650; color: var(--ink); font-variant-numeric: tabular-nums; }
+.class-legend .share { color: var(--muted); }
+.swatch.human { background: var(--human); }
+.swatch.bots { background: var(--bots); }
+.swatch.unclassified { background: var(--unclassified); }
+.bots-mode { margin: 0; font-size: 13.5px; color: var(--muted); }
 .total-line { margin: 28px 0 0; padding: 14px 18px; background: var(--soft); border-radius: 8px; font-size: 16px; color: var(--ink); }
 .total-line strong { font-variant-numeric: tabular-nums; }
 footer { margin-top: 28px; padding-top: 14px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--muted); }
@@ -518,13 +594,24 @@ footer p { margin: 4px 0; }
 </header>
 
 <section class="cards" aria-label="Summary">
-<div class="card total"><div class="label">Total sessions</div><div class="value"><data value="{{.Total}}">{{.TotalGrouped}}</data></div><div class="note">over the metered days</div></div>
+<div class="card total"><div class="label">Total sessions</div><div class="value"><data value="{{.Total}}">{{.TotalGrouped}}</data></div><div class="note">over the metered days{{if .Classes.Exclude}}, bots left out{{end}}</div></div>
 <div class="card"><div class="label">Days metered</div><div class="value">{{.CoveredDays}} of {{.Days}}</div><div class="note">{{.CoveredShare}} % of the range</div></div>
 <div class="card"><div class="label">Gaps in coverage</div><div class="value">{{len .Gaps}}</div><div class="note">{{.GapDays}} day{{if ne .GapDays 1}}s{{end}} not metered</div></div>
 <div class="card"><div class="label">Busiest {{.By}}</div>{{with .Peak}}<div class="value">{{.Label}}</div><div class="note">{{.Sessions}} sessions</div>{{else}}<div class="value">—</div><div class="note">no sessions</div>{{end}}</div>
 </section>
 
-<h2>Sessions per {{.By}}</h2>
+{{with .Classes}}<section class="classes" aria-labelledby="classes-title">
+<h2 id="classes-title">Sessions by class</h2>
+<svg class="class-bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" aria-label="{{.Label}}">{{if .Empty}}<rect class="empty" x="0" y="0" width="100" height="4"/>{{else}}<rect class="human" x="0" y="0" width="{{.HumanWidth}}" height="4"/><rect class="bots" x="{{.BotX}}" y="0" width="{{.BotWidth}}" height="4"/><rect class="unclassified" x="{{.UnclassifiedX}}" y="0" width="{{.UnclassifiedWidth}}" height="4"/>{{end}}</svg>
+<ul class="class-legend">
+<li><span class="swatch human"></span>Human <data id="human-sessions" value="{{.Human}}">{{.HumanGrouped}}</data> <span class="share">({{.HumanShare}} %)</span></li>
+<li><span class="swatch bots"></span>Bots <data id="bot-sessions" value="{{.Bots}}">{{.BotsGrouped}}</data> <span class="share">({{.BotShare}} %)</span></li>
+<li><span class="swatch unclassified"></span>Unclassified <data id="unclassified-sessions" value="{{.Unclassified}}">{{.UnclassifiedGrouped}}</data> <span class="share">({{.UnclassifiedShare}} %)</span></li>
+</ul>
+<p class="bots-mode" id="bots-mode" data-bots="{{$.Bots}}">{{if .Exclude}}The sessions figures of this report leave out the {{.BotsGrouped}} sessions classified as bots (export --bots exclude). They keep the {{.UnclassifiedGrouped}} unclassified sessions, which cannot be told from people's.{{else}}The sessions figures of this report count every session, bots included (export --bots include, the default).{{end}} Each session is classified once, at its start, by its User-Agent; an unclassified one was never classified: metered before classification existed, imported, or recovered after a restart.</p>
+</section>
+
+{{end}}<h2>Sessions per {{.By}}</h2>
 <figure>
 <div class="legend"><span><span class="swatch bar"></span>sessions metered</span><span><span class="swatch gap"></span>gap in coverage: not metered</span></div>
 {{with .Chart}}<svg id="chart" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-labelledby="chart-title">
@@ -545,11 +632,11 @@ footer p { margin: 4px 0; }
 
 <h2>Sessions by {{.By}}</h2>
 <table>
-<thead><tr><th scope="col">{{.ByTitle}}</th><th scope="col" class="num">Sessions</th><th scope="col">Metered</th><th scope="col">Gaps</th>{{if .DayColumns}}<th scope="col" class="num">Covered hours</th><th scope="col" class="num">Peak live</th><th scope="col" class="num">Average live</th>{{end}}</tr></thead>
+<thead><tr><th scope="col">{{.ByTitle}}</th><th scope="col" class="num">Sessions</th><th scope="col" class="num">Human</th><th scope="col" class="num">Bots</th><th scope="col" class="num">Unclassified</th><th scope="col">Metered</th><th scope="col">Gaps</th>{{if .DayColumns}}<th scope="col" class="num">Covered hours</th><th scope="col" class="num">Peak live</th><th scope="col" class="num">Average live</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr data-period="{{.Label}}"{{if .NotMetered}} class="not-metered"{{end}}><th scope="row">{{.Label}}</th><td class="sessions">{{.Sessions}}</td><td class="coverage">{{.Coverage}}</td><td class="gaps">{{.Gaps}}</td>{{if $.DayColumns}}<td class="num covered-hours">{{.CoveredHours}}</td><td class="num peak-live">{{.PeakLive}}</td><td class="num average-live">{{.AvgLive}}</td>{{end}}</tr>
+{{range .Rows}}<tr data-period="{{.Label}}"{{if .NotMetered}} class="not-metered"{{end}}><th scope="row">{{.Label}}</th><td class="sessions">{{.Sessions}}</td><td class="num human">{{.Human}}</td><td class="num bots">{{.Bots}}</td><td class="num unclassified">{{.Unclassified}}</td><td class="coverage">{{.Coverage}}</td><td class="gaps">{{.Gaps}}</td>{{if $.DayColumns}}<td class="num covered-hours">{{.CoveredHours}}</td><td class="num peak-live">{{.PeakLive}}</td><td class="num average-live">{{.AvgLive}}</td>{{end}}</tr>
 {{end}}</tbody>
-<tfoot><tr><td>Total</td><td class="num">{{.Total}}</td><td colspan="{{if .DayColumns}}5{{else}}2{{end}}"></td></tr></tfoot>
+<tfoot><tr><td>Total</td><td class="num">{{.Total}}</td><td class="num">{{.Classes.Human}}</td><td class="num">{{.Classes.Bots}}</td><td class="num">{{.Classes.Unclassified}}</td><td colspan="{{if .DayColumns}}5{{else}}2{{end}}"></td></tr></tfoot>
 </table>
 
 {{with .Consumption}}<h2>Entitlement</h2>

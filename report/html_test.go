@@ -28,7 +28,7 @@ func seedReport(t *testing.T, env string) Report {
 func dayReport() Report {
 	return Build(Input{
 		From: d("2023-03-25"), To: d("2023-03-31"), By: Day, Environment: "PROD-EU",
-		Days: []DaySessions{{d("2023-03-25"), 1200}, {d("2023-03-26"), 3050}, {d("2023-03-30"), 980}},
+		Days: []DaySessions{{Day: d("2023-03-25"), Sessions: 1200}, {Day: d("2023-03-26"), Sessions: 3050}, {Day: d("2023-03-30"), Sessions: 980}},
 		Hours: []HourStat{
 			{Hour: d("2023-03-25").Add(10 * time.Hour), Peak: 70, LiveMillis: 3600000 * 40, SampledMillis: 3600000},
 			{Hour: d("2023-03-26").Add(11 * time.Hour), Peak: 95, LiveMillis: 1800000 * 61, SampledMillis: 1800000},
@@ -248,7 +248,7 @@ func TestWriteHTML_EdgeCases(t *testing.T) {
 		labels func(t *testing.T, got []htmlLabel, periods int)
 	}{
 		{name: "nothing covered", in: Input{From: d("2023-01-15"), To: d("2023-03-10"), By: Month}},
-		{name: "single day covered", in: Input{From: d("2023-05-05"), To: d("2023-05-06"), Days: []DaySessions{{d("2023-05-05"), 42}}, Coverage: coveredDays("2023-05-05", "2023-05-05")}},
+		{name: "single day covered", in: Input{From: d("2023-05-05"), To: d("2023-05-06"), Days: []DaySessions{{Day: d("2023-05-05"), Sessions: 42}}, Coverage: coveredDays("2023-05-05", "2023-05-05")}},
 		{name: "single day uncovered", in: Input{From: d("2023-05-05"), To: d("2023-05-06"), By: Day}},
 		{name: "zero sessions everywhere", in: Input{From: d("2023-01-01"), To: d("2023-07-01"), Coverage: coveredDays("2023-01-01", "2023-06-30")}},
 		{name: "by week", in: Input{From: d("2023-03-01"), To: d("2023-06-01"), By: Week, Days: days, Coverage: cov}},

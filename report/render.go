@@ -52,11 +52,16 @@ func Write(w io.Writer, r Report, f Format) error {
 // WriteCSV writes the report as CSV: a header `month,sessions,gaps,environment`
 // (the first column named after the granularity) and a row per period.
 // sessions is empty for a period with no covered day; gaps lists the gaps
-// meeting the period as START_END, joined with ";". With day granularity,
+// meeting the period as START_END, joined with ";". With r.BotColumn, a
+// column bot_sessions follows the first four: the period's sessions
+// classified as bots, empty where sessions is. With day granularity,
 // three columns follow: covered_hours, peak_live, average_live.
 func WriteCSV(w io.Writer, r Report) error {
 	cw := csv.NewWriter(w)
 	header := []string{r.By.String(), "sessions", "gaps", "environment"}
+	if r.BotColumn {
+		header = append(header, "bot_sessions")
+	}
 	if r.By == Day {
 		header = append(header, "covered_hours", "peak_live", "average_live")
 	}
@@ -65,6 +70,9 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	for i, p := range r.Periods {
 		row := []string{p.Label, sessionsText(p), gapsText(p.Gaps), r.Environment}
+		if r.BotColumn {
+			row = append(row, botsText(p))
+		}
 		if r.By == Day {
 			d := r.Days[dayIndex(r.From, maxTime(p.Start, r.From))]
 			row = append(row, strconv.Itoa(d.CoveredHours), strconv.FormatUint(d.Peak, 10), formatAverage(d.Average))
@@ -84,6 +92,14 @@ func sessionsText(p Period) string {
 	return strconv.FormatUint(p.Sessions, 10)
 }
 
+// botsText is the period's bot sessions, empty when it has no covered day.
+func botsText(p Period) string {
+	if !p.Covered() {
+		return ""
+	}
+	return strconv.FormatUint(p.Classes.Bots, 10)
+}
+
 func gapsText(spans []Span) string {
 	parts := make([]string, len(spans))
 	for i, s := range spans {
@@ -100,6 +116,12 @@ const rule = "############################################################"
 // banner, one line per period with a covered day, the gaps, and the total;
 // before the total, when the range reaches past today, the line
 // `Report ends at today, YYYY-MM-DD`.
+//
+// With r.BotColumn, each period's line is followed by `Bot sessions for
+// PERIOD: B` and the total by `Total bot sessions: B`. With ExcludeBots,
+// the lines `Bot sessions left out (--bots exclude): B` and `Unclassified
+// sessions counted (--bots exclude keeps them): U` follow the total, each
+// only when its number is not 0. Without either, the layout is the seed's.
 func WritePretty(w io.Writer, r Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, rule)
@@ -110,6 +132,9 @@ func WritePretty(w io.Writer, r Report) error {
 	for _, p := range r.Periods {
 		if p.Covered() {
 			fmt.Fprintf(bw, "Session usage for %s: %d\n", p.Label, p.Sessions)
+			if r.BotColumn {
+				fmt.Fprintf(bw, "Bot sessions for %s: %d\n", p.Label, p.Classes.Bots)
+			}
 		}
 	}
 	for _, g := range r.Gaps {
@@ -120,6 +145,17 @@ func WritePretty(w io.Writer, r Report) error {
 	}
 	fmt.Fprintln(bw, rule)
 	fmt.Fprintf(bw, "Total session usage: %d\n", r.Total)
+	if r.BotColumn {
+		fmt.Fprintf(bw, "Total bot sessions: %d\n", r.Classes.Bots)
+	}
+	if r.Bots == ExcludeBots {
+		if r.Classes.Bots > 0 {
+			fmt.Fprintf(bw, "Bot sessions left out (--bots exclude): %d\n", r.Classes.Bots)
+		}
+		if r.Classes.Unclassified > 0 {
+			fmt.Fprintf(bw, "Unclassified sessions counted (--bots exclude keeps them): %d\n", r.Classes.Unclassified)
+		}
+	}
 	fmt.Fprintln(bw, rule)
 	return bw.Flush()
 }
@@ -132,7 +168,9 @@ type jsonReport struct {
 	To            string       `json:"to"`
 	EndsAtToday   string       `json:"ends_at_today,omitempty"` // set when the range reaches past today
 	Granularity   string       `json:"granularity"`
+	Bots          string       `json:"bots"` // include or exclude: whether the sessions figures count the bot sessions
 	TotalSessions uint64       `json:"total_sessions"`
+	TotalClasses  jsonClasses  // total_human_sessions, total_bot_sessions, total_unclassified_sessions
 	Periods       []jsonPeriod `json:"periods"`
 	Gaps          []jsonGap    `json:"gaps"`
 	Coverage      []Interval   `json:"coverage"`
@@ -153,12 +191,22 @@ type jsonConsumption struct {
 }
 
 type jsonPeriod struct {
-	Period      string     `json:"period"`
-	Start       string     `json:"start"`
-	End         string     `json:"end"`
-	Sessions    *uint64    `json:"sessions"` // null: no covered day in the range
-	CoveredDays int        `json:"covered_days"`
-	Gaps        []jsonSpan `json:"gaps"`
+	Period       string     `json:"period"`
+	Start        string     `json:"start"`
+	End          string     `json:"end"`
+	Sessions     *uint64    `json:"sessions"` // null: no covered day in the range
+	Human        *uint64    `json:"human_sessions"`
+	Bots         *uint64    `json:"bot_sessions"`
+	Unclassified *uint64    `json:"unclassified_sessions"`
+	CoveredDays  int        `json:"covered_days"`
+	Gaps         []jsonSpan `json:"gaps"`
+}
+
+// jsonClasses is a Classes with the report's totals' names.
+type jsonClasses struct {
+	Human        uint64 `json:"total_human_sessions"`
+	Bots         uint64 `json:"total_bot_sessions"`
+	Unclassified uint64 `json:"total_unclassified_sessions"`
 }
 
 type jsonSpan struct {
@@ -177,6 +225,9 @@ type jsonGap struct {
 type jsonDay struct {
 	Date         string     `json:"date"`
 	Sessions     uint64     `json:"sessions"`
+	Human        uint64     `json:"human_sessions"`
+	Bots         uint64     `json:"bot_sessions"`
+	Unclassified uint64     `json:"unclassified_sessions"`
 	Covered      bool       `json:"covered"`
 	CoveredHours int        `json:"covered_hours"`
 	PeakLive     uint64     `json:"peak_live"`
@@ -196,13 +247,20 @@ func date(t time.Time) string { return t.Format(DateLayout) }
 // intervals and every day's detail, as indented JSON. "to" is the TO asked
 // for; when the range reaches past today, "ends_at_today" is today and the
 // periods, gaps and days stop at it. Otherwise the field is absent.
+//
+// Every sessions figure (the total, each period's, each day's) counts as
+// "bots" says (include or exclude) and comes with its parts by class, bots
+// included whatever the mode: human_sessions, bot_sessions and
+// unclassified_sessions (total_… for the total), null where sessions is.
 func WriteJSON(w io.Writer, r Report) error {
 	out := jsonReport{
 		Environment:   r.Environment,
 		From:          date(r.From),
 		To:            date(r.RangeTo),
 		Granularity:   r.By.String(),
+		Bots:          r.Bots.String(),
 		TotalSessions: r.Total,
+		TotalClasses:  jsonClasses{r.Classes.Human, r.Classes.Bots, r.Classes.Unclassified},
 		Periods:       make([]jsonPeriod, 0, len(r.Periods)),
 		Gaps:          make([]jsonGap, 0, len(r.Gaps)),
 		Coverage:      make([]Interval, 0, len(r.Coverage)),
@@ -214,8 +272,8 @@ func WriteJSON(w io.Writer, r Report) error {
 	for _, p := range r.Periods {
 		jp := jsonPeriod{Period: p.Label, Start: date(p.Start), End: date(p.End), CoveredDays: p.CoveredDays, Gaps: make([]jsonSpan, 0, len(p.Gaps))}
 		if p.Covered() {
-			s := p.Sessions
-			jp.Sessions = &s
+			s, c := p.Sessions, p.Classes
+			jp.Sessions, jp.Human, jp.Bots, jp.Unclassified = &s, &c.Human, &c.Bots, &c.Unclassified
 		}
 		for _, s := range p.Gaps {
 			jp.Gaps = append(jp.Gaps, jsonSpan{date(s.Start), date(s.End)})
@@ -238,7 +296,7 @@ func WriteJSON(w io.Writer, r Report) error {
 		out.Consumption = jc
 	}
 	for _, d := range r.Days {
-		jd := jsonDay{Date: date(d.Date), Sessions: d.Sessions, Covered: d.Covered, CoveredHours: d.CoveredHours,
+		jd := jsonDay{Date: date(d.Date), Sessions: d.Sessions, Human: d.Classes.Human, Bots: d.Classes.Bots, Unclassified: d.Classes.Unclassified, Covered: d.Covered, CoveredHours: d.CoveredHours,
 			PeakLive: d.Peak, AverageLive: round2(d.Average), Hours: []jsonHour{}}
 		for h, hd := range d.Hours {
 			if hd.Sampled {
@@ -270,7 +328,11 @@ func writeJSONLines(w io.Writer, out jsonReport) error {
 		field("ends_at_today", out.EndsAtToday, false)
 	}
 	field("granularity", out.Granularity, false)
+	field("bots", out.Bots, false)
 	field("total_sessions", out.TotalSessions, false)
+	field("total_human_sessions", out.TotalClasses.Human, false)
+	field("total_bot_sessions", out.TotalClasses.Bots, false)
+	field("total_unclassified_sessions", out.TotalClasses.Unclassified, false)
 	writeJSONList(bw, "periods", out.Periods, false)
 	writeJSONList(bw, "gaps", out.Gaps, false)
 	writeJSONList(bw, "coverage", out.Coverage, false)
@@ -309,11 +371,17 @@ func writeJSONList[T any](bw *bufio.Writer, name string, items []T, last bool) {
 
 // MarshalJSON writes a day as encoding/json would, without reflection.
 func (d jsonDay) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 160+len(d.Hours)*48)
+	b := make([]byte, 0, 240+len(d.Hours)*48)
 	b = append(b, `{"date":"`...)
 	b = append(b, d.Date...)
 	b = append(b, `","sessions":`...)
 	b = strconv.AppendUint(b, d.Sessions, 10)
+	b = append(b, `,"human_sessions":`...)
+	b = strconv.AppendUint(b, d.Human, 10)
+	b = append(b, `,"bot_sessions":`...)
+	b = strconv.AppendUint(b, d.Bots, 10)
+	b = append(b, `,"unclassified_sessions":`...)
+	b = strconv.AppendUint(b, d.Unclassified, 10)
 	b = append(b, `,"covered":`...)
 	b = strconv.AppendBool(b, d.Covered)
 	b = append(b, `,"covered_hours":`...)

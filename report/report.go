@@ -94,16 +94,89 @@ type Input struct {
 	Days        []DaySessions // sessions per day; days absent had none
 	Hours       []HourStat    // live-session statistics per hour, for the day detail
 	Coverage    []Interval    // when metering was on
+	// Bots decides whether the sessions figures count the bot sessions;
+	// the split by class is in the report either way.
+	Bots BotMode
 	// Today is the current UTC day by the caller's wall clock (any time in
 	// it will do). The days after it are left out of the report: neither
 	// covered nor gaps. Zero: no day of the range is in the future.
 	Today time.Time
 }
 
-// DaySessions is the number of sessions completed on one UTC day.
+// DaySessions is the number of sessions completed on one UTC day. Sessions
+// counts every session; Bots and Unclassified are the parts of it classified
+// as bots and not classified at all (days metered before classification
+// existed, imported history, sessions recovered after a crash, starts the
+// classifier had no time for); the rest were classified as people. Parts
+// larger than Sessions are cut to it, bots first.
 type DaySessions struct {
-	Day      time.Time
-	Sessions uint64
+	Day          time.Time
+	Sessions     uint64
+	Bots         uint64
+	Unclassified uint64
+}
+
+// classes returns d's sessions by class, its parts cut to Sessions.
+func (d DaySessions) classes() Classes {
+	bots := min(d.Bots, d.Sessions)
+	unclassified := min(d.Unclassified, d.Sessions-bots)
+	return Classes{Human: d.Sessions - bots - unclassified, Bots: bots, Unclassified: unclassified}
+}
+
+// Classes is a number of sessions by the class given to each at its start.
+type Classes struct {
+	Human        uint64 // classified as people
+	Bots         uint64 // classified as bots by their User-Agent
+	Unclassified uint64 // never classified: they may be either
+}
+
+// All returns every session of c.
+func (c Classes) All() uint64 { return c.Human + c.Bots + c.Unclassified }
+
+// Counted returns the sessions of c that the sessions figures count under
+// mode: all of them, or all but the bots. An unclassified session cannot be
+// told from a person's, so it is always counted.
+func (c Classes) Counted(mode BotMode) uint64 {
+	if mode == ExcludeBots {
+		return c.Human + c.Unclassified
+	}
+	return c.All()
+}
+
+func (c *Classes) add(o Classes) {
+	c.Human += o.Human
+	c.Bots += o.Bots
+	c.Unclassified += o.Unclassified
+}
+
+// BotMode decides whether the sessions figures of a report (every period's,
+// every day's, the total) count the sessions classified as bots. The
+// decision is made when the report is built, from counts that keep every
+// class apart, so neither choice loses anything.
+type BotMode int
+
+const (
+	IncludeBots BotMode = iota // every session, as the seed defines sessions: the default
+	ExcludeBots                // every session but those classified as bots
+)
+
+// ParseBotMode reads include or exclude.
+func ParseBotMode(s string) (BotMode, error) {
+	switch s {
+	case "include":
+		return IncludeBots, nil
+	case "exclude":
+		return ExcludeBots, nil
+	}
+	return 0, fmt.Errorf("--bots %q: want include (sessions count every session, the default) or exclude (sessions leave out those classified as bots; unclassified sessions stay in)", s)
+}
+
+// String returns the mode's name, as --bots takes it.
+func (m BotMode) String() string {
+	if m == ExcludeBots {
+		return "exclude"
+	}
+	return "include"
 }
 
 // HourStat is the live sessions of one UTC hour: the peak, and the integral
@@ -135,9 +208,17 @@ type Report struct {
 	By          Granularity
 	Periods     []Period
 	Gaps        []Gap
-	Total       uint64     // sessions over the covered days of the range
+	Bots        BotMode    // whether Total and every Sessions count the bot sessions
+	Total       uint64     // sessions over the covered days of the range, counted as Bots says
+	Classes     Classes    // the sessions over the covered days of the range, by class
 	Coverage    []Interval // coverage intervals, clipped to the range
 	Days        []DayDetail
+	// BotColumn adds the bot sessions to the seed's layouts: a bot_sessions
+	// column after CSV's first four, a line per period and one after the
+	// total in the pretty form. Without it they are the seed's, byte for
+	// byte. JSON and HTML show every class always. A choice of layout that
+	// changes no figure; the caller sets it after Build.
+	BotColumn bool
 	// Consumption is the licence's use in its current contract year, when
 	// the export was given a licence (JSON and HTML show it).
 	Consumption *Consumption
@@ -157,7 +238,8 @@ type Consumption struct {
 type Period struct {
 	Label       string
 	Start, End  time.Time // the whole calendar period, half-open
-	Sessions    uint64    // over the covered days of the period within the range
+	Sessions    uint64    // over the covered days of the period within the range, counted as the report's Bots says
+	Classes     Classes   // the same sessions by class, bots included
 	CoveredDays int       // 0: the period has no covered day in the range
 	Gaps        []Span    // the gaps meeting the period, cut to it as the CSV form prints them
 }
@@ -178,7 +260,8 @@ type Gap struct {
 // DayDetail is one day of the range.
 type DayDetail struct {
 	Date         time.Time
-	Sessions     uint64
+	Sessions     uint64  // counted as the report's Bots says
+	Classes      Classes // the day's sessions by class, bots included
 	Covered      bool
 	CoveredHours int     // hours of the day that coverage touches
 	Peak         uint64  // most live sessions seen in the day
@@ -197,7 +280,7 @@ type HourDetail struct {
 
 // Build computes a report from in.
 func Build(in Input) Report {
-	r := Report{Environment: in.Environment, From: in.From, To: in.To, RangeTo: in.To, By: in.By}
+	r := Report{Environment: in.Environment, From: in.From, To: in.To, RangeTo: in.To, By: in.By, Bots: in.Bots}
 	if !in.Today.IsZero() {
 		today := in.Today.UTC().Truncate(day)
 		if end := today.Add(day); in.To.After(end) {
@@ -225,12 +308,13 @@ func Build(in Input) Report {
 	}
 	for _, d := range in.Days {
 		if i := index(d.Day); i >= 0 && i < n {
-			days[i].Sessions += d.Sessions
+			days[i].Classes.add(d.classes())
 		}
 	}
 	addHours(days, in.From, in.Hours)
 	for i := range days {
 		d := &days[i]
+		d.Sessions = d.Classes.Counted(in.Bots)
 		for _, covered := range d.coveredHours {
 			if covered {
 				d.CoveredHours++
@@ -262,6 +346,7 @@ func Build(in Input) Report {
 			if d := days[index(t)]; d.Covered {
 				p.CoveredDays++
 				p.Sessions += d.Sessions
+				p.Classes.add(d.Classes)
 			}
 		}
 		last := p.End.AddDate(0, 0, -1)
@@ -278,6 +363,7 @@ func Build(in Input) Report {
 			}
 		}
 		r.Total += p.Sessions
+		r.Classes.add(p.Classes)
 		r.Periods = append(r.Periods, p)
 	}
 	return r

@@ -48,7 +48,7 @@ func readHistory(t *testing.T, path string) ([]DaySessions, []Interval) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		days = append(days, DaySessions{d(date), v})
+		days = append(days, DaySessions{Day: d(date), Sessions: v})
 		cov = append(cov, Interval{d(date), d(date).AddDate(0, 0, 1)})
 	}
 	return days, cov
@@ -119,32 +119,32 @@ func TestBuild_Cases(t *testing.T) {
 	}{
 		{
 			name: "leap-february", from: "2024-02-01", to: "2024-03-01",
-			days:     []DaySessions{{d("2024-02-01"), 10}, {d("2024-02-27"), 5}},
+			days:     []DaySessions{{Day: d("2024-02-01"), Sessions: 10}, {Day: d("2024-02-27"), Sessions: 5}},
 			coverage: coveredDays("2024-02-01", "2024-02-27"), // 28 and 29 uncovered
 		},
 		{
 			name: "gap-across-year-end", from: "2023-12-01", to: "2024-02-01",
-			days:     []DaySessions{{d("2023-12-29"), 7}, {d("2024-01-03"), 9}},
+			days:     []DaySessions{{Day: d("2023-12-29"), Sessions: 7}, {Day: d("2024-01-03"), Sessions: 9}},
 			coverage: append(coveredDays("2023-12-01", "2023-12-29"), coveredDays("2024-01-03", "2024-01-31")...),
 		},
 		{
 			name: "range-starts-inside-a-gap", from: "2023-03-01", to: "2023-04-01",
-			days:     []DaySessions{{d("2023-03-10"), 4}, {d("2023-02-27"), 1000}},
+			days:     []DaySessions{{Day: d("2023-03-10"), Sessions: 4}, {Day: d("2023-02-27"), Sessions: 1000}},
 			coverage: append(coveredDays("2023-02-20", "2023-02-27"), coveredDays("2023-03-10", "2023-03-31")...), // the gap began before the range
 		},
 		{
 			name: "range-ends-inside-a-gap", from: "2023-03-01", to: "2023-04-16",
-			days:     []DaySessions{{d("2023-03-15"), 4}, {d("2023-04-20"), 1000}},
+			days:     []DaySessions{{Day: d("2023-03-15"), Sessions: 4}, {Day: d("2023-04-20"), Sessions: 1000}},
 			coverage: append(coveredDays("2023-03-01", "2023-04-05"), coveredDays("2023-04-20", "2023-04-30")...),
 		},
 		{
 			name: "month-wholly-inside-a-gap", from: "2023-05-01", to: "2023-08-01",
-			days:     []DaySessions{{d("2023-05-31"), 3}, {d("2023-07-01"), 8}},
+			days:     []DaySessions{{Day: d("2023-05-31"), Sessions: 3}, {Day: d("2023-07-01"), Sessions: 8}},
 			coverage: append(coveredDays("2023-05-01", "2023-05-31"), coveredDays("2023-07-01", "2023-07-31")...),
 		},
 		{
 			name: "single-day-covered", from: "2023-05-05", to: "2023-05-06",
-			days:     []DaySessions{{d("2023-05-05"), 42}, {d("2023-05-06"), 1000}},
+			days:     []DaySessions{{Day: d("2023-05-05"), Sessions: 42}, {Day: d("2023-05-06"), Sessions: 1000}},
 			coverage: coveredDays("2023-05-01", "2023-05-31"),
 		},
 		{
@@ -153,17 +153,17 @@ func TestBuild_Cases(t *testing.T) {
 		},
 		{
 			name: "covered-but-quiet-month", from: "2023-06-01", to: "2023-08-01",
-			days:     []DaySessions{{d("2023-07-04"), 5}},
+			days:     []DaySessions{{Day: d("2023-07-04"), Sessions: 5}},
 			coverage: coveredDays("2023-06-01", "2023-07-31"),
 		},
 		{
 			name: "weeks-across-a-year-boundary", from: "2023-12-27", to: "2024-01-10", by: Week,
-			days:     []DaySessions{{d("2023-12-27"), 1}, {d("2023-12-30"), 2}, {d("2023-12-31"), 4}, {d("2024-01-06"), 8}, {d("2024-01-07"), 16}},
+			days:     []DaySessions{{Day: d("2023-12-27"), Sessions: 1}, {Day: d("2023-12-30"), Sessions: 2}, {Day: d("2023-12-31"), Sessions: 4}, {Day: d("2024-01-06"), Sessions: 8}, {Day: d("2024-01-07"), Sessions: 16}},
 			coverage: append(coveredDays("2023-12-27", "2024-01-02"), coveredDays("2024-01-05", "2024-01-09")...),
 		},
 		{
 			name: "years", from: "2022-06-01", to: "2024-03-01", by: Year,
-			days:     []DaySessions{{d("2022-06-01"), 100}, {d("2023-01-01"), 200}, {d("2024-02-29"), 300}},
+			days:     []DaySessions{{Day: d("2022-06-01"), Sessions: 100}, {Day: d("2023-01-01"), Sessions: 200}, {Day: d("2024-02-29"), Sessions: 300}},
 			coverage: []Interval{{d("2022-06-01"), d("2023-06-01")}, {d("2023-09-01").Add(13 * time.Hour), d("2024-03-05")}},
 		},
 		{
@@ -171,7 +171,7 @@ func TestBuild_Cases(t *testing.T) {
 		},
 		{
 			name: "days-with-detail", from: "2023-03-25", to: "2023-03-29", by: Day,
-			days: []DaySessions{{d("2023-03-25"), 12}, {d("2023-03-26"), 30}},
+			days: []DaySessions{{Day: d("2023-03-25"), Sessions: 12}, {Day: d("2023-03-26"), Sessions: 30}},
 			// Coverage from the agent: exact times, one interval crossing midnight.
 			coverage: []Interval{
 				{d("2023-03-25").Add(9*time.Hour + 30*time.Minute), d("2023-03-26").Add(2*time.Hour + 10*time.Minute)},
@@ -244,7 +244,7 @@ func TestParse(t *testing.T) {
 func TestJSONDay_MarshalJSON(t *testing.T) {
 	type plain jsonDay // the same fields without the MarshalJSON method
 	days := []jsonDay{
-		{Date: "2023-03-25", Sessions: 12, Covered: true, CoveredHours: 15, PeakLive: 9, AverageLive: 4.67,
+		{Date: "2023-03-25", Sessions: 12, Human: 7, Bots: 4, Unclassified: 1, Covered: true, CoveredHours: 15, PeakLive: 9, AverageLive: 4.67,
 			Hours: []jsonHour{{10, 7, 4}, {11, 9, 6.5}, {23, 1234567, 0.01}}},
 		{Date: "2023-03-28", Hours: []jsonHour{}},
 	}

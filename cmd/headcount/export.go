@@ -30,6 +30,10 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"today ends at today (today itself is partial) and says so: no row for a period wholly after today,\n" +
 			"`Report ends at today, YYYY-MM-DD` before the total (pretty), \"ends_at_today\" (JSON), a note (HTML).\n" +
 			"A FROM after today is refused: no day of the range has happened yet.\n\n" +
+			"Each session is classified at its start as human or bot (by its User-Agent); sessions never classified\n" +
+			"(older history, imports, recoveries) are unclassified. JSON and HTML always show the three classes.\n" +
+			"--bots exclude leaves the bots out of sessions and every total; unclassified sessions stay in.\n" +
+			"--bot-column adds the bot sessions to CSV (column bot_sessions) and to the pretty form.\n\n" +
 			"It works whether the agent is running or not: a running agent holds the database, so export asks\n" +
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
@@ -38,6 +42,8 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
 			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json or html"},
 			&cli.StringFlag{Name: "by", Value: "month", EnvVars: env("BY"), Usage: "one row per month, week (Sunday to Saturday), day or year"},
+			&cli.StringFlag{Name: "bots", Value: "include", EnvVars: env("BOTS"), Usage: "include: sessions and totals count every session; exclude: they leave out the sessions classified as bots (unclassified ones stay in)"},
+			&cli.BoolFlag{Name: "bot-column", EnvVars: env("BOT_COLUMN"), Usage: "add the bot sessions to CSV (a bot_sessions column after the first four) and to the pretty form (a line per period and after the total); JSON and HTML always show them"},
 			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` printed in the report, instead of the one stored at first start"},
 			&cli.StringFlag{Name: "output", Usage: "write the report to `FILE` (atomically: all of it or nothing) instead of standard output"},
 			&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "add the licence's consumption in its current contract year to JSON and HTML reports (signed licence `FILE`)"},
@@ -146,6 +152,10 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
+	bots, err := report.ParseBotMode(c.String("bots"))
+	if err != nil {
+		return usageError{err}
+	}
 	output := c.String("output")
 	if output != "" {
 		if err := dirMustExist("--output", output); err != nil {
@@ -169,7 +179,10 @@ func runExport(c *cli.Context) error {
 	if env == "" {
 		env = environment("")
 	}
-	r := export.Report(snap, from, to, by, env, now)
+	in := export.Input(snap, from, to, by, env, now)
+	in.Bots = bots
+	r := report.Build(in)
+	r.BotColumn = c.Bool("bot-column")
 	if path := c.String("license"); path != "" {
 		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), client); err != nil {
 			return err

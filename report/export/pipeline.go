@@ -19,8 +19,10 @@ func Report(s store.Snapshot, from, to time.Time, by report.Granularity, env str
 	return report.Build(Input(s, from, to, by, env, now))
 }
 
-// Input converts what the store read into a report's input; now is the wall
-// clock, whose UTC day is the report's today.
+// Input converts what the store read into a report's input, every day's
+// sessions with their bot and unclassified parts; now is the wall clock,
+// whose UTC day is the report's today. Its Bots is IncludeBots, the seed's
+// sessions: a caller that leaves the bots out sets it before report.Build.
 func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env string, now time.Time) report.Input {
 	in := report.Input{From: from, To: to, By: by, Environment: env, Today: now.UTC(),
 		Days:     make([]report.DaySessions, 0, len(s.Days)),
@@ -28,7 +30,7 @@ func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env stri
 		Coverage: make([]report.Interval, 0, len(s.Coverage)),
 	}
 	for _, d := range s.Days {
-		in.Days = append(in.Days, report.DaySessions{Day: d.Day, Sessions: d.Sessions})
+		in.Days = append(in.Days, report.DaySessions{Day: d.Day, Sessions: d.Sessions, Bots: d.Bots, Unclassified: d.Unclassified})
 	}
 	for _, h := range s.Hours {
 		in.Hours = append(in.Hours, report.HourStat{Hour: h.Hour, Peak: h.Peak, LiveMillis: h.LiveMillis, SampledMillis: h.SampledMillis})
