@@ -2,11 +2,9 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	"headcount/entitlement"
 	"headcount/internal/logbuf"
+	"headcount/internal/promtext"
 	"headcount/store"
 	"headcount/usage"
 )
@@ -136,15 +135,11 @@ func (a *runningAgent) metric(t *testing.T, series string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			fmt.Sscan(rest, &v)
-			return v
-		}
+	v, ok := promtext.Sum(string(b), series)
+	if !ok {
+		t.Fatalf("no %s in /metrics", series)
 	}
-	t.Fatalf("no %s in /metrics", series)
-	return 0
+	return v
 }
 
 // driver drives an agent's meter and usage sender by hand, through

@@ -3,19 +3,17 @@ package haproxy
 // Helpers that run the real headcount agent binary next to a real HAProxy.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"headcount/internal/promtext"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -216,23 +214,16 @@ func (a *agentProc) metrics(t testing.TB) string {
 	return body
 }
 
-// metric returns the value of the sample named exactly series (name plus
-// labels, as Prometheus prints it) in a /metrics text.
+// metric returns the sum of the samples series selects (a name, with labels
+// as Prometheus prints them, matching every sample that has those labels:
+// see promtext.Sum) in a /metrics text.
 func metric(t testing.TB, text, series string) float64 {
 	t.Helper()
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", series, err)
-			}
-			return v
-		}
+	v, ok := promtext.Sum(text, series)
+	if !ok {
+		t.Fatalf("metric %s not found in:\n%s", series, text)
 	}
-	t.Fatalf("metric %s not found in:\n%s", series, text)
-	return 0
+	return v
 }
 
 func httpGet(url string) (int, string) {

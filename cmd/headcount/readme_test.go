@@ -58,7 +58,7 @@ var readyAfter = map[string]string{
 
 // stopsAgent are the commands before which the README says to stop the
 // agent (import, license extend) or that start another one.
-var stopsAgent = []string{"headcount import", "headcount license extend", "headcount serve --license", "headcount serve --db"}
+var stopsAgent = []string{"headcount import", "headcount migrate", "headcount license extend", "headcount serve --license", "headcount serve --db"}
 
 // TestReadme_CommandsRun runs every command of README.md's sh code blocks,
 // in order, as a reader following the README would, against the binary

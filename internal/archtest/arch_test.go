@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"headcount/internal/botclass":   {},
 	"headcount/internal/logbuf":     {},
 	"headcount/internal/plural":     {},
+	"headcount/internal/promtext":   {},
 	"headcount/internal/remoteaddr": {},
 	"headcount/report":              {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
