@@ -29,6 +29,13 @@ func (db *DB) Migrated() (Migration, bool) {
 	return *db.migration, true
 }
 
+// Schema returns the schema of the file: SchemaVersion, or an older one for a file opened read-only.
+func (db *DB) Schema() uint64 {
+	var schema uint64
+	_ = db.view(func(tx *bbolt.Tx) error { schema = fileSchema(tx); return nil })
+	return schema
+}
+
 // MigrationBackupPath returns the path of the copy a migration of the database at path from schema
 // from writes before it changes the file.
 func MigrationBackupPath(path string, from uint64) string {
