@@ -14,6 +14,7 @@ import (
 	"headcount/agent/session"
 	"headcount/agent/spop"
 	"headcount/agent/spop/spoptest"
+	"headcount/internal/botclass"
 	"headcount/store"
 )
 
@@ -317,5 +318,100 @@ func TestHandler_LongHeaders(t *testing.T) {
 	k3, _ := keyOf(t, h, requestMsg(ip4, ua, xff+"1"))
 	if !ok1 || !ok2 || k1 != k2 || k1 == k3 {
 		t.Errorf("keys for %d-byte headers: %x %x %x; want the first two equal and the third different", len(xff)+len(ua), k1, k2, k3)
+	}
+}
+
+// BenchmarkHandler_Classified is BenchmarkHandler with the crawler list in
+// force: a request of a live session is not classified, so it costs the same.
+func BenchmarkHandler_Classified(b *testing.B) {
+	h := NewHandler(HandlerConfig{Production: true, Bots: botclass.New(botclass.Config{})}, mustTable(b), zerolog.Nop())
+	msgs := decoded(b, requestMsg(ip4, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)", "203.0.113.1, 10.0.0.1"))
+	now := time.Now()
+	h.HandleMessages(now, msgs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.HandleMessages(now, msgs)
+	}
+}
+
+// BenchmarkHandler_Start measures requests that each start a session (a new
+// X-Forwarded-For each time): without classification, classified from the
+// cache (one User-Agent), and matched against the crawler list (a new
+// User-Agent each time, the matches per second unbounded).
+func BenchmarkHandler_Start(b *testing.B) {
+	const pool = 1 << 14
+	ua := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	for _, tc := range []struct {
+		name    string
+		bots    *botclass.Classifier
+		newUAs  bool
+		perStep int
+	}{
+		{"unclassified", nil, false, pool},
+		{"cached", botclass.New(botclass.Config{}), false, pool},
+		{"matched", botclass.New(botclass.Config{MatchesPerSecond: 1 << 30, CacheEntries: 2}), true, pool},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			frames := make([][]spop.Message, pool)
+			for i := range frames {
+				agent := ua
+				if tc.newUAs {
+					agent = fmt.Sprintf("%s r%d", ua, i)
+				}
+				frames[i] = decoded(b, requestMsg(ip4, agent, fmt.Sprintf("198.51.%d.%d", i/250, i%250)))
+			}
+			now := time.Now()
+			var h *Handler
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%pool == 0 { // every key of the pool has a session: start over on an empty table
+					b.StopTimer()
+					h = NewHandler(HandlerConfig{Production: true, Bots: tc.bots}, mustTable(b), zerolog.Nop())
+					b.StartTimer()
+				}
+				h.HandleMessages(now, frames[i%pool])
+			}
+		})
+	}
+}
+
+// TestHandler_ClassifiesOnceAndBounded: the handler classifies a session's
+// User-Agent when it starts, not its later requests; a flood of new
+// User-Agents beyond the classifier's matches per second is counted
+// unclassified, and the next second is classified again.
+func TestHandler_ClassifiesOnceAndBounded(t *testing.T) {
+	tab := mustTable(t)
+	bots := botclass.New(botclass.Config{MatchesPerSecond: 100})
+	h := NewHandler(HandlerConfig{Production: true, Bots: bots}, tab, zerolog.Nop())
+	now := time.Now().Truncate(time.Second)
+	send := func(at time.Time, ua, xff string) { h.HandleMessages(at, decoded(t, requestMsg(ip4, ua, xff))) }
+	for round := 0; round < 3; round++ { // three requests each: one classification each
+		send(now, "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "")
+		send(now, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "")
+	}
+	if s := bots.Stats(); s.Matched != 2 || s.Cached != 0 {
+		t.Fatalf("after 6 requests of 2 sessions: %+v, want 2 matches and nothing else", s)
+	}
+	for i := 0; i < 300; i++ { // a flood of new User-Agents in one second
+		send(now.Add(500*time.Millisecond), fmt.Sprintf("flood-agent/%d", i), "")
+	}
+	send(now.Add(time.Second), "Mozilla/5.0 (Windows NT 10.0) Chrome/120.0", "") // the next second
+	if s := bots.Stats(); s.Matched != 101 || s.Unknown != 202 {
+		t.Errorf("stats %+v, want 101 matched (the bound, then the next second's) and 202 unknown", s)
+	}
+	tab.EndAll(now.Add(2 * time.Second))
+	byClass := map[session.Class]uint64{}
+	for _, c := range tab.Collect().Completions {
+		byClass[c.Class] += c.Sessions
+	}
+	// The flood agents are people to the crawler list (98 of the first 100
+	// matched) or unclassified (the 200 over the bound).
+	want := map[session.Class]uint64{session.ClassHuman: 1 + 98 + 1, session.ClassBot: 1, session.ClassUnclassified: 202}
+	for _, c := range session.Classes {
+		if byClass[c] != want[c] {
+			t.Errorf("%s sessions %d, want %d (all: %v)", c, byClass[c], want[c], byClass)
+		}
 	}
 }
