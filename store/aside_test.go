@@ -166,3 +166,58 @@ func TestDB_CheckImpossibleValues(t *testing.T) {
 		t.Errorf("Check problems %q, %v; want %q", r.Problems, err, want)
 	}
 }
+
+// Check reads the sessions by hour and the windows too: a value that cannot be decoded is an error, as
+// a day's is (a report asking for hours or windows would fail on it); an hour or window after today is a
+// problem, and so are the hours of a day holding more sessions of a class than the day.
+func TestDB_CheckHourSessionsAndWindows(t *testing.T) {
+	db := MustCreate(t)
+	f := sampleFlush
+	f.Days = []DayCount{{Day: day(2024, 3, 10), Sessions: 2, Bots: 1}}
+	f.HourSessions = []HourCount{{Hour: at(2024, 3, 10, 9, 0, 0), Sessions: 2, Bots: 1}}
+	f.Windows = []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 2, Bots: 1}}
+	MustFlush(t, db, f)
+	path := db.Path()
+	now := at(2024, 3, 11, 22, 59, 59)
+	if r, err := db.Check(now); err != nil || len(r.Problems) != 0 {
+		t.Fatalf("Check of a consistent file: %q, %v", r.Problems, err)
+	}
+	MustClose(t, db)
+
+	MustBolt(t, path, func(tx *bbolt.Tx) error {
+		hours := tx.Bucket(bucketHourSessions)
+		// The 10th's hours now hold 2 bots and 1 unclassified session; the day holds 1 and 0.
+		if err := hours.Put(hourKey(at(2024, 3, 10, 23, 0, 0)), encodeClasses(2, 1, 1)); err != nil {
+			return err
+		}
+		if err := hours.Put(hourKey(at(2024, 3, 12, 0, 0, 0)), encodeClasses(1, 0, 0)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketWindows).Put(encodeSeconds(at(2024, 3, 12, 0, 0, 0)), encodeClasses(1, 0, 0))
+	})
+	db = MustOpen(t, path, readOnly)
+	r, err := db.Check(now)
+	want := []string{
+		"hour 2024-03-12T00 holds 1 completed session but is after today (2024-03-11)",
+		"the hours of 2024-03-10 hold 1 human, 2 bot and 1 unclassified sessions, more than the day's 1, 1 and 0",
+		"the hours of 2024-03-12 hold 1 human, 0 bot and 0 unclassified sessions, more than the day's 0, 0 and 0",
+		"window 2024-03-12T00:00:00Z holds 1 session but is after today (2024-03-11)",
+	}
+	if err != nil || !slices.Equal(r.Problems, want) {
+		t.Errorf("Check problems %q, %v;\nwant %q", r.Problems, err, want)
+	}
+	MustClose(t, db)
+
+	for _, bucket := range [][]byte{bucketHourSessions, bucketWindows} {
+		MustBolt(t, path, func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucket).ForEach(func(k, _ []byte) error {
+				return tx.Bucket(bucket).Put(k, encodeUint(1)) // a schema-1 value in a schema-2 file
+			})
+		})
+		db = MustOpen(t, path, readOnly)
+		if _, err := db.Check(now); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Check of a file with a %s value of 8 bytes: %v, want ErrCorrupt", bucket, err)
+		}
+		MustClose(t, db)
+	}
+}
