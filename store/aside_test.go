@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -219,5 +220,42 @@ func TestDB_CheckHourSessionsAndWindows(t *testing.T) {
 			t.Errorf("Check of a file with a %s value of 8 bytes: %v, want ErrCorrupt", bucket, err)
 		}
 		MustClose(t, db)
+	}
+}
+
+// A pending file of the previous build (format 1: sessions only) reads as
+// unclassified sessions; a format-2 file with a row of the wrong length is
+// refused whole, never padded.
+func TestReadPending_Formats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	write := func(doc string) {
+		t.Helper()
+		if err := os.WriteFile(PendingPath(path), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"format":"headcount pending flushes 1","flushes":[{"seq":2,"now":1710061805,"started":3,"completed":{"idle":3},` +
+		`"days":[[1710028800,3]],"windows":[[1710061800,3]],"hours":[],"coverage":[]}]}`)
+	got, err := ReadPending(path)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("format 1: %+v, %v", got, err)
+	}
+	if d, w := got[0].Days, got[0].Windows; len(d) != 1 || d[0] != (DayCount{Day: day(2024, 3, 10), Sessions: 3, Unclassified: 3}) ||
+		len(w) != 1 || w[0].Sessions != 3 || w[0].Unclassified != 3 || w[0].Bots != 0 {
+		t.Errorf("format 1 read as days %+v, windows %+v; want 3 unclassified sessions", d, w)
+	}
+	damaged := PendingPath(path) + " is not a headcount pending file, or is damaged: move it aside to go on without it (the counts it holds are then not applied; keep it for the vendor)"
+	for name, doc := range map[string]string{
+		"short hour row": `{"format":"headcount pending flushes 2","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1,0,0]],"windows":[],"hours":[],"coverage":[],"hour_sessions":[[1710061200,1]]}]}`,
+		"short day row": `{"format":"headcount pending flushes 2","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1]],"windows":[],"hours":[],"coverage":[]}]}`,
+		"hour rows in format 1": `{"format":"headcount pending flushes 1","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1]],"windows":[],"hours":[],"coverage":[],"hour_sessions":[[1710061200,1,0,0]]}]}`,
+	} {
+		write(doc)
+		if got, err := ReadPending(path); err == nil || err.Error() != damaged {
+			t.Errorf("%s: %+v, %v; want %q", name, got, err, damaged)
+		}
 	}
 }
