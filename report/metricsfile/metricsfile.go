@@ -309,8 +309,8 @@ func verifyMHS(lines []string, pub ed25519.PublicKey) (File, error) {
 	}
 	values := []string{stored} // the chain value of each line so far
 	end := len(lines) - 1
-	if !strings.HasPrefix(lines[end], "END,") {
-		for i, l := range lines[1:end] {
+	if end == 0 || !strings.HasPrefix(lines[end], "END,") {
+		for i, l := range lines[1:max(end, 1)] {
 			if strings.HasPrefix(l, "END,") {
 				return File{}, lineErr(i+3, "a line follows the END line (line %d): lines were added after the file was signed", i+2)
 			}

@@ -311,6 +311,7 @@ func TestVerify_Tampered(t *testing.T) {
 				"the file was signed with another key, lines before END were removed, or the lines were chained again"},
 		{"windows out of order, signed", disordered.String(),
 			"line 3: the window starts at 2026-11-01T09:50:00.000Z, before the window of line 2 ends (2026-11-01T10:10:00.000Z): windows are in time order and do not overlap"},
+		{"only the header", lines[0] + "\n", "line 1: the last line is not the END line (END,SIGNATURE): the file was cut short"},
 		{"empty", "", "the file is empty: not a metrics file"},
 		{"not a metrics file", "month,sessions,gaps,environment\n2026-11,3,,dx\n", ErrNotMetricsFile.Error()},
 	}
