@@ -281,3 +281,36 @@ func keyIDOf(t *testing.T, pubFile string) string {
 	}
 	return metricsfile.KeyID(pub)
 }
+
+// TestMetricsFile_FromAgent: with the agent holding the database, the file
+// is read through its admin endpoint and still leaves out an imported day
+// (its whole-day coverage has no windows), as read from the file itself.
+func TestMetricsFile_FromAgent(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "headcount.db")
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2026-10-01,40\n")
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	site, pub := mustKeygen(t, dir)
+	file := filepath.Join(dir, "usage.metrics")
+	want := "wrote " + file + ": 0 metered windows, 0 sessions, signed with key id " + metricsfile.KeyID(pub) + "\n"
+	args := []string{"metrics-file", "--db", db, "--key", site + ".key", "--deployment", "dx-prod", "--output", file}
+	if code, out, errOut := runBinary(t, append(args, "2026-10-01", "2026-10-02")...); code != 0 || out != want {
+		t.Fatalf("from the file: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	a := startServe(t, processEnv(), "--db", db, "--spoe-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--environment", "prod")
+	records := a.waitMetering(t)
+	addr, _ := records[len(records)-1]["admin_addr"].(string)
+	if addr == "" {
+		t.Fatal("the agent logged no admin address")
+	}
+	code, out, errOut := runBinary(t, append(args, "--admin-addr", addr, "2026-10-01", "2026-10-02")...)
+	if code != 0 || out != want {
+		t.Errorf("from the agent: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	if st := a.stop(t); st != 0 {
+		t.Errorf("the agent exited with status %d", st)
+	}
+}
