@@ -284,7 +284,8 @@ func keyIDOf(t *testing.T, pubFile string) string {
 
 // TestMetricsFile_FromAgent: with the agent holding the database, the file
 // is read through its admin endpoint and still leaves out an imported day
-// (its whole-day coverage has no windows), as read from the file itself.
+// (its whole-day coverage has no windows), as read from the file itself;
+// the file of no window verifies.
 func TestMetricsFile_FromAgent(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "headcount.db")
@@ -309,6 +310,10 @@ func TestMetricsFile_FromAgent(t *testing.T) {
 	code, out, errOut := runBinary(t, append(args, "--admin-addr", addr, "2026-10-01", "2026-10-02")...)
 	if code != 0 || out != want {
 		t.Errorf("from the agent: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	code, out, errOut = runBinary(t, "verify", "--pubkey", site+".pub", file)
+	if want := "ok: headcount dev, deployment dx-prod, key id " + metricsfile.KeyID(pub) + ": no metered window, 0 sessions; chain and signature valid\n"; code != 0 || out != want {
+		t.Errorf("verify: %d %q %q\nwant %q", code, out, errOut, want)
 	}
 	if st := a.stop(t); st != 0 {
 		t.Errorf("the agent exited with status %d", st)
