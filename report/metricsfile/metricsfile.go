@@ -206,11 +206,14 @@ func Metered(feature string, from, to, now time.Time, counts []store.WindowCount
 	return out
 }
 
-// File is a metrics file that verified.
+// File is a metrics file or a signed report that verified.
 type File struct {
 	Legacy  bool   // the layout written before the MHS shape; Header then holds only the deployment
 	Header  Header // line 1
 	Windows []Window
+	// Report holds a signed report's lines (Seal), without their chain
+	// values; nil for a metrics file.
+	Report []string
 }
 
 // Sessions returns the sessions of all the file's windows.
@@ -224,7 +227,8 @@ func (f File) Sessions() uint64 {
 
 // ErrNotMetricsFile is returned for a file whose first line is neither an
 // MHS header nor the legacy one.
-var ErrNotMetricsFile = errors.New("not a metrics file: line 1 is neither an MHS header (1,KEY-ID,PRODUCT,VERSION,DEPLOYMENT-ID,CHAIN) nor a headcount metrics v1 header")
+var ErrNotMetricsFile = errors.New("not a metrics file: line 1 is neither an MHS header (1,KEY-ID,PRODUCT,VERSION,DEPLOYMENT-ID,CHAIN) nor a headcount metrics v1 header, " +
+	"and no line is the END line of a signed report")
 
 // LineError is a line of a metrics file that did not check: Line counts from
 // 1 (the header), Problem says which check failed. It wraps ErrTampered.
@@ -266,10 +270,61 @@ func Verify(data []byte, pub ed25519.PublicKey) (File, error) {
 		}
 		return f, nil
 	}
-	if !strings.HasPrefix(lines[0], FormatVersion+",") {
-		return File{}, ErrNotMetricsFile
+	if strings.HasPrefix(lines[0], FormatVersion+",") {
+		return verifyMHS(lines, pub)
 	}
-	return verifyMHS(lines, pub)
+	if slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, "END,") }) {
+		return verifySealed(lines, pub)
+	}
+	return File{}, ErrNotMetricsFile
+}
+
+// Seal writes text (lines ending in "\n", such as a report's CSV), each line
+// followed by a comma and its chain value, then the END line signed by key:
+// the chain and signature of the metrics file over any lines. Verify checks
+// it and returns the lines. A line of text that is empty or starts with
+// "END," is refused and nothing is written.
+func Seal(w io.Writer, text string, key ed25519.PrivateKey) error {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i, l := range lines {
+		if l == "" || strings.HasPrefix(l, "END,") || strings.ContainsRune(l, '\r') {
+			return fmt.Errorf("line %d of the text to sign is empty, starts with END, or holds a carriage return", i+1)
+		}
+	}
+	return writeSealed(w, lines, key)
+}
+
+// verifySealed checks a signed report (Seal): every line's chain value, then
+// the END signature.
+func verifySealed(lines []string, pub ed25519.PublicKey) (File, error) {
+	if err := checkLastEnd(lines); err != nil {
+		return File{}, err
+	}
+	var f File
+	var values []string
+	for i, line := range lines[:len(lines)-1] {
+		n := i + 1
+		text, stored, err := splitChain(n, line)
+		if err != nil {
+			return File{}, err
+		}
+		prev := ""
+		if n > 1 {
+			prev = values[n-2]
+		}
+		if link(prev, text) != stored {
+			if n == 1 {
+				return File{}, lineErr(1, "the chain value does not match the line: the line was edited")
+			}
+			return File{}, chainError(n, lines, values, text, stored)
+		}
+		f.Report = append(f.Report, text)
+		values = append(values, stored)
+	}
+	if err := checkEnd(lines, values, pub, ""); err != nil {
+		return File{}, err
+	}
+	return f, nil
 }
 
 // splitChain splits a line into its text before the last comma and its
@@ -308,20 +363,12 @@ func verifyMHS(lines []string, pub ed25519.PublicKey) (File, error) {
 		return File{}, lineErr(1, "the chain value does not match the header: the header was edited")
 	}
 	values := []string{stored} // the chain value of each line so far
-	end := len(lines) - 1
-	if end == 0 || !strings.HasPrefix(lines[end], "END,") {
-		for i, l := range lines[1:max(end, 1)] {
-			if strings.HasPrefix(l, "END,") {
-				return File{}, lineErr(i+3, "a line follows the END line (line %d): lines were added after the file was signed", i+2)
-			}
-		}
-		return File{}, lineErr(end+1, "the last line is not the END line (END,SIGNATURE): the file was cut short")
+	if err := checkLastEnd(lines); err != nil {
+		return File{}, err
 	}
+	end := len(lines) - 1
 	for i, line := range lines[1:end] {
 		n := i + 2
-		if strings.HasPrefix(line, "END,") {
-			return File{}, lineErr(n+1, "a line follows the END line (line %d): lines were added after the file was signed", n)
-		}
 		win, err := parseWindow(n, line)
 		if err != nil {
 			return File{}, err
@@ -337,25 +384,50 @@ func verifyMHS(lines []string, pub ed25519.PublicKey) (File, error) {
 		f.Windows = append(f.Windows, win)
 		values = append(values, stored)
 	}
+	if err := checkEnd(lines, values, pub, "; the header names "+f.Header.KeyID); err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+// checkEnd checks the END line, the last of lines, against the chain values
+// of the lines before it. named follows the key's id in the message of a
+// signature that does not match.
+func checkEnd(lines, values []string, pub ed25519.PublicKey, named string) error {
+	end := len(lines) - 1
 	sigText, _ := strings.CutPrefix(lines[end], "END,")
 	sig, err := hex.DecodeString(sigText)
 	if err != nil || len(sig) != ed25519.SignatureSize || strings.ToLower(sigText) != sigText {
-		return File{}, lineErr(end+1, "the signature is not 128 lowercase hexadecimal digits")
+		return lineErr(end+1, "the signature is not 128 lowercase hexadecimal digits")
 	}
 	last, _ := hex.DecodeString(values[len(values)-1])
 	if ed25519.Verify(pub, last, sig) {
-		return f, nil
+		return nil
 	}
 	// The chain holds, but the signature is not over its end: lines were
 	// added after the signed one, or it is not this key's signature.
 	for i, v := range values[:len(values)-1] {
 		b, _ := hex.DecodeString(v)
 		if ed25519.Verify(pub, b, sig) {
-			return File{}, lineErr(i+2, "the END signature is over the chain value of line %d: line %d and the lines after it were added after the file was signed", i+1, i+2)
+			return lineErr(i+2, "the END signature is over the chain value of line %d: line %d and the lines after it were added after the file was signed", i+1, i+2)
 		}
 	}
-	return File{}, lineErr(end+1, "the END signature does not match the last chain value with this public key (key id %s; the header names %s): "+
-		"the file was signed with another key, lines before END were removed, or the lines were chained again", KeyID(pub), f.Header.KeyID)
+	return lineErr(end+1, "the END signature does not match the last chain value with this public key (key id %s%s): "+
+		"the file was signed with another key, lines before END were removed, or the lines were chained again", KeyID(pub), named)
+}
+
+// checkLastEnd checks that the last of lines, and only it, is an END line.
+func checkLastEnd(lines []string) error {
+	end := len(lines) - 1
+	for i, l := range lines[:end] {
+		if strings.HasPrefix(l, "END,") {
+			return lineErr(i+2, "a line follows the END line (line %d): lines were added after the file was signed", i+1)
+		}
+	}
+	if end == 0 || !strings.HasPrefix(lines[end], "END,") {
+		return lineErr(end+1, "the last line is not the END line (END,SIGNATURE): the file was cut short")
+	}
+	return nil
 }
 
 // chainError says why line n's stored chain value does not follow from

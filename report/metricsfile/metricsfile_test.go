@@ -262,7 +262,7 @@ func TestVerify_Tampered(t *testing.T) {
 		{"header: version", field(1, 3, "1.4.1"), "line 1: the chain value does not match the header: the header was edited"},
 		{"header: deployment", field(1, 4, "dx-test"), "line 1: the chain value does not match the header: the header was edited"},
 		{"header: empty product", field(1, 2, ""), "line 1: the product is empty"},
-		{"header: format version", field(1, 0, "2"), ErrNotMetricsFile.Error()},
+		{"header: format version", field(1, 0, "2"), "line 1: the chain value does not match the line: the line was edited"},
 		{"header: a field added", edit(func(l []string) []string { l[0] = "1,x," + l[0][2:]; return l }),
 			"line 1: the header has 7 fields; it has 6: 1,KEY-ID,PRODUCT,VERSION,DEPLOYMENT-ID,CHAIN"},
 		{"header: chain value", field(1, 5, strings.Repeat("0", 64)), "line 1: the chain value does not match the header: the header was edited"},
@@ -375,5 +375,64 @@ func TestKeyID(t *testing.T) {
 	pub, _ := fixedKey()
 	if got := KeyID(pub); got != "56475aa75463474c" {
 		t.Errorf("KeyID = %s (key %s)", got, hex.EncodeToString(pub))
+	}
+}
+
+// TestSeal_Verify: a signed report verifies and gives back its lines (CRLF
+// too); every change is named at its first line; text that cannot be sealed
+// is refused.
+func TestSeal_Verify(t *testing.T) {
+	pub, priv := fixedKey()
+	_, otherPriv, _ := ed25519.GenerateKey(nil)
+	csv := "day,sessions,gaps,environment\n2026-11-01,3,,dx\n2026-11-02,,2026-11-01_2026-11-03,dx\n2026-11-03,0,,dx\n"
+	seal := func(text string, key ed25519.PrivateKey) string {
+		var b bytes.Buffer
+		if err := Seal(&b, text, key); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	good := seal(csv, priv)
+	lines := strings.Split(strings.TrimSuffix(good, "\n"), "\n") // 1..4 the report, 5 END
+	if !regexp.MustCompile(`\Aday,sessions,gaps,environment,[0-9a-f]{64}\n2026-11-01,3,,dx,[0-9a-f]{64}\n`).MatchString(good) || len(lines) != 5 ||
+		!regexp.MustCompile(`^END,[0-9a-f]{128}$`).MatchString(lines[4]) {
+		t.Fatalf("the signed report:\n%s", good)
+	}
+	for _, file := range []string{good, strings.ReplaceAll(good, "\n", "\r\n")} {
+		f, err := Verify([]byte(file), pub)
+		if err != nil || strings.Join(f.Report, "\n")+"\n" != csv || f.Windows != nil {
+			t.Errorf("%+v, %v", f, err)
+		}
+	}
+	join := func(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+	cases := []struct{ name, file, want string }{
+		{"header edited", join(strings.Replace(lines[0], "day,", "date,", 1), lines[1], lines[2], lines[3], lines[4]),
+			"line 1: the chain value does not match the line: the line was edited"},
+		{"a count edited", join(lines[0], strings.Replace(lines[1], ",3,", ",30,", 1), lines[2], lines[3], lines[4]),
+			"line 2: the chain value does not follow from line 1's: this line was edited, or a line was removed just before it"},
+		{"a line removed", join(lines[0], lines[2], lines[3], lines[4]),
+			"line 2: the chain value does not follow from line 1's: this line was edited, or a line was removed just before it"},
+		{"lines swapped", join(lines[0], lines[2], lines[1], lines[3], lines[4]),
+			"line 2: the chain value does not follow from line 1's; the line was signed after line 3: lines were moved (reordered)"},
+		{"a line added after END", join(lines[0], lines[1], lines[2], lines[3], lines[4], lines[3]),
+			"line 6: a line follows the END line (line 5): lines were added after the file was signed"},
+		{"chain value cut", join(lines[0], lines[1][:len(lines[1])-1], lines[2], lines[3], lines[4]),
+			`line 2: the chain value "` + lines[1][strings.LastIndexByte(lines[1], ',')+1:len(lines[1])-1] + `" is not 64 lowercase hexadecimal digits`},
+		{"signed by another key", seal(csv, otherPriv),
+			"line 5: the END signature does not match the last chain value with this public key (key id " + KeyID(pub) + "): " +
+				"the file was signed with another key, lines before END were removed, or the lines were chained again"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Verify([]byte(tc.file), pub); err == nil || err.Error() != tc.want {
+				t.Errorf("error %v\nwant  %s", err, tc.want)
+			}
+		})
+	}
+	for _, text := range []string{"a\n\nb\n", "a\nEND,00\n", "a\r\nb\n"} {
+		var b bytes.Buffer
+		if err := Seal(&b, text, priv); err == nil || b.Len() != 0 {
+			t.Errorf("Seal(%q): %v, %d bytes", text, err, b.Len())
+		}
 	}
 }
