@@ -2,13 +2,17 @@ package main
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"headcount/agent/admin"
+	"headcount/entitlement"
 	"headcount/internal/atomicfile"
 	"headcount/internal/plural"
 	"headcount/report/metricsfile"
@@ -98,4 +102,22 @@ func metricsFileCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			return err
 		},
 	})
+}
+
+// readSignKey reads the site's private key (headcount keygen) that flag
+// names.
+func readSignKey(flag, path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, usagef("%s %s: %v; give the private key that headcount keygen made", flag, path, err)
+	}
+	key, err := entitlement.ParsePrivateKey(data)
+	if err != nil {
+		return nil, usagef("%s %s: %v", flag, path, err)
+	}
+	return key, nil
 }

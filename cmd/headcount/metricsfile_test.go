@@ -319,3 +319,72 @@ func TestMetricsFile_FromAgent(t *testing.T) {
 		t.Errorf("the agent exited with status %d", st)
 	}
 }
+
+// TestServe_ReportSignKey: serve --report-sign-key signs each scheduled
+// report as the metrics file is signed, and headcount verify checks it and
+// names a changed line; the flag without --report-dir, or with a file that
+// is not a private key, is bad input.
+func TestServe_ReportSignKey(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "headcount.db")
+	hist := filepath.Join(dir, "history.csv")
+	writeTestFile(t, hist, "date,sessions\n2026-10-01,40\n")
+	if code, _, errOut := runCLI(t, "import", "--create", "--db", db, hist); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	site, pub := mustKeygen(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--report-sign-key", site + ".key"}, "headcount: --report-sign-key signs the scheduled reports: add --report-dir DIR, or leave it out\n"},
+		{[]string{"--report-dir", dir, "--report-sign-key", site + ".pub"}, "headcount: --report-sign-key " + site + ".pub: not a PEM private key\n"},
+		{[]string{"--report-dir", dir, "--report-sign-key", filepath.Join(dir, "none.key")},
+			"headcount: --report-sign-key " + filepath.Join(dir, "none.key") + ": no such file or directory; give the private key that headcount keygen made\n"},
+	} {
+		code, out, errOut := runCLI(t, append([]string{"serve", "--db", db, "--spoe-addr", "127.0.0.1:0", "--admin-addr", ""}, tc.args...)...)
+		if code != 2 || out != "" || errOut != tc.want {
+			t.Errorf("%q: status %d, stdout %q, stderr %q\nwant 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+
+	reports := filepath.Join(dir, "reports")
+	if err := os.Mkdir(reports, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := startServe(t, processEnv(), "--db", db, "--spoe-addr", "127.0.0.1:0", "--admin-addr", "", "--environment", "prod",
+		"--report-dir", reports, "--report-sign-key", site+".key")
+	file := filepath.Join(reports, "Reports", "headcount", "2026", "10", "01", "headcount_2026-10-01_2026-10-02.csv")
+	deadline := time.After(60 * time.Second)
+	for written := false; !written; {
+		select {
+		case line, ok := <-a.lines:
+			if !ok {
+				t.Fatalf("the agent exited before it wrote the report")
+			}
+			written = strings.Contains(line, `"message":"wrote a scheduled report"`) && strings.Contains(line, "2026-10-01_2026-10-02")
+		case <-deadline:
+			t.Fatalf("the agent logged no scheduled report of 2026-10-01 within a minute")
+		}
+	}
+	if st := a.stop(t); st != 0 {
+		t.Errorf("the agent exited with status %d", st)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\Aday,sessions,gaps,environment,covered_hours,peak_live,average_live,[0-9a-f]{64}\n2026-10-01,40,,prod,[^\n]*,[0-9a-f]{64}\nEND,[0-9a-f]{128}\n\z`).Match(data) {
+		t.Errorf("the signed report:\n%s", data)
+	}
+	code, out, errOut := runBinary(t, "verify", "--pubkey", site+".pub", file)
+	if want := "ok: a signed report of 2 lines, signed with key id " + metricsfile.KeyID(pub) + "; chain and signature valid\n"; code != 0 || out != want {
+		t.Errorf("verify: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+	edited := filepath.Join(dir, "edited.csv")
+	writeTestFile(t, edited, strings.Replace(string(data), "2026-10-01,40,", "2026-10-01,4,", 1))
+	code, out, errOut = runBinary(t, "verify", "--pubkey", site+".pub", edited)
+	if want := "headcount: " + edited + ": line 2: the chain value does not follow from line 1's: this line was edited, or a line was removed just before it\n"; code != 1 || out != "" || errOut != want {
+		t.Errorf("verify of an edited report: %d %q %q\nwant %q", code, out, errOut, want)
+	}
+}

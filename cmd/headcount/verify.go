@@ -15,9 +15,10 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Name:      "verify",
 		Usage:     "check a signed usage file (headcount metrics-file) against the site's public key",
 		ArgsUsage: "FILE",
-		Description: "Checks the MHS shape that headcount metrics-file writes, and the layout it wrote before, line by\n" +
-			"line (CRLF line ends too): ok and the file's figures (status 0), or the first line that does not\n" +
-			"check, line 1 being the header, and which check failed (status 1).",
+		Description: "Checks the MHS shape that headcount metrics-file writes, the layout it wrote before, and the\n" +
+			"scheduled reports serve --report-sign-key signs, line by line (CRLF line ends too): ok and the\n" +
+			"file's figures (status 0), or the first line that does not check, line 1 being the header, and\n" +
+			"which check failed (status 1).",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "pubkey", Required: true, Usage: "the site's public key `FILE`"},
@@ -37,6 +38,11 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			f, err := metricsfile.Verify(data, pub)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Args().First(), err)
+			}
+			if f.Report != nil {
+				_, err = fmt.Fprintf(c.App.Writer, "ok: a signed report of %s, signed with key id %s; chain and signature valid\n",
+					plural.Count(len(f.Report), "line"), metricsfile.KeyID(pub))
+				return err
 			}
 			if f.Legacy {
 				first, last := "-", "-"
