@@ -147,6 +147,9 @@ type Snapshot struct {
 	HourSessions []HourCount   `json:"hour_sessions"`
 	Windows      []WindowCount `json:"windows"`  // only when asked for
 	Coverage     []Interval    `json:"coverage"` // the intervals that reach into the range
+	// Imported holds the UTC days of the range imported from another meter (Import), whose coverage is
+	// the whole day with no windows in it; only when windows are asked for.
+	Imported []time.Time `json:"imported,omitempty"`
 }
 
 // Parts says which optional parts a Snapshot reads.
@@ -172,6 +175,9 @@ func (db *DB) Snapshot(from, to time.Time, parts Parts) (Snapshot, error) {
 		}
 		if parts.Windows {
 			if s.Windows, err = readWindows(tx, from, to); err != nil {
+				return err
+			}
+			if s.Imported, err = readImported(tx, from, to); err != nil {
 				return err
 			}
 		}
@@ -278,6 +284,30 @@ func readWindows(tx *bbolt.Tx, from, to time.Time) ([]WindowCount, error) {
 		out = append(out, WindowCount{Start: start, Sessions: n, Bots: bots, Unclassified: unclassified})
 	}
 	return out, nil
+}
+
+// readImported returns the imported days d with from <= d < to in ascending order; none when nothing
+// was ever imported.
+func readImported(tx *bbolt.Tx, from, to time.Time) ([]time.Time, error) {
+	b := tx.Bucket(bucketImported)
+	if b == nil {
+		return nil, nil
+	}
+	var days []time.Time
+	c := b.Cursor()
+	for k, _ := c.Seek(dayKey(from)); k != nil; k, _ = c.Next() {
+		day, ok := parseKeyTime(k, false)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s key %q", ErrCorrupt, bucketImported, k)
+		}
+		if !day.Before(to) {
+			break
+		}
+		if !day.Before(from) {
+			days = append(days, day)
+		}
+	}
+	return days, nil
 }
 
 // readHourSessions returns the stored sessions of the hours h with from <= h < to in ascending order;

@@ -66,8 +66,8 @@ var (
 
 	// bucketImported maps each UTC day imported from another meter, key "YYYY-MM-DD" as in bucketDays, to
 	// the sessions imported for it, value an 8-byte big-endian count (also 0). Created by the first
-	// Import. Written and read only by Import, which refuses a day found here, so history is never
-	// imported twice.
+	// Import. Written only by Import, which refuses a day found here, so history is never imported twice;
+	// read by Import and by Snapshot when asked for windows (the metrics file writes no windows there).
 	bucketImported = []byte("imported")
 
 	// bucketWindows maps the start of a 10-minute window (Window), key its 8-byte big-endian Unix

@@ -52,6 +52,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "report-dir", EnvVars: env("REPORT_DIR"), Usage: "write scheduled reports under `DIR`/Reports/NAME/YYYY/MM/DD/ID.csv (see README)"},
 		&cli.DurationFlag{Name: "report-every", Value: 24 * time.Hour, EnvVars: env("REPORT_EVERY"), Usage: "the scheduled reports' period: 24h, 168h (weeks from Sunday) or 720h (30 days)"},
 		&cli.StringFlag{Name: "report-name", Value: "headcount", EnvVars: env("REPORT_NAME"), Usage: "the scheduled reports' `NAME`"},
+		&cli.StringFlag{Name: "report-sign-key", EnvVars: env("REPORT_SIGN_KEY"), Usage: "sign each scheduled report with the site's private key `FILE` (headcount keygen), as the metrics file is signed; headcount verify checks it"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("LOG_LEVEL"), Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: "json", EnvVars: env("LOG_FORMAT"), Usage: "json or console"},
 	}
@@ -195,6 +196,13 @@ func serve(c *cli.Context) error {
 			return usagef("--report-name %q: want a name without slashes", name)
 		}
 		cfg.Reports = &export.Schedule{Dir: dir, Name: name, Every: every, Settle: cfg.IdleTimeout + cfg.Heartbeat + time.Minute, Since: 400 * 24 * time.Hour}
+		if path := c.String("report-sign-key"); path != "" {
+			if cfg.Reports.SignKey, err = readSignKey("--report-sign-key", path); err != nil {
+				return err
+			}
+		}
+	} else if c.String("report-sign-key") != "" {
+		return usagef("--report-sign-key signs the scheduled reports: add --report-dir DIR, or leave it out")
 	}
 
 	// SIGHUP: read the licence and the exclusion files again, and check the

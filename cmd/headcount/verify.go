@@ -12,12 +12,16 @@ import (
 
 func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 	return &cli.Command{
-		Name:         "verify",
-		Usage:        "check a tamper-evident usage file against the deployment's public key",
-		ArgsUsage:    "FILE",
+		Name:      "verify",
+		Usage:     "check a signed usage file (headcount metrics-file) against the site's public key",
+		ArgsUsage: "FILE",
+		Description: "Checks the MHS shape that headcount metrics-file writes, the layout it wrote before, and the\n" +
+			"scheduled reports serve --report-sign-key signs, line by line (CRLF line ends too): ok and the\n" +
+			"file's figures (status 0), or the first line that does not check, line 1 being the header, and\n" +
+			"which check failed (status 1).",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "pubkey", Required: true, Usage: "the deployment's public key `FILE`"},
+			&cli.StringFlag{Name: "pubkey", Required: true, Usage: "the site's public key `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -31,20 +35,31 @@ func verifyCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			if err != nil {
 				return err
 			}
-			rows, err := metricsfile.Verify(data, pub)
+			f, err := metricsfile.Verify(data, pub)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Args().First(), err)
 			}
-			var sum uint64
-			for _, r := range rows {
-				sum += r.Sessions
+			if f.Report != nil {
+				_, err = fmt.Fprintf(c.App.Writer, "ok: a signed report of %s, signed with key id %s; chain and signature valid\n",
+					plural.Count(len(f.Report), "line"), metricsfile.KeyID(pub))
+				return err
 			}
-			first, last := "-", "-"
-			if len(rows) > 0 {
-				first, last = rows[0].Start.Format(time.RFC3339), rows[len(rows)-1].End.Format(time.RFC3339)
+			if f.Legacy {
+				first, last := "-", "-"
+				if len(f.Windows) > 0 {
+					first, last = f.Windows[0].Start.Format(time.RFC3339), f.Windows[len(f.Windows)-1].End.Format(time.RFC3339)
+				}
+				_, err = fmt.Fprintf(c.App.Writer, "ok: %s from %s to %s, %s, signature valid\n",
+					plural.Count(len(f.Windows), "window"), first, last, plural.Count(f.Sessions(), "session"))
+				return err
 			}
-			_, err = fmt.Fprintf(c.App.Writer, "ok: %s from %s to %s, %s, signature valid\n",
-				plural.Count(len(rows), "window"), first, last, plural.Count(sum, "session"))
+			span := "no metered window"
+			if len(f.Windows) > 0 {
+				span = plural.Count(len(f.Windows), "metered window") + " from " + f.Windows[0].Start.Format(metricsfile.TimeLayout) +
+					" to " + f.Windows[len(f.Windows)-1].End.Format(metricsfile.TimeLayout)
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "ok: %s %s, deployment %s, key id %s: %s, %s; chain and signature valid\n",
+				f.Header.Product, f.Header.Version, f.Header.Deployment, f.Header.KeyID, span, plural.Count(f.Sessions(), "session"))
 			return err
 		},
 	}

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"headcount/deploy/oci":          {},
 	"headcount/store":               {"headcount/internal/atomicfile", "headcount/internal/plural"},
 	"headcount/report/metricsfile":  {"headcount/store"},
-	"headcount/report/export":       {"headcount/report", "headcount/store", "headcount/internal/atomicfile"},
+	"headcount/report/export":       {"headcount/report", "headcount/report/metricsfile", "headcount/store", "headcount/internal/atomicfile"},
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
 	"headcount/haproxy":             {},
 	"headcount/internal/archtest":   {},

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"headcount/internal/atomicfile"
 	"headcount/report"
+	"headcount/report/metricsfile"
 	"headcount/store"
 
 	"github.com/rs/zerolog"
@@ -20,7 +22,8 @@ import (
 // period of Every (24h, 168h: weeks from Sunday, or 720h: 30-day periods
 // counted from 1970-01-01), under
 // Dir/Reports/<Name>/<year>/<month>/<day>/<report-id>.csv (the period's
-// first day), each the CSV of `headcount export --by day` for the period.
+// first day), each the CSV of `headcount export --by day` for the period,
+// signed when SignKey is set.
 type Schedule struct {
 	Dir, Name   string
 	Every       time.Duration
@@ -31,6 +34,11 @@ type Schedule struct {
 	Settle time.Duration
 	// Since bounds how far back missed periods are written.
 	Since time.Duration
+	// SignKey, when set, signs each file as the metrics file is signed
+	// (metricsfile.Seal): every CSV line then ends in a chain value and an
+	// END line follows, which headcount verify checks. Without it the file
+	// is the plain CSV.
+	SignKey ed25519.PrivateKey
 }
 
 // period returns the start of the period containing day (UTC midnight).
@@ -78,6 +86,13 @@ func (s Schedule) WriteDue(db *store.DB, now time.Time) ([]string, error) {
 		var b bytes.Buffer
 		if err := report.WriteCSV(&b, r); err != nil {
 			return written, err
+		}
+		if s.SignKey != nil {
+			csv := b.String()
+			b.Reset()
+			if err := metricsfile.Seal(&b, csv, s.SignKey); err != nil {
+				return written, err
+			}
 		}
 		path := s.Path(start)
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b.Bytes()) {

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"headcount/internal/logbuf"
 	"headcount/report"
+	"headcount/report/metricsfile"
 	"headcount/store"
 
 	"github.com/rs/zerolog"
@@ -172,4 +174,48 @@ func mustHistory(t *testing.T, day0 time.Time, days, skip int) *store.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// TestSchedule_Signed: with a signing key each file is the period's CSV
+// sealed as the metrics file is (a chain value on every line, an END
+// signature), it verifies with the public key, and writing again changes
+// nothing (Ed25519 signatures are deterministic).
+func TestSchedule_Signed(t *testing.T) {
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	db := mustHistory(t, day0, 5, -1)
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := Schedule{Dir: t.TempDir(), Name: "daily", Every: 24 * time.Hour, Environment: "dx-prod", Settle: time.Hour, Since: 30 * 24 * time.Hour}
+	signed := plain
+	signed.Dir, signed.SignKey = t.TempDir(), priv
+	now := day0.AddDate(0, 0, 3).Add(2 * time.Hour)
+	if _, err := plain.WriteDue(db, now); err != nil {
+		t.Fatal(err)
+	}
+	written, err := signed.WriteDue(db, now)
+	if err != nil || len(written) != 3 {
+		t.Fatalf("wrote %v, %v; want the files of 3 days", written, err)
+	}
+	for i, path := range written {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csv, err := os.ReadFile(plain.Path(day0.AddDate(0, 0, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := metricsfile.Verify(data, pub)
+		if err != nil || strings.Join(f.Report, "\n")+"\n" != string(csv) {
+			t.Errorf("%s verifies as %q, %v; want the plain report\n%s", path, f.Report, err, csv)
+		}
+		if !strings.HasPrefix(string(data), "day,sessions,gaps,environment,covered_hours,peak_live,average_live,") {
+			t.Errorf("%s:\n%s", path, data)
+		}
+	}
+	if again, err := signed.WriteDue(db, now.Add(time.Minute)); err != nil || len(again) != 0 {
+		t.Errorf("writing again: %v, %v", again, err)
+	}
 }
