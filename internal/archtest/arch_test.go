@@ -38,6 +38,8 @@ var allowed = map[string][]string{
 	"headcount/internal/archtest":   {},
 	"headcount/scripts/notices":     {},
 	"headcount/agent/keying":        {"headcount/agent/session", "headcount/internal/botclass"},
+	"headcount/replay":              {"headcount/agent/keying", "headcount/agent/session", "headcount/store"},
+	"headcount/replay/replaytest":   {},
 	"headcount/agent": {"headcount/agent/admin", "headcount/agent/keying", "headcount/agent/session", "headcount/agent/spop",
 		"headcount/entitlement", "headcount/internal/botclass", "headcount/report/export", "headcount/store", "headcount/usage"},
 	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/entitlement",
