@@ -97,8 +97,8 @@ const (
 	kindCoverage              // a line that is not metered: it only covers its time
 )
 
-// sweepStep is the log time between two sweeps of the table (and two
-// collections of its completions into 10-minute windows).
+// sweepStep is the log time between two sweeps of the table. It divides
+// store.Window: completions are collected at each window's end.
 const sweepStep = time.Minute
 
 // Run reads the inputs as one stream merged by time and counts the sessions
@@ -384,11 +384,13 @@ func (e *engine) apply(ev event) {
 	}
 }
 
-// sweep completes the sessions over at t and collects the completions into
-// the 10-minute window that ends at or holds t.
+// sweep completes the sessions over at t and, at the end of a 10-minute
+// window, collects the window's completions.
 func (e *engine) sweep(t int64) {
 	e.table.Sweep(time.Unix(0, t))
-	e.collect(t)
+	if t%int64(store.Window) == 0 {
+		e.collect(t)
+	}
 }
 
 // finish ends the sessions still live after the last line, each at its own
