@@ -132,6 +132,17 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	return e.res, nil
 }
 
+// FormatError says that no line of a file's first ones fits a format, so
+// FormatAuto cannot tell which it is.
+type FormatError struct {
+	File  string
+	Lines int // the non-empty lines looked at
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("%s: no line of the first %d fits a format (dx-ust, ncsa, haproxy); pass --format if the file is one of them", e.File, e.Lines)
+}
+
 // source is one input being read.
 type source struct {
 	name   string
@@ -200,7 +211,7 @@ func (e *engine) start(s *source) error {
 		}
 		f, ok := Detect(nonEmpty)
 		if !ok && len(nonEmpty) > 0 {
-			return fmt.Errorf("%s: no line of the first %d fits a format (dx-ust, ncsa, haproxy); pass --format if the file is one of them", s.name, len(nonEmpty))
+			return &FormatError{File: s.name, Lines: len(nonEmpty)}
 		}
 		if !ok {
 			f = FormatNCSA // an empty file: nothing to parse
