@@ -118,9 +118,9 @@ func TestReplay_Messages(t *testing.T) {
 	log := replayLog(t, dir, "a.log",
 		ncsaLine("192.0.2.1", "01/Jul/2026:23:50:00 +0000", "/a"),
 		"garbage secret-line",
-		ncsaLine("192.0.2.1", "02/Jul/2026:02:10:00 +0200", "/b"), // 00:10 UTC: the same session, counted on 2 July
+		ncsaLine("192.0.2.1", "02/Jul/2026:02:10:00 +0200", "/b"),      // 00:10 UTC: the same session, counted on 2 July
 		ncsaLine("192.0.2.2", "02/Jul/2026:00:06:00 +0000", "/logout"), // 4 min older than the newest: in order
-		ncsaLine("192.0.2.3", "01/Jul/2026:23:40:00 +0000", "/c"), // 30 min older than the newest: late with --reorder-window 5m
+		ncsaLine("192.0.2.3", "01/Jul/2026:23:40:00 +0000", "/c"),      // 30 min older than the newest: late with --reorder-window 5m
 		ncsaLine("10.1.1.1", "02/Jul/2026:00:11:00 +0000", "/c"),
 	)
 	db := filepath.Join(dir, "h.db")

@@ -139,7 +139,7 @@ func timeline(rng *rand.Rand, id int, from, until time.Time) ([]request, bool) {
 			node := rng.IntN(2)
 			paths := []string{"/logout", "/app/logout", "/logout?next=/"}
 			out = append(out, request{client: id, t: t.Add(Skew[node]), node: node, path: paths[rng.IntN(len(paths))]})
-			t = t.Add(time.Duration(1+rng.Int64N(int64(5*time.Minute)))) // a new session after a logout may follow soon
+			t = t.Add(time.Duration(1 + rng.Int64N(int64(5*time.Minute)))) // a new session after a logout may follow soon
 		case 1:
 			t = t.Add(Idle + 5*time.Second + time.Duration(rng.Int64N(int64(20*time.Second)))) // just over
 		default:
