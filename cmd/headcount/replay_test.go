@@ -173,3 +173,41 @@ func TestReplay_Messages(t *testing.T) {
 		}
 	}
 }
+
+// The README's replay example prints what its prose says: the per-day
+// counts of the dry run and the summary of the real run.
+func TestReadme_ReplayExample(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	start := strings.Index(readme, "cat > access.log <<'LOG'\n")
+	if start < 0 {
+		t.Fatal("README.md has no replay example")
+	}
+	body := readme[start+len("cat > access.log <<'LOG'\n"):]
+	body = body[:strings.Index(body, "\nLOG\n")+1]
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(log, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := headcountBinFast(t)
+	code, stdout, _ := runBinaryAt(t, bin, "replay", "--dry-run", log)
+	prose := strings.Join(strings.Fields(readme), " ")
+	for _, row := range strings.Split(strings.TrimSpace(stdout), "\n")[1:] {
+		if !strings.Contains(prose, "`"+row+"`") {
+			t.Errorf("the dry run prints %q, which README.md does not show", row)
+		}
+	}
+	if code != 0 || !strings.Contains(stdout, "2024-03-02,1,0") {
+		t.Errorf("dry run: exit %d, %q", code, stdout)
+	}
+	db := filepath.Join(dir, "replay.db")
+	code, stdout, _ = runBinaryAt(t, bin, "replay", "--db", db, log)
+	summary := strings.ReplaceAll(strings.TrimSuffix(stdout, "\n"), db, "./replay.db")
+	if code != 0 || !strings.Contains(prose, "`"+summary+"`") {
+		t.Errorf("replay prints %q, which README.md does not show", summary)
+	}
+}
