@@ -97,6 +97,12 @@ const (
 	kindCoverage              // a line that is not metered: it only covers its time
 )
 
+// tableSlack is how much earlier than the first line the session table's
+// clock reaches (session.New takes times up to a day before its start). A
+// line older than that, late by about a day, is counted late and not
+// applied.
+const tableSlack = 23 * time.Hour
+
 // sweepStep is the log time between two sweeps of the table. It divides
 // store.Window: completions are collected at each window's end.
 const sweepStep = time.Minute
@@ -176,6 +182,7 @@ type engine struct {
 	haveNewest bool
 
 	table      *session.Table
+	oldest     int64 // lines before it are older than the table's clock can hold
 	nextSweep  int64
 	covStart   int64
 	covEnd     int64
@@ -314,6 +321,7 @@ func (e *engine) run() error {
 		return err
 	}
 	e.table = table
+	e.oldest = first - int64(tableSlack)
 	e.nextSweep = first - first%int64(sweepStep) + int64(sweepStep)
 	e.lastWindow = e.nextSweep
 	for {
@@ -368,6 +376,9 @@ func (e *engine) push(ev event) {
 // apply feeds one event to the table at its time, after the sweeps due
 // before it, and extends the coverage.
 func (e *engine) apply(ev event) {
+	if ev.t < e.oldest {
+		return
+	}
 	for ev.t >= e.nextSweep {
 		e.sweep(e.nextSweep)
 		e.nextSweep += int64(sweepStep)
@@ -427,7 +438,11 @@ func (e *engine) finish() {
 		f.Windows = append(f.Windows, *w)
 	}
 	for _, h := range e.stats {
-		f.Hours = append(f.Hours, *h)
+		// The table samples the hours of a hole too (with the sessions
+		// live at its end); an hour wholly in a hole was not metered.
+		if meets(f.Coverage, h.Hour, h.Hour.Add(time.Hour)) {
+			f.Hours = append(f.Hours, *h)
+		}
 	}
 	sort.Slice(f.Days, func(i, j int) bool { return f.Days[i].Day.Before(f.Days[j].Day) })
 	sort.Slice(f.HourSessions, func(i, j int) bool { return f.HourSessions[i].Hour.Before(f.HourSessions[j].Hour) })
@@ -494,4 +509,14 @@ func (e *engine) collect(t int64) {
 		s.LiveMillis += h.LiveMillis
 		s.SampledMillis += h.SampledMillis
 	}
+}
+
+// meets reports whether one of the intervals meets [from, to).
+func meets(ivs []store.Interval, from, to time.Time) bool {
+	for _, iv := range ivs {
+		if iv.Start.Before(to) && iv.End.After(from) {
+			return true
+		}
+	}
+	return false
 }

@@ -121,4 +121,25 @@ func TestRun_MergeCoverageLate(t *testing.T) {
 	if fmt.Sprint(res.Flush.Coverage) != fmt.Sprint(wantCov) {
 		t.Errorf("coverage %v, want %v", res.Flush.Coverage, wantCov)
 	}
+	// The live-session statistics keep the hours the coverage meets only.
+	var hourList []string
+	for _, h := range res.Flush.Hours {
+		hourList = append(hourList, h.Hour.Format("02T15"))
+	}
+	if got := strings.Join(hourList, " "); got != "01T23 02T00 02T08" {
+		t.Errorf("hour statistics for %s, want 01T23 02T00 02T08", got)
+	}
+}
+
+// A line older than the first line by more than the table's clock reaches
+// back (late by about a day) is counted late and not applied: it would be
+// counted on the wrong day.
+func TestRun_LineTooOld(t *testing.T) {
+	res := runLines(t, Config{}, []string{
+		ncsa("192.0.2.1", "03/Aug/2026:10:00:00 +0000", "/", "UA", "-"),
+		ncsa("192.0.2.2", "01/Aug/2026:10:00:00 +0000", "/", "UA", "-"),
+	})
+	if res.Late != 1 || res.Sessions() != 1 || len(res.Flush.Days) != 1 || res.Flush.Days[0].Day.Day() != 3 {
+		t.Errorf("late %d, days %v; want 1 late and 1 session on 3 August", res.Late, res.Flush.Days)
+	}
 }

@@ -132,3 +132,32 @@ func FuzzParseHAProxy(f *testing.F) {
 		`<134>1 2026-02-06T12:14:15.001-05:00 web haproxy 1 - - ::1:33317 [06/Feb/2026:12:14:14.655] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {UA|x} {t} "GET /logout HTTP/1.1"`,
 		`10.0.1.2:33317 [06/Feb/2026:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {Mozilla|-} "GET / HTTP/1.1"`)
 }
+
+// Client hosts become the addresses netip reads, with no allocation for
+// IPv4 and IPv6 without a zone; host names are no address.
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"0.0.0.0", "0.0.0.0"},
+		{"255.255.255.255", "255.255.255.255"},
+		{"256.1.1.1", "invalid IP"},
+		{"010.1.1.1", "invalid IP"},
+		{"1.2.3", "invalid IP"},
+		{"1.2.3.4.5", "invalid IP"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"fe80::1%eth0", "fe80::1"},
+		{"portal.example", "invalid IP"},
+		{"", "invalid IP"},
+	} {
+		if got := parseAddr([]byte(tc.in)).String(); got != tc.want {
+			t.Errorf("parseAddr(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range []string{"192.0.2.1", "2001:db8::1"} {
+		b := []byte(in)
+		if n := testing.AllocsPerRun(100, func() { parseAddr(b) }); n != 0 {
+			t.Errorf("parseAddr(%q): %v allocations", in, n)
+		}
+	}
+}

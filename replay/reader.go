@@ -119,8 +119,9 @@ func (lr *lineReader) Err() error {
 }
 
 // parseAddr returns the address a logged client host is, or the zero Addr
-// for a host name. IPv4 is parsed by hand; IPv6 through netip, which only
-// reads the string for the call (a zone is copied into netip's own table).
+// for a host name. IPv4 is parsed by hand; IPv6 through netip, given the
+// line's bytes as a string without a copy (it keeps nothing of them but a
+// zone, which gets a copy).
 func parseAddr(b []byte) netip.Addr {
 	var a [4]byte
 	part, n, digitsSeen := 0, 0, 0
@@ -154,7 +155,11 @@ func parseOther(b []byte) netip.Addr {
 	if bytes.IndexByte(b, ':') < 0 || len(b) == 0 {
 		return netip.Addr{}
 	}
-	addr, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+	s := unsafe.String(&b[0], len(b)) // read during the call only
+	if bytes.IndexByte(b, '%') >= 0 {
+		s = string(b) // a zone would be kept by netip: give it a copy
+	}
+	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}
 	}
