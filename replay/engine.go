@@ -383,7 +383,9 @@ func (e *engine) apply(ev event) {
 		e.sweep(e.nextSweep)
 		e.nextSweep += int64(sweepStep)
 		if e.table.Live() == 0 && ev.t >= e.nextSweep {
-			// Nothing live: jump over the quiet time (a hole in the logs).
+			// Nothing live: jump over the quiet time (a hole in the logs),
+			// the completions so far in the window they completed in.
+			e.collect(e.nextSweep)
 			e.nextSweep = ev.t - ev.t%int64(sweepStep) + int64(sweepStep)
 		}
 	}

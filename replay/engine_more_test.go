@@ -121,6 +121,15 @@ func TestRun_MergeCoverageLate(t *testing.T) {
 	if fmt.Sprint(res.Flush.Coverage) != fmt.Sprint(wantCov) {
 		t.Errorf("coverage %v, want %v", res.Flush.Coverage, wantCov)
 	}
+	// Sessions count in the 10-minute window in which the sweep of the
+	// log's clock completed them, also before a hole.
+	var windowList []string
+	for _, w := range res.Flush.Windows {
+		windowList = append(windowList, fmt.Sprintf("%s:%d", w.Start.Format("02T15:04"), w.Sessions))
+	}
+	if got := strings.Join(windowList, " "); got != "02T00:40:1 02T08:10:1 02T08:40:1 02T08:50:1" {
+		t.Errorf("windows %s, want 02T00:40:1 02T08:10:1 02T08:40:1 02T08:50:1", got)
+	}
 	// The live-session statistics keep the hours the coverage meets only.
 	var hourList []string
 	for _, h := range res.Flush.Hours {
