@@ -22,7 +22,9 @@ const (
 	FormatNCSA
 	// FormatHAProxy reads HAProxy's default `option httplog` with
 	// `capture request header User-Agent` and `capture request header
-	// X-Forwarded-For` in that order (the `{ua|xff}` block). Its accept date
+	// X-Forwarded-For` as the last two captures of the frontend (the
+	// `{…|ua|xff}` block: the shipped configuration captures the SPOE error
+	// before them). Its accept date
 	// carries no offset: it is taken from an RFC 5424 syslog time stamp at the
 	// start of the line when there is one, and is UTC otherwise.
 	FormatHAProxy
@@ -254,8 +256,8 @@ func ParseDXUST(line []byte, r *Record) bool {
 
 // ParseHAProxy parses HAProxy's default httplog line, `%ci:%cp [%tr] %ft
 // %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq
-// {%hr} [{%hs}] "%r"`, with the captured request headers `{User-Agent|
-// X-Forwarded-For}`, after any syslog header, into r.
+// {%hr} [{%hs}] "%r"`, whose captured request headers end with
+// `User-Agent|X-Forwarded-For`, after any syslog header, into r.
 func ParseHAProxy(line []byte, r *Record) bool {
 	line = trimEOL(line)
 	// The client address:port is the field before the first " [dd/".
@@ -310,11 +312,15 @@ func ParseHAProxy(line []byte, r *Record) bool {
 		return false
 	}
 	captured := rest[1:end]
-	bar := bytes.IndexByte(captured, '|')
-	if bar < 0 || bytes.IndexByte(captured[bar+1:], '|') >= 0 {
+	bar := bytes.LastIndexByte(captured, '|')
+	if bar < 0 {
 		return false
 	}
-	ua, xff := captured[:bar], captured[bar+1:]
+	xff := captured[bar+1:]
+	ua := captured[:bar]
+	if prev := bytes.LastIndexByte(ua, '|'); prev >= 0 {
+		ua = ua[prev+1:]
+	}
 	rest = rest[end+1:]
 	if len(rest) > 1 && rest[0] == ' ' && rest[1] == '{' { // captured response headers
 		end := bytes.IndexByte(rest, '}')

@@ -47,6 +47,8 @@ func TestParsers(t *testing.T) {
 			true, "2026-02-06T12:14:14.655Z", "10.0.1.2", "Mozilla/5.0 (X11)", "203.0.113.4", true, "/index.html"},
 		{"haproxy rfc5424 offset", ParseHAProxy, `<134>1 2026-02-06T12:14:15.001-05:00 web haproxy 14389 - - ::1:33317 [06/Feb/2026:12:14:14.655] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {|} {text/html} "GET /logout HTTP/1.1"`,
 			true, "2026-02-06T17:14:14.655Z", "::1", "-", "-", false, "/logout"},
+		{"haproxy shipped capture first", ParseHAProxy, `10.0.1.2:33317 [06/Feb/2026:12:14:14.655] web be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {|Mozilla/5.0 (X11)|203.0.113.9} "GET /a/logout?x HTTP/1.1"`,
+			true, "2026-02-06T12:14:14.655Z", "10.0.1.2", "Mozilla/5.0 (X11)", "203.0.113.9", true, "/a/logout"},
 		{"haproxy one capture", ParseHAProxy, `10.0.1.2:33317 [06/Feb/2026:12:14:14.655] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {UA} "GET / HTTP/1.1"`, false, "", "", "", "", false, ""},
 		{"haproxy no capture", ParseHAProxy, `10.0.1.2:33317 [06/Feb/2026:12:14:14.655] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1"`, false, "", "", "", "", false, ""},
 	}

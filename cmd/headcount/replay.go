@@ -32,7 +32,8 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"once. Formats (--format, detected per file by default from its first lines):\n" +
 			"  dx-ust   the field [DX_UST] %t %h \"%{User-Agent}i\" \"%{X-Forwarded-For}i\" [/DX_UST] anywhere in a line\n" +
 			"  ncsa     NCSA combined, with an optional trailing \"%{X-Forwarded-For}i\"\n" +
-			"  haproxy  option httplog with capture request header User-Agent and then X-Forwarded-For ({ua|xff});\n" +
+			"  haproxy  option httplog with capture request header User-Agent and then X-Forwarded-For as the\n" +
+			"           frontend's last captures ({…|ua|xff});\n" +
 			"           its date is UTC unless the line starts with an RFC 5424 syslog header carrying an offset\n" +
 			"A line that fits no format is skipped and counted; the summary names the first by file and line number.\n" +
 			"Sessions still live at the end of the logs end by their own idle timeout or maximum. Coverage is the time\n" +
