@@ -35,7 +35,14 @@ type Config struct {
 	// Hole is the longest time without a line in any file that still counts
 	// as covered: a longer one is left out of the coverage. Default 15m.
 	Hole time.Duration
+	// Progress, when not nil, is called with the lines read so far every
+	// ProgressLines lines, from Run's goroutine.
+	Progress func(lines uint64)
 }
+
+// ProgressLines is how many lines Run reads between two calls of
+// Config.Progress.
+const ProgressLines = 1 << 16
 
 // Input is one log file.
 type Input struct {
@@ -254,6 +261,9 @@ func (e *engine) advance(s *source) error {
 			continue
 		}
 		e.res.Lines++
+		if e.cfg.Progress != nil && e.res.Lines%ProgressLines == 0 {
+			e.cfg.Progress(e.res.Lines)
+		}
 		if long || !s.parse(line, &e.record) {
 			e.res.Skipped++
 			if len(e.res.FirstSkipped) < maxSkippedLines {

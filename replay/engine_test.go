@@ -17,7 +17,7 @@ func replayFiles(t *testing.T, format Format, paths ...string) Result {
 	t.Helper()
 	var inputs []Input
 	for _, p := range paths {
-		rc, err := Open(p, nil)
+		rc, err := Open(p, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

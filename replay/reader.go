@@ -21,7 +21,9 @@ const (
 
 // Open opens a log file for Run: "-" is stdin, and a file (or stdin) whose
 // content starts with gzip's magic number is decompressed, whatever its name.
-func Open(name string, stdin io.Reader) (io.ReadCloser, error) {
+// When read is not nil, the bytes read from the file (compressed, for a
+// gzipped one) are added to it as they are read, for a progress line.
+func Open(name string, stdin io.Reader, read *int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
 	if name == "-" {
 		rc = io.NopCloser(stdin)
@@ -32,7 +34,11 @@ func Open(name string, stdin io.Reader) (io.ReadCloser, error) {
 		}
 		rc = f
 	}
-	br := bufio.NewReaderSize(rc, 64<<10)
+	var src io.Reader = rc
+	if read != nil {
+		src = &countingReader{r: rc, n: read}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	magic, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
 		rc.Close()
@@ -47,6 +53,18 @@ func Open(name string, stdin io.Reader) (io.ReadCloser, error) {
 		return readCloser{zr, rc}, nil
 	}
 	return readCloser{br, rc}, nil
+}
+
+// countingReader adds the bytes it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 type readCloser struct {

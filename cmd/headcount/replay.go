@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,7 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"           frontend's last captures ({…|ua|xff});\n" +
 			"           its date is UTC unless the line starts with an RFC 5424 syslog header carrying an offset\n" +
 			"A line that fits no format is skipped and counted; the summary names the first by file and line number.\n" +
+			"On a terminal, a progress line on stderr shows the lines read, their rate, the bytes read and the time left.\n" +
 			"Sessions still live at the end of the logs end by their own idle timeout or maximum. Coverage is the time\n" +
 			"the logs span, less every stretch longer than --hole without a line in any file.\n" +
 			"Counts are written in one transaction, into a database created if missing. A day the database already\n" +
@@ -127,16 +130,34 @@ func replayLogs(c *cli.Context) error {
 	}
 
 	var inputs []replay.Input
+	var read, total int64 // bytes read of the files, and their sizes (-1: unknown, stdin)
 	for _, name := range c.Args().Slice() {
-		rc, err := replay.Open(name, c.App.Reader)
+		rc, err := replay.Open(name, c.App.Reader, &read)
 		if err != nil {
 			return usagef("cannot read %v", err)
 		}
 		defer rc.Close()
 		inputs = append(inputs, replay.Input{Name: name, R: rc})
+		if fi, err := os.Stat(name); name != "-" && err == nil && total >= 0 {
+			total += fi.Size()
+		} else {
+			total = -1
+		}
 	}
-	res, err := replay.Run(replay.Config{Format: format, Session: scfg, Keyer: keyer, LogoutPath: logout,
-		ReorderWindow: c.Duration("reorder-window"), Hole: c.Duration("hole")}, inputs)
+	rcfg := replay.Config{Format: format, Session: scfg, Keyer: keyer, LogoutPath: logout,
+		ReorderWindow: c.Duration("reorder-window"), Hole: c.Duration("hole")}
+	shown := false
+	if isTerminal(c.App.ErrWriter) {
+		start := time.Now()
+		rcfg.Progress = func(lines uint64) {
+			fmt.Fprintf(c.App.ErrWriter, "\r%s\033[K", progressLine(read, total, lines, time.Since(start)))
+			shown = true
+		}
+	}
+	res, err := replay.Run(rcfg, inputs)
+	if shown {
+		fmt.Fprint(c.App.ErrWriter, "\r\033[K") // the summary and errors start on a clean line
+	}
 	var unknown *replay.FormatError
 	if errors.As(err, &unknown) {
 		return usageError{err}
@@ -283,4 +304,33 @@ func daysTaken(db *store.DB, days []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// progressLine describes a replay in progress: bytes read of the files'
+// total (-1 when stdin is among them: no share, no time left), lines read
+// and their rate.
+func progressLine(read, total int64, lines uint64, elapsed time.Duration) string {
+	secs := max(elapsed.Seconds(), 0.001)
+	line := fmt.Sprintf("replay: %s lines, %s lines/s, %s read", withCommas(lines), withCommas(uint64(float64(lines)/secs)), mebibytes(read))
+	if total > 0 {
+		share := min(float64(read)/float64(total), 1)
+		line += fmt.Sprintf(" of %s (%.0f%%)", mebibytes(total), 100*share)
+		if share > 0 {
+			left := time.Duration(float64(elapsed) * (1 - share) / share).Round(time.Second)
+			line += fmt.Sprintf(", %s left", left)
+		}
+	}
+	return line
+}
+
+// mebibytes returns n bytes in MiB with one decimal.
+func mebibytes(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// withCommas returns n with thousands separated by commas.
+func withCommas(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

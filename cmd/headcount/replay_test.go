@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +39,9 @@ func TestReplay_GeneratedLogs(t *testing.T) {
 			outputs = append(outputs, stdout, stderr)
 			if code != 0 || stdout != want {
 				t.Fatalf("--dry-run: exit %d, stdout\n%s\nwant\n%s\nstderr: %s", code, stdout, want, stderr)
+			}
+			if strings.Contains(stderr, "\r") {
+				t.Errorf("a progress line on stderr, which is not a terminal: %q", stderr)
 			}
 			if !strings.Contains(stderr, fmt.Sprintf(": %d lines skipped", pop.Malformed)) && !(pop.Malformed == 1 && strings.Contains(stderr, ": 1 line skipped")) {
 				t.Errorf("stderr %q does not say the %d malformed lines were skipped", stderr, pop.Malformed)
@@ -209,5 +213,47 @@ func TestReadme_ReplayExample(t *testing.T) {
 	summary := strings.ReplaceAll(strings.TrimSuffix(stdout, "\n"), db, "./replay.db")
 	if code != 0 || !strings.Contains(prose, "`"+summary+"`") {
 		t.Errorf("replay prints %q, which README.md does not show", summary)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	for _, tc := range []struct {
+		read, total int64
+		lines       uint64
+		elapsed     time.Duration
+		want        string
+	}{
+		{50 << 20, 200 << 20, 1_234_567, 2 * time.Second,
+			"replay: 1,234,567 lines, 617,283 lines/s, 50.0 MiB read of 200.0 MiB (25%), 6s left"},
+		{3 << 20, -1, 65536, time.Second, "replay: 65,536 lines, 65,536 lines/s, 3.0 MiB read"},
+		{0, 10, 0, 0, "replay: 0 lines, 0 lines/s, 0.0 MiB read of 0.0 MiB (0%)"},
+	} {
+		if got := progressLine(tc.read, tc.total, tc.lines, tc.elapsed); got != tc.want {
+			t.Errorf("progressLine(%d, %d, %d, %s) = %q, want %q", tc.read, tc.total, tc.lines, tc.elapsed, got, tc.want)
+		}
+	}
+}
+
+// On a terminal (script(1) gives the command one), replay shows its
+// progress every 65,536 lines on stderr and clears it before the summary.
+func TestReplay_ProgressOnTerminal(t *testing.T) {
+	bin := headcountBinFast(t)
+	dir := t.TempDir()
+	var lines []string
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 70000; i++ {
+		at := start.Add(time.Duration(i) * time.Second).Format("02/Jan/2006:15:04:05 -0700")
+		lines = append(lines, ncsaLine(fmt.Sprintf("192.0.2.%d", i%200), at, "/a"))
+	}
+	log := replayLog(t, dir, "big.log", lines...)
+	out, err := exec.Command("script", "-qec", bin+" replay --dry-run "+log+" >/dev/null", "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	text := string(out)
+	progress := "\rreplay: 65,536 lines, "
+	clear := "\r\x1b[Kreplayed 70000 lines of 1 file: "
+	if i, j := strings.Index(text, progress), strings.Index(text, clear); i < 0 || j < i {
+		t.Errorf("terminal output %q: want %q, then the line cleared and the summary", text, progress)
 	}
 }
