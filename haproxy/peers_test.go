@@ -78,9 +78,14 @@ func TestExample_HeartbeatPeers(t *testing.T) {
 	waitFor(t, 10*time.Second, "hap2's heartbeats for its own clients", func() bool { return messages() >= want })
 	// Every request waited for its message's ACK (the SPOE filter holds the
 	// request until then), so all that hap2 sent has been counted by now.
+	// Peers replicate in the background, so on a loaded machine hap2 can
+	// still send a client's heartbeat now and then (51 of 50 seen in CI);
+	// without the peers section it would send one for every shared client.
+	// The sessions are exact either way: the agent knows the client.
 	m := agent.metrics(t)
-	if got := metric(t, m, "headcount_spoe_messages_total"); got != want {
-		t.Errorf("the agent received %v messages, want %v: one per client, whichever instance saw it", got, want)
+	if got := metric(t, m, "headcount_spoe_messages_total"); got < want || got > want+float64(len(shared))/10 {
+		t.Errorf("the agent received %v messages, want %v (up to %d more): one per client, whichever instance saw it",
+			got, want, len(shared)/10)
 	}
 	if got := metric(t, m, "headcount_sessions_started_total"); got != want {
 		t.Errorf("%v sessions started, want %v", got, want)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -164,5 +165,97 @@ func TestDB_CheckImpossibleValues(t *testing.T) {
 	}
 	if err != nil || !slices.Equal(r.Problems, want) {
 		t.Errorf("Check problems %q, %v; want %q", r.Problems, err, want)
+	}
+}
+
+// Check reads the sessions by hour and the windows too: a value that cannot be decoded is an error, as
+// a day's is (a report asking for hours or windows would fail on it); an hour or window after today is a
+// problem, and so are the hours of a day holding more sessions of a class than the day.
+func TestDB_CheckHourSessionsAndWindows(t *testing.T) {
+	db := MustCreate(t)
+	f := sampleFlush
+	f.Days = []DayCount{{Day: day(2024, 3, 10), Sessions: 2, Bots: 1}}
+	f.HourSessions = []HourCount{{Hour: at(2024, 3, 10, 9, 0, 0), Sessions: 2, Bots: 1}}
+	f.Windows = []WindowCount{{Start: at(2024, 3, 10, 9, 0, 0), Sessions: 2, Bots: 1}}
+	MustFlush(t, db, f)
+	path := db.Path()
+	now := at(2024, 3, 11, 22, 59, 59)
+	if r, err := db.Check(now); err != nil || len(r.Problems) != 0 {
+		t.Fatalf("Check of a consistent file: %q, %v", r.Problems, err)
+	}
+	MustClose(t, db)
+
+	MustBolt(t, path, func(tx *bbolt.Tx) error {
+		hours := tx.Bucket(bucketHourSessions)
+		// The 10th's hours now hold 2 bots and 1 unclassified session; the day holds 1 and 0.
+		if err := hours.Put(hourKey(at(2024, 3, 10, 23, 0, 0)), encodeClasses(2, 1, 1)); err != nil {
+			return err
+		}
+		if err := hours.Put(hourKey(at(2024, 3, 12, 0, 0, 0)), encodeClasses(1, 0, 0)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketWindows).Put(encodeSeconds(at(2024, 3, 12, 0, 0, 0)), encodeClasses(1, 0, 0))
+	})
+	db = MustOpen(t, path, readOnly)
+	r, err := db.Check(now)
+	want := []string{
+		"hour 2024-03-12T00 holds 1 completed session but is after today (2024-03-11)",
+		"the hours of 2024-03-10 hold 1 human, 2 bot and 1 unclassified sessions, more than the day's 1, 1 and 0",
+		"the hours of 2024-03-12 hold 1 human, 0 bot and 0 unclassified sessions, more than the day's 0, 0 and 0",
+		"window 2024-03-12T00:00:00Z holds 1 session but is after today (2024-03-11)",
+	}
+	if err != nil || !slices.Equal(r.Problems, want) {
+		t.Errorf("Check problems %q, %v;\nwant %q", r.Problems, err, want)
+	}
+	MustClose(t, db)
+
+	for _, bucket := range [][]byte{bucketHourSessions, bucketWindows} {
+		MustBolt(t, path, func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucket).ForEach(func(k, _ []byte) error {
+				return tx.Bucket(bucket).Put(k, encodeUint(1)) // a schema-1 value in a schema-2 file
+			})
+		})
+		db = MustOpen(t, path, readOnly)
+		if _, err := db.Check(now); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Check of a file with a %s value of 8 bytes: %v, want ErrCorrupt", bucket, err)
+		}
+		MustClose(t, db)
+	}
+}
+
+// A pending file of the previous build (format 1: sessions only) reads as
+// unclassified sessions; a format-2 file with a row of the wrong length is
+// refused whole, never padded.
+func TestReadPending_Formats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "headcount.db")
+	write := func(doc string) {
+		t.Helper()
+		if err := os.WriteFile(PendingPath(path), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"format":"headcount pending flushes 1","flushes":[{"seq":2,"now":1710061805,"started":3,"completed":{"idle":3},` +
+		`"days":[[1710028800,3]],"windows":[[1710061800,3]],"hours":[],"coverage":[]}]}`)
+	got, err := ReadPending(path)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("format 1: %+v, %v", got, err)
+	}
+	if d, w := got[0].Days, got[0].Windows; len(d) != 1 || d[0] != (DayCount{Day: day(2024, 3, 10), Sessions: 3, Unclassified: 3}) ||
+		len(w) != 1 || w[0].Sessions != 3 || w[0].Unclassified != 3 || w[0].Bots != 0 {
+		t.Errorf("format 1 read as days %+v, windows %+v; want 3 unclassified sessions", d, w)
+	}
+	damaged := PendingPath(path) + " is not a headcount pending file, or is damaged: move it aside to go on without it (the counts it holds are then not applied; keep it for the vendor)"
+	for name, doc := range map[string]string{
+		"short hour row": `{"format":"headcount pending flushes 2","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1,0,0]],"windows":[],"hours":[],"coverage":[],"hour_sessions":[[1710061200,1]]}]}`,
+		"short day row": `{"format":"headcount pending flushes 2","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1]],"windows":[],"hours":[],"coverage":[]}]}`,
+		"hour rows in format 1": `{"format":"headcount pending flushes 1","flushes":[{"seq":2,"now":1710061805,"started":1,"completed":{"idle":1},` +
+			`"days":[[1710028800,1]],"windows":[],"hours":[],"coverage":[],"hour_sessions":[[1710061200,1,0,0]]}]}`,
+	} {
+		write(doc)
+		if got, err := ReadPending(path); err == nil || err.Error() != damaged {
+			t.Errorf("%s: %+v, %v; want %q", name, got, err, damaged)
+		}
 	}
 }

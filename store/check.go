@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"headcount/internal/plural"
 )
 
 // CheckResult is what Check found: how many days, hours and coverage intervals the database holds, the
@@ -30,10 +32,12 @@ type CheckResult struct {
 //   - coverage intervals end after they start, and are ordered and disjoint;
 //   - no hour has more than an hour of samples, more live-session time than its peak allows, or a
 //     peak above the sessions ever started;
-//   - no day, hour or coverage lies after the UTC day of now plus an hour (the agent's clock may run a
-//     little ahead of the checking host's).
+//   - the sessions by hour of a day hold no more sessions of any class than the day;
+//   - no day, hour, sessions by hour, window or coverage lies after the UTC day of now plus an hour (the
+//     agent's clock may run a little ahead of the checking host's).
 //
-// It returns an error when a record of the days, hours, coverage or set-aside entries cannot be decoded.
+// It returns an error when a record of the days, hours, sessions by hour, windows, coverage or set-aside
+// entries cannot be decoded.
 func (db *DB) Check(now time.Time) (CheckResult, error) {
 	var r CheckResult
 	err := db.view(func(tx *bbolt.Tx) error {
@@ -117,6 +121,51 @@ func (db *DB) Check(now time.Time) (CheckResult, error) {
 			}
 			if !h.Hour.Before(tomorrow) {
 				problem("hour %s is after today (%s)", h.Hour.Format(hourLayout), now.UTC().Format(dayLayout))
+			}
+		}
+
+		// The sessions by hour: each hour's are in its day's count, so a day's hours hold no more
+		// sessions of a class than the day (fewer where hours were not recorded: before schema 2,
+		// imported days, set-aside entries).
+		hourSessions, err := readHourSessions(tx, from, to)
+		if err != nil {
+			return err
+		}
+		var hourDays []DayCount // the sums of the hours of each day, in day order
+		for _, h := range hourSessions {
+			if !h.Hour.Before(tomorrow) {
+				problem("hour %s holds %s but is after today (%s)", h.Hour.Format(hourLayout),
+					plural.Count(h.Sessions, "completed session"), now.UTC().Format(dayLayout))
+			}
+			d := h.Hour.Truncate(24 * time.Hour)
+			if n := len(hourDays); n == 0 || !hourDays[n-1].Day.Equal(d) {
+				hourDays = append(hourDays, DayCount{Day: d})
+			}
+			sum := &hourDays[len(hourDays)-1]
+			sum.Sessions += h.Sessions
+			sum.Bots += h.Bots
+			sum.Unclassified += h.Unclassified
+		}
+		dayCounts := make(map[time.Time]DayCount, len(days))
+		for _, d := range days {
+			dayCounts[d.Day] = d
+		}
+		for _, sum := range hourDays {
+			d := dayCounts[sum.Day]
+			if sum.Human() > d.Human() || sum.Bots > d.Bots || sum.Unclassified > d.Unclassified {
+				problem("the hours of %s hold %d human, %d bot and %d unclassified sessions, more than the day's %d, %d and %d",
+					sum.Day.Format(dayLayout), sum.Human(), sum.Bots, sum.Unclassified, d.Human(), d.Bots, d.Unclassified)
+			}
+		}
+
+		windows, err := readWindows(tx, from, to)
+		if err != nil {
+			return err
+		}
+		for _, w := range windows {
+			if !w.Start.Before(tomorrow) {
+				problem("window %s holds %s but is after today (%s)", w.Start.Format(time.RFC3339),
+					plural.Count(w.Sessions, "session"), now.UTC().Format(dayLayout))
 			}
 		}
 

@@ -45,7 +45,7 @@ type pendingFlush struct {
 	Hours     [][4]int64        `json:"hours"`    // [hour, peak, live ms, sampled ms]
 	Coverage  [][2]int64        `json:"coverage"` // [start, end]
 	// HourSessions: [hour, sessions, bots, unclassified]; none in format 1.
-	HourSessions [][4]int64 `json:"hour_sessions,omitempty"`
+	HourSessions [][]int64 `json:"hour_sessions,omitempty"`
 }
 
 // PendingPath returns the path of the pending file of the database at path.
@@ -153,7 +153,7 @@ func toPending(f Flush) pendingFlush {
 		p.Windows = append(p.Windows, []int64{w.Start.Unix(), int64(w.Sessions), int64(w.Bots), int64(w.Unclassified)})
 	}
 	for _, h := range f.HourSessions {
-		p.HourSessions = append(p.HourSessions, [4]int64{h.Hour.Unix(), int64(h.Sessions), int64(h.Bots), int64(h.Unclassified)})
+		p.HourSessions = append(p.HourSessions, []int64{h.Hour.Unix(), int64(h.Sessions), int64(h.Bots), int64(h.Unclassified)})
 	}
 	for _, h := range f.Hours {
 		p.Hours = append(p.Hours, [4]int64{h.Hour.Unix(), int64(h.Peak), int64(h.LiveMillis), int64(h.SampledMillis)})
@@ -196,6 +196,9 @@ func fromPending(p pendingFlush, format1 bool) (Flush, error) {
 		f.Windows = append(f.Windows, WindowCount{Start: start, Sessions: n, Bots: bots, Unclassified: unclassified})
 	}
 	for _, h := range p.HourSessions {
+		if format1 || len(h) != 4 {
+			return f, fmt.Errorf("an hour row of %d numbers", len(h))
+		}
 		f.HourSessions = append(f.HourSessions, HourCount{Hour: at(h[0]), Sessions: uint64(h[1]), Bots: uint64(h[2]), Unclassified: uint64(h[3])})
 	}
 	for _, h := range p.Hours {

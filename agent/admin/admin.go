@@ -113,5 +113,5 @@ func snapshot(db *store.DB, w http.ResponseWriter, body io.Writer, r *http.Reque
 		return nil
 	}
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(body).Encode(SnapshotResponse{DB: id, Snapshot: snap})
+	return json.NewEncoder(body).Encode(SnapshotResponse{DB: id, Schema: db.Schema(), Snapshot: snap})
 }

@@ -136,6 +136,18 @@ func (c Client) Snapshot(path string, from, to time.Time, parts store.Parts) (st
 	if answer.DB != id {
 		return store.Snapshot{}, c.foreign(path)
 	}
+	if answer.Schema < 2 {
+		// An agent built before schema 2 classified nothing: its days and windows have no bots
+		// and no classes, and are unclassified, as the file itself reads.
+		for i := range answer.Snapshot.Days {
+			d := &answer.Snapshot.Days[i]
+			d.Bots, d.Unclassified = 0, d.Sessions
+		}
+		for i := range answer.Snapshot.Windows {
+			w := &answer.Snapshot.Windows[i]
+			w.Bots, w.Unclassified = 0, w.Sessions
+		}
+	}
 	return answer.Snapshot, nil
 }
 

@@ -14,7 +14,11 @@ const BackupDBHeader = "X-Headcount-Db"
 // running agent, which holds the database file's lock. DB identifies the
 // file (store.FileID), so that export can check it asked the right agent.
 type SnapshotResponse struct {
-	DB       string         `json:"db"`
+	DB string `json:"db"`
+	// Schema is the schema of the database the snapshot was read from. An
+	// agent built before schema 2 sends none (0): its days and windows carry
+	// no classes, and every session in them is unclassified.
+	Schema   uint64         `json:"schema,omitempty"`
 	Snapshot store.Snapshot `json:"snapshot"`
 }
 

@@ -11,8 +11,8 @@ import (
 // count. Collect empties the slots with an atomic swap, so a completion is
 // either in the swapped word or lands in the emptied slot afterwards, never in
 // both. An hour whose slot still holds another hour (only when collection lags
-// by more than ringHours hours), or one the tag cannot hold (before 1970 or
-// after the year 3880: a wall clock set far off), goes to a small locked map.
+// by more than ringHours hours), or one the tag cannot hold (before 1970: a
+// wall clock set far back), goes to a small locked map.
 type completions struct {
 	ring [numReasons][numClasses][ringHours]atomic.Uint64
 

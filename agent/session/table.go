@@ -145,7 +145,7 @@ type Config struct {
 	// starts a new one. Default 4h.
 	MaxSession time.Duration
 	// Shards is the number of shards, a power of two. More shards spread
-	// growth pauses thinner and contention wider at a fixed cost of 128 bytes
+	// growth pauses thinner and contention wider at a fixed cost of 256 bytes
 	// each plus MinShardSlots slots. Default 256.
 	Shards int
 	// MinShardSlots is the smallest slot array of a shard, a power of two.

@@ -106,8 +106,14 @@ func TestServer_HostileConnections(t *testing.T) {
 	close(stop)
 	<-goodDone
 
-	if sent < 100 || worst > 200*time.Millisecond {
-		t.Errorf("HAProxy's connection: %d frames answered, slowest %v; want many, each well under the timeouts", sent, worst)
+	// Served apart from the attackers: a connection held up by them would
+	// wait out their timeouts one after another (30 connections, 0.3-1.2 s
+	// each) and answer a few frames at most. The count is the measure; the
+	// slowest frame only has to stay below a second, as a loaded 2-core
+	// machine running the race detector can pause a goroutine for some
+	// hundreds of milliseconds.
+	if sent < 500 || worst > time.Second {
+		t.Errorf("HAProxy's connection: %d frames answered, slowest %v; want at least 500, each within a second", sent, worst)
 	}
 	if got := s.counters.timeouts.Load(); got < 20 {
 		t.Errorf("timeouts counter = %d, want at least the 10 silent and 10 slowloris connections", got)

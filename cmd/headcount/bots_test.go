@@ -54,7 +54,7 @@ func botsAgent(t *testing.T) (db, addr string) {
 	for d := day("2026-03-01"); !d.After(day("2026-04-10")); d = d.AddDate(0, 0, 1) {
 		snap.Coverage = append(snap.Coverage, store.Interval{Start: d, End: d.AddDate(0, 0, 1)})
 	}
-	body, err := json.Marshal(admin.SnapshotResponse{DB: id, Snapshot: snap})
+	body, err := json.Marshal(admin.SnapshotResponse{DB: id, Schema: store.SchemaVersion, Snapshot: snap})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func migrate(c *cli.Context) error {
 	path := c.String("db")
 	db, err := store.Open(path, store.Options{MustExist: true})
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w: stop the agent first (a running agent migrated the file at its start already)", err)
+		return fmt.Errorf("%w: stop the agent first (a running agent migrated the file at its start already), or wait for the export, check or backup that reads it", err)
 	}
 	if err != nil {
 		return err

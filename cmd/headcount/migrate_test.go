@@ -219,3 +219,22 @@ func schemaOf(t *testing.T, path string) uint64 {
 	defer db.Close()
 	return db.Schema()
 }
+
+// TestMigrate_Held: a file another process holds (the agent, or a reader
+// such as export) is not migrated, and the error says what to do.
+func TestMigrate_Held(t *testing.T) {
+	db := copyReleaseDB(t)
+	holder, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	code, out, errOut := runBinary(t, "migrate", "--db", db)
+	want := "headcount: " + db + ": database is in use by another process: stop the agent first (a running agent migrated the file at its start already), or wait for the export, check or backup that reads it\n"
+	if code != 2 || out != "" || errOut != want { // 2, as for every command given a file it cannot use
+		t.Errorf("migrate of a held file: status %d, stdout %q, stderr %q; want 2 and %q", code, out, errOut, want)
+	}
+	if holder.Schema() != 1 {
+		t.Errorf("the held file was migrated to schema %d", holder.Schema())
+	}
+}

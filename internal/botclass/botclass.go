@@ -128,11 +128,15 @@ func (c *Classifier) Classify(ua []byte, now time.Time) Class {
 	return class
 }
 
-// take reports whether a match may run in the second sec, and counts it.
+// take reports whether a match may run in the second sec, and counts it. A
+// reading of the second before the latest seen (callers' clocks are read on
+// several connections, not in order) counts against the latest second; a
+// later second, or one further back (a wall clock stepped back), starts its
+// own count.
 func (c *Classifier) take(sec int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sec != c.second {
+	if sec > c.second || sec < c.second-1 {
 		c.second, c.matchesNow = sec, 0
 	}
 	if c.matchesNow >= c.perSecond {

@@ -130,3 +130,39 @@ func BenchmarkClassify(b *testing.B) {
 		}
 	})
 }
+
+// Callers' clocks are not read in order: a frame read just before a second
+// began may be handled after one read just after it. Such late readings
+// count against the current second's matches; they never start the second
+// they fall in afresh, which would let interleaved readings around a
+// boundary run as many matches as they like.
+func TestClassify_BoundHoldsForLateClockReadings(t *testing.T) {
+	c := New(Config{MatchesPerSecond: 2})
+	before, after := t0.Add(-time.Millisecond), t0
+	matched := 0
+	for i := range 20 {
+		now := before
+		if i%2 == 1 {
+			now = after
+		}
+		if c.Classify(fmt.Appendf(nil, "agent-%d", i), now) != Unknown {
+			matched++
+		}
+	}
+	// At most the matches of the two seconds the readings fall in.
+	if matched > 4 {
+		t.Errorf("%d of 20 User-Agents matched with readings of two seconds interleaved; want at most 4 (2 a second)", matched)
+	}
+}
+
+// A wall clock stepped back starts its second's own count, as a later
+// second does: the matches are not refused until the clock catches up.
+func TestClassify_ClockSteppedBack(t *testing.T) {
+	c := New(Config{MatchesPerSecond: 1})
+	if got := c.Classify([]byte("agent-0"), t0); got != Human {
+		t.Fatalf("first match: %v, want Human", got)
+	}
+	if got := c.Classify([]byte("agent-1"), t0.Add(-time.Hour)); got != Human {
+		t.Errorf("an hour back: %v, want Human (a second of its own)", got)
+	}
+}
