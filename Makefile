@@ -27,7 +27,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 HAPROXY_BINS ?= $(or $(shell command -v haproxy 2>/dev/null),/usr/sbin/haproxy)
 HAPROXY_LIST := $(subst :, ,$(HAPROXY_BINS))
 
-.PHONY: all build run test bench bench-e2e soak lint clean dist dist-test tools
+.PHONY: all build run test bench bench-e2e bench-replay soak lint clean dist dist-test tools
 
 all: build
 
@@ -66,6 +66,11 @@ bench:
 ## HAPROXY=/path/to/haproxy picks the binary (default: haproxy on PATH), ROUNDS=5 for steadier medians
 bench-e2e:
 	HAPROXY="$(HAPROXY)" scripts/bench-e2e
+
+## bench-replay: headcount replay vs GoAccess (apt-get install goaccess) on the same 2-million-line NCSA
+## combined file, one CPU each (about 2 minutes); LINES=… for another size, ROUNDS=3 for the best of three
+bench-replay:
+	scripts/bench-replay
 
 ## soak: minutes at full rate (SOAK_DURATION, default 3m) with a flat heap, then 10 million sessions expiring
 soak:

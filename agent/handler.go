@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"encoding/binary"
-	"hash/maphash"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"headcount/agent/keying"
 	"headcount/agent/session"
 	"headcount/agent/spop"
 	"headcount/internal/botclass"
@@ -54,9 +53,6 @@ const (
 // first heartbeat HAProxy sends from then on always finds the session over.
 const maxInMargin = 2
 
-// missing is the value an absent header counts as in the key.
-const missing = "-"
-
 // Sessions is what the handler needs of the session table.
 type Sessions interface {
 	Observe(key uint64, now time.Time) bool
@@ -94,14 +90,6 @@ type HandlerConfig struct {
 	Bots *botclass.Classifier
 }
 
-// exclusionSet is what the exclusion files say, replaced whole when they
-// are read again: networks, and the keys of excluded sessions, hashed as
-// requests are (the header values themselves are not kept).
-type exclusionSet struct {
-	networks []netip.Prefix
-	keys     map[uint64]struct{}
-}
-
 // Handler turns SPOE messages into session table calls. It keeps nothing of
 // a request once it returns: the three values are hashed with a per-process
 // random seed and forgotten.
@@ -111,12 +99,9 @@ type Handler struct {
 	// table is sessions when it is the session table: called directly, so
 	// that the classify function a request passes stays on its stack.
 	table  *session.Table
-	seed   maphash.Seed
+	keyer  *keying.Keyer
 	log    zerolog.Logger
 	warned atomic.Bool
-
-	exclusions atomic.Pointer[exclusionSet]
-	xffIgnored atomic.Uint64
 
 	// The ACK actions of a heartbeat, encoded once: VarOK, and VarOK with
 	// VarMaxIn when it started a session.
@@ -133,9 +118,10 @@ func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handl
 	heard := spop.AppendSetVarUint(nil, spop.ScopeTxn, VarOK, 1)
 	maxIn := uint32((cfg.MaxSession+time.Second-1)/time.Second) + maxInMargin
 	heardStarted := spop.AppendSetVarUint(append([]byte(nil), heard...), spop.ScopeTxn, VarMaxIn, maxIn)
-	h := &Handler{cfg: cfg, sessions: sessions, seed: maphash.MakeSeed(), log: log, heard: heard, heardStarted: heardStarted}
+	keyer := keying.New(keying.Config{ExcludeIP: cfg.ExcludeIP, ExcludeUA: cfg.ExcludeUA, TrustedProxies: cfg.TrustedProxies,
+		ExcludeIPFile: cfg.ExcludeIPFile, ExcludeKeyFile: cfg.ExcludeKeyFile, Bots: cfg.Bots})
+	h := &Handler{cfg: cfg, sessions: sessions, keyer: keyer, log: log, heard: heard, heardStarted: heardStarted}
 	h.table, _ = sessions.(*session.Table)
-	h.exclusions.Store(&exclusionSet{})
 	return h
 }
 
@@ -143,29 +129,12 @@ func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handl
 // returning how many networks and session keys they hold. On an error the
 // lists in force stay as they were.
 func (h *Handler) LoadExclusions() (networks, keys int, err error) {
-	set := &exclusionSet{}
-	if path := h.cfg.ExcludeIPFile; path != "" {
-		if set.networks, err = readExcludeIPFile(path); err != nil {
-			return 0, 0, err
-		}
-	}
-	if path := h.cfg.ExcludeKeyFile; path != "" {
-		tuples, err := readExcludeKeyFile(path)
-		if err != nil {
-			return 0, 0, err
-		}
-		set.keys = make(map[uint64]struct{}, len(tuples))
-		for _, k := range tuples {
-			set.keys[h.hash(ipKeyBytes(k.ip), []byte(k.ua), []byte(k.xff))] = struct{}{}
-		}
-	}
-	h.exclusions.Store(set)
-	return len(set.networks), len(set.keys), nil
+	return h.keyer.LoadExclusions()
 }
 
 // XFFIgnored returns how many requests carried an X-Forwarded-For that was
 // left out of their key because they did not come from a trusted proxy.
-func (h *Handler) XFFIgnored() uint64 { return h.xffIgnored.Load() }
+func (h *Handler) XFFIgnored() uint64 { return h.keyer.XFFIgnored() }
 
 // HandleMessages meters one NOTIFY frame's messages and returns its ACK's
 // actions: for a heartbeat, VarOK (and VarMaxIn if it started a session);
@@ -228,9 +197,6 @@ func (h *Handler) observe(key uint64, now time.Time, m *spop.Message) bool {
 
 // classify returns the class of the session m starts, by its User-Agent.
 func (h *Handler) classify(m *spop.Message, now time.Time) session.Class {
-	if h.cfg.Bots == nil {
-		return session.ClassUnclassified
-	}
 	var ua spop.Value
 	for i := range m.Args {
 		if string(m.Args[i].Name) == argUA {
@@ -238,13 +204,7 @@ func (h *Handler) classify(m *spop.Message, now time.Time) session.Class {
 		}
 	}
 	var scratch [24]byte
-	switch h.cfg.Bots.Classify(valueBytes(ua, scratch[:0]), now) {
-	case botclass.Human:
-		return session.ClassHuman
-	case botclass.Bot:
-		return session.ClassBot
-	}
-	return session.ClassUnclassified
+	return h.keyer.Classify(valueBytes(ua, scratch[:0]), now)
 }
 
 // checkMode warns once when HAProxy's configuration and the agent's mode
@@ -261,10 +221,10 @@ func (h *Handler) checkMode(name []byte) {
 	}
 }
 
-// key hashes a message's three values and reports whether the request is
-// metered at all (false for excluded networks, User-Agents and session
-// keys). The X-Forwarded-For of a request from outside the trusted proxies
-// counts as "-".
+// key hashes a message's three values with keying and reports whether the
+// request is metered at all (false for excluded networks, User-Agents and
+// session keys). The X-Forwarded-For of a request from outside the trusted
+// proxies counts as "-".
 func (h *Handler) key(m *spop.Message) (uint64, bool) {
 	var ip, ua, xff spop.Value
 	for i := range m.Args {
@@ -277,105 +237,19 @@ func (h *Handler) key(m *spop.Message) (uint64, bool) {
 			xff = m.Args[i].Value
 		}
 	}
-	ex := h.exclusions.Load()
 	addr := clientAddr(ip)
-	if addr.IsValid() {
-		if contains(h.cfg.ExcludeIP, addr) || contains(ex.networks, addr) {
-			return 0, false
-		}
-	}
-	for _, re := range h.cfg.ExcludeUA {
-		if matchValue(re, ua) {
-			return 0, false
-		}
+	if h.keyer.ExcludedAddr(addr) || h.keyer.ExcludedUA(matchBytes(ua)) {
+		return 0, false
 	}
 	var scratch [3][24]byte
 	ipBytes := valueBytes(ip, scratch[0][:0])
 	if addr.IsValid() {
 		// One canonical form whatever the SPOP type: 4 bytes for IPv4 (also
 		// when sent IPv4-mapped or as text), 16 for IPv6.
-		if addr.Is4() {
-			b := addr.As4()
-			ipBytes = append(scratch[0][:0], b[:]...)
-		} else {
-			b := addr.As16()
-			ipBytes = append(scratch[0][:0], b[:]...)
-		}
+		ipBytes = keying.IPBytes(addr, scratch[0][:0])
 	}
 	uaBytes, xffBytes := valueBytes(ua, scratch[1][:0]), valueBytes(xff, scratch[2][:0])
-	untrusted := h.cfg.TrustedProxies != nil && !(addr.IsValid() && contains(h.cfg.TrustedProxies, addr))
-
-	if len(ex.keys) > 0 {
-		// Excluded keys are the values as the request carries them, as
-		// HCL's tool writes them.
-		raw := h.hash(ipBytes, uaBytes, xffBytes)
-		if _, excluded := ex.keys[raw]; excluded {
-			return 0, false
-		}
-		if !untrusted {
-			return raw, true
-		}
-	}
-	if untrusted {
-		if xff.Type != spop.TypeNull && !(len(xffBytes) == 1 && xffBytes[0] == '-') {
-			h.xffIgnored.Add(1)
-		}
-		xffBytes = missingBytes
-	}
-	return h.hash(ipBytes, uaBytes, xffBytes), true
-}
-
-// contains reports whether one of nets contains addr.
-func contains(nets []netip.Prefix, addr netip.Addr) bool {
-	for _, p := range nets {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// ipKeyBytes returns an address in the form key gives it.
-func ipKeyBytes(addr netip.Addr) []byte {
-	if addr.Is4() {
-		b := addr.As4()
-		return b[:]
-	}
-	b := addr.As16()
-	return b[:]
-}
-
-// hash returns the key of three field values: length-prefixed so that
-// ("ab","c") and ("a","bc") differ, hashed in one pass from a stack buffer
-// (maphash.Hash's incremental writes cost twice as much); longer values,
-// beyond what the shipped configuration sends, go through maphash.Hash.
-func (h *Handler) hash(ipBytes, uaBytes, xffBytes []byte) uint64 {
-	size := 12 + len(ipBytes) + len(uaBytes) + len(xffBytes)
-	if size <= keyBufferSize {
-		var buf [keyBufferSize]byte
-		b := appendField(buf[:0], ipBytes)
-		b = appendField(b, uaBytes)
-		b = appendField(b, xffBytes)
-		return maphash.Bytes(h.seed, b)
-	}
-	var hs maphash.Hash
-	hs.SetSeed(h.seed)
-	var prefix [4]byte
-	for _, f := range [3][]byte{ipBytes, uaBytes, xffBytes} {
-		binary.BigEndian.PutUint32(prefix[:], uint32(len(f)))
-		_, _ = hs.Write(prefix[:])
-		_, _ = hs.Write(f)
-	}
-	return hs.Sum64()
-}
-
-// keyBufferSize holds the three fields at the shipped configuration's
-// bounds (512 bytes each) with their length prefixes.
-const keyBufferSize = 1600
-
-func appendField(b, field []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(field)))
-	return append(b, field...)
+	return h.keyer.Key(addr, ipBytes, uaBytes, xffBytes, xff.Type != spop.TypeNull)
 }
 
 // clientAddr returns the client address an ip argument carries, or the zero
@@ -409,20 +283,19 @@ func valueBytes(v spop.Value, buf []byte) []byte {
 	case spop.TypeUint32, spop.TypeUint64:
 		return strconv.AppendUint(buf, v.Int, 10)
 	}
-	return append(buf, missing...)
+	return append(buf, keying.Missing...)
 }
 
-var missingBytes = []byte(missing)
-
-// matchValue reports whether re matches a header value. Only the types
-// HAProxy never sends for a header (numbers, booleans) cost an allocation:
-// regexp keeps its argument, so a stack buffer would move to the heap.
-func matchValue(re *regexp.Regexp, v spop.Value) bool {
+// matchBytes returns a header value's bytes for keying.Keyer.ExcludedUA,
+// which keeps its argument: the frame's own bytes, or "-" for NULL. Only
+// the types HAProxy never sends for a header (numbers, booleans) cost an
+// allocation, since a stack buffer would move to the heap.
+func matchBytes(v spop.Value) []byte {
 	switch v.Type {
 	case spop.TypeString, spop.TypeBinary, spop.TypeIPv4, spop.TypeIPv6:
-		return re.Match(v.Bytes)
+		return v.Bytes
 	case spop.TypeNull:
-		return re.Match(missingBytes)
+		return keying.MissingBytes
 	}
-	return re.Match(valueBytes(v, nil))
+	return valueBytes(v, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"headcount/agent/admin"
+	"headcount/agent/keying"
 	"headcount/agent/session"
 	"headcount/agent/spop"
 	"headcount/entitlement"
@@ -250,3 +251,27 @@ func addrString(l net.Listener) string {
 	}
 	return l.Addr().String()
 }
+
+// reloadExclusions reads the exclusion files again each time reload
+// delivers (SIGHUP), until ctx is done. A file that cannot be read or parsed
+// leaves the lists in force as they were, and says so.
+func reloadExclusions(ctx context.Context, h *Handler, reload <-chan struct{}, log zerolog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			networks, keys, err := h.LoadExclusions()
+			if err != nil {
+				log.Error().Err(err).Msg("kept the exclusion lists in force: the exclusion files could not be read again")
+				continue
+			}
+			log.Info().Int("networks", networks).Int("session_keys", keys).Msg("read the exclusion files again")
+		}
+	}
+}
+
+// CheckExclusionFiles reads the exclusion files as the agent will, and
+// returns the first error it finds (file and line number): serve calls it
+// to refuse bad input before anything starts.
+func CheckExclusionFiles(ipFile, keyFile string) error { return keying.CheckFiles(ipFile, keyFile) }

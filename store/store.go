@@ -138,6 +138,11 @@ func (db *DB) Discard() error {
 	return errors.Join(removeErr, db.Close())
 }
 
+// Created reports whether this Open created the file (it did not exist).
+func (db *DB) Created() bool {
+	return db.created
+}
+
 // Path returns the path the database was opened with.
 func (db *DB) Path() string {
 	return db.path

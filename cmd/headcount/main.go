@@ -70,6 +70,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(onUsage),
 			exportCommand(onUsage),
 			importCommand(onUsage),
+			replayCommand(onUsage),
 			backupCommand(onUsage),
 			checkCommand(onUsage),
 			environmentCommand(onUsage),

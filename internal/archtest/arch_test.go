@@ -37,11 +37,14 @@ var allowed = map[string][]string{
 	"headcount/haproxy":             {},
 	"headcount/internal/archtest":   {},
 	"headcount/scripts/notices":     {},
-	"headcount/agent": {"headcount/agent/admin", "headcount/agent/session", "headcount/agent/spop",
+	"headcount/agent/keying":        {"headcount/agent/session", "headcount/internal/botclass"},
+	"headcount/replay":              {"headcount/agent/keying", "headcount/agent/session", "headcount/store"},
+	"headcount/replay/replaytest":   {},
+	"headcount/agent": {"headcount/agent/admin", "headcount/agent/keying", "headcount/agent/session", "headcount/agent/spop",
 		"headcount/entitlement", "headcount/internal/botclass", "headcount/report/export", "headcount/store", "headcount/usage"},
-	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/entitlement",
-		"headcount/internal/atomicfile", "headcount/internal/plural", "headcount/report", "headcount/report/export",
-		"headcount/report/metricsfile", "headcount/store"},
+	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/agent/keying", "headcount/agent/session",
+		"headcount/entitlement", "headcount/internal/atomicfile", "headcount/internal/botclass", "headcount/internal/plural",
+		"headcount/replay", "headcount/report", "headcount/report/export", "headcount/report/metricsfile", "headcount/store"},
 }
 
 // TestLayout_ImportsPointDown lists every package of the module with go list

@@ -1,16 +1,13 @@
-package agent
+package keying
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"strings"
-
-	"github.com/rs/zerolog"
 )
 
 // Exclusion files, as HCL's User Session Reporting Tool takes them: one
@@ -27,10 +24,10 @@ type keyTuple struct {
 	ua, xff string
 }
 
-// CheckExclusionFiles reads the exclusion files as the agent will, and
-// returns the first error it finds (file and line number): serve calls it
-// to refuse bad input before anything starts.
-func CheckExclusionFiles(ipFile, keyFile string) error {
+// CheckFiles reads the exclusion files as a Keyer will, and returns the
+// first error it finds (file and line number): serve and replay call it to
+// refuse bad input before anything starts.
+func CheckFiles(ipFile, keyFile string) error {
 	if ipFile != "" {
 		if _, err := readExcludeIPFile(ipFile); err != nil {
 			return err
@@ -146,25 +143,6 @@ func eachLine(path string, fn func(n int, line string) error) error {
 		}
 		if err != nil {
 			return nil
-		}
-	}
-}
-
-// reloadExclusions reads the exclusion files again each time reload
-// delivers (SIGHUP), until ctx is done. A file that cannot be read or parsed
-// leaves the lists in force as they were, and says so.
-func reloadExclusions(ctx context.Context, h *Handler, reload <-chan struct{}, log zerolog.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-reload:
-			networks, keys, err := h.LoadExclusions()
-			if err != nil {
-				log.Error().Err(err).Msg("kept the exclusion lists in force: the exclusion files could not be read again")
-				continue
-			}
-			log.Info().Int("networks", networks).Int("session_keys", keys).Msg("read the exclusion files again")
 		}
 	}
 }

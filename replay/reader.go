@@ -1,0 +1,185 @@
+package replay
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"unsafe"
+)
+
+// readBufferSize is the size of a file's read buffer; a line longer than
+// maxLine is skipped as one that fits no format.
+const (
+	readBufferSize = 1 << 20
+	maxLine        = 64 << 10
+)
+
+// Open opens a log file for Run: "-" is stdin, and a file (or stdin) whose
+// content starts with gzip's magic number is decompressed, whatever its name.
+// When read is not nil, the bytes read from the file (compressed, for a
+// gzipped one) are added to it as they are read, for a progress line.
+func Open(name string, stdin io.Reader, read *int64) (io.ReadCloser, error) {
+	var rc io.ReadCloser
+	if name == "-" {
+		rc = io.NopCloser(stdin)
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		rc = f
+	}
+	var src io.Reader = rc
+	if read != nil {
+		src = &countingReader{r: rc, n: read}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	magic, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		rc.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("%s: not a readable gzip file: %w", name, err)
+		}
+		return readCloser{zr, rc}, nil
+	}
+	return readCloser{br, rc}, nil
+}
+
+// countingReader adds the bytes it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// lineReader returns the lines of a reader as slices of its buffer, valid
+// until the next call.
+type lineReader struct {
+	r        io.Reader
+	buf      []byte
+	start    int // first byte not returned yet
+	end      int // bytes in buf
+	err      error
+	tooLong  bool // the current line exceeded maxLine: its rest is being dropped
+	line     uint64
+	longLine bool // set with the line Next returns when it was longer than maxLine
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: r, buf: make([]byte, readBufferSize)}
+}
+
+// Next returns the next line without its newline, and false at the end or
+// on a read error (Err).
+func (lr *lineReader) Next() ([]byte, bool) {
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i >= 0 {
+			line := lr.buf[lr.start : lr.start+i]
+			lr.start += i + 1
+			lr.line++
+			lr.longLine = lr.tooLong
+			lr.tooLong = false
+			return line, true
+		}
+		if lr.err != nil {
+			if lr.start < lr.end { // a last line without a newline
+				line := lr.buf[lr.start:lr.end]
+				lr.start = lr.end
+				lr.line++
+				lr.longLine = lr.tooLong
+				lr.tooLong = false
+				return line, true
+			}
+			return nil, false
+		}
+		if lr.end-lr.start >= maxLine { // drop the line's start: it fits no format
+			lr.tooLong = true
+			lr.start = lr.end
+		}
+		if lr.start > 0 {
+			lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+			lr.start = 0
+		}
+		n, err := lr.r.Read(lr.buf[lr.end:])
+		lr.end += n
+		if err != nil {
+			lr.err = err
+		}
+	}
+}
+
+// Err returns the read error that ended the lines, nil at a clean end.
+func (lr *lineReader) Err() error {
+	if errors.Is(lr.err, io.EOF) {
+		return nil
+	}
+	return lr.err
+}
+
+// parseAddr returns the address a logged client host is, or the zero Addr
+// for a host name. IPv4 is parsed by hand; IPv6 through netip, given the
+// line's bytes as a string without a copy (it keeps nothing of them but a
+// zone, which gets a copy).
+func parseAddr(b []byte) netip.Addr {
+	var a [4]byte
+	part, n, digitsSeen := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digitsSeen > 0 && n == 0 { // a leading zero, which netip refuses too
+				return parseOther(b)
+			}
+			n = n*10 + int(c-'0')
+			digitsSeen++
+			if n > 255 || digitsSeen > 3 {
+				return parseOther(b)
+			}
+		case c == '.' && digitsSeen > 0 && part < 3:
+			a[part] = byte(n)
+			part++
+			n, digitsSeen = 0, 0
+		default:
+			return parseOther(b)
+		}
+	}
+	if part != 3 || digitsSeen == 0 {
+		return parseOther(b)
+	}
+	a[3] = byte(n)
+	return netip.AddrFrom4(a)
+}
+
+func parseOther(b []byte) netip.Addr {
+	if bytes.IndexByte(b, ':') < 0 || len(b) == 0 {
+		return netip.Addr{}
+	}
+	s := unsafe.String(&b[0], len(b)) // read during the call only
+	if bytes.IndexByte(b, '%') >= 0 {
+		s = string(b) // a zone would be kept by netip: give it a copy
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return addr.Unmap().WithZone("")
+}
