@@ -163,8 +163,9 @@ type source struct {
 	format Format
 	parse  parser
 	// early holds the lines read to detect the format, copied, until they
-	// are parsed.
-	early [][]byte
+	// are parsed; earlyLong tells which of them were longer than maxLine.
+	early     [][]byte
+	earlyLong []bool
 	// earlyLine is the line number of early[0].
 	earlyLine uint64
 	head      event
@@ -213,13 +214,14 @@ func (e *engine) start(s *source) error {
 				break
 			}
 			s.early = append(s.early, append([]byte(nil), line...))
+			s.earlyLong = append(s.earlyLong, s.lr.longLine)
 		}
 		if err := s.lr.Err(); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		var nonEmpty [][]byte
-		for _, l := range s.early {
-			if len(trimEOL(l)) > 0 {
+		for i, l := range s.early {
+			if len(trimEOL(l)) > 0 && !s.earlyLong[i] {
 				nonEmpty = append(nonEmpty, l)
 			}
 		}
@@ -243,8 +245,8 @@ func (e *engine) advance(s *source) error {
 		var n uint64
 		long := false
 		if len(s.early) > 0 {
-			line, n = s.early[0], s.earlyLine
-			s.early = s.early[1:]
+			line, n, long = s.early[0], s.earlyLine, s.earlyLong[0]
+			s.early, s.earlyLong = s.early[1:], s.earlyLong[1:]
 			s.earlyLine++
 		} else {
 			var ok bool

@@ -97,7 +97,8 @@ func (lr *lineReader) Next() ([]byte, bool) {
 			line := lr.buf[lr.start : lr.start+i]
 			lr.start += i + 1
 			lr.line++
-			lr.longLine = lr.tooLong
+			// Long whether or not it fitted in what the reads brought in.
+			lr.longLine = lr.tooLong || len(line) > maxLine
 			lr.tooLong = false
 			return line, true
 		}
@@ -106,7 +107,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 				line := lr.buf[lr.start:lr.end]
 				lr.start = lr.end
 				lr.line++
-				lr.longLine = lr.tooLong
+				lr.longLine = lr.tooLong || len(line) > maxLine
 				lr.tooLong = false
 				return line, true
 			}
