@@ -36,7 +36,8 @@ func runLines(t *testing.T, cfg Config, files ...[]string) Result {
 
 // Replay keys as the agent does: with trusted proxies an outside client's
 // X-Forwarded-For is left out of its key, and exclusions by network,
-// User-Agent and session key (the file's values as the line carries them)
+// User-Agent and session key (the file's values as the agent receives them,
+// escaped as the log writes them)
 // leave requests unmetered.
 func TestRun_Keying(t *testing.T) {
 	lines := []string{
@@ -48,7 +49,7 @@ func TestRun_Keying(t *testing.T) {
 	}
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "keys")
-	if err := os.WriteFile(keyFile, []byte(`192.0.2.5 "Internal \\\"x\\\"" "-"`+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(`192.0.2.5 "Internal \"x\"" "-"`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

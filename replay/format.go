@@ -92,7 +92,8 @@ func Detect(lines [][]byte) (Format, bool) {
 }
 
 // quoted returns the content of the double-quoted string b starts with (the
-// escapes \" and \\ kept as written) and what follows the closing quote.
+// escapes \" and \\ kept as written: see unescaped) and what follows the
+// closing quote.
 func quoted(b []byte) (value, rest []byte, ok bool) {
 	if len(b) == 0 || b[0] != '"' {
 		return nil, nil, false
@@ -203,8 +204,8 @@ func ParseNCSA(line []byte, r *Record) bool {
 		}
 	}
 	r.Time, r.Host, r.Path = t, host, requestPath(req)
-	r.setUA(ua)
-	r.setXFF(xff)
+	r.setUA(unescaped(ua, &r.uaBuf))
+	r.setXFF(unescaped(xff, &r.xffBuf))
 	return true
 }
 
@@ -249,8 +250,8 @@ func ParseDXUST(line []byte, r *Record) bool {
 			r.Path = requestPath(req)
 		}
 	}
-	r.setUA(ua)
-	r.setXFF(xff)
+	r.setUA(unescaped(ua, &r.uaBuf))
+	r.setXFF(unescaped(xff, &r.xffBuf))
 	return true
 }
 

@@ -16,6 +16,8 @@
 // quoted.
 package replay
 
+import "bytes"
+
 // Record is what a parser takes from one line. Its byte slices point into
 // the line: they are valid until the line's buffer is reused.
 type Record struct {
@@ -24,8 +26,10 @@ type Record struct {
 	// Host is the client address as written (an address, or a host name
 	// when the server logged names).
 	Host []byte
-	// UA and XFF are the User-Agent and X-Forwarded-For as written, "-" when
-	// the log says the header was absent.
+	// UA and XFF are the User-Agent and X-Forwarded-For as written (in
+	// NCSA and DX_UST lines unescaped, as the agent receives them: then they
+	// may point into uaBuf and xffBuf instead), "-" when the log says the
+	// header was absent.
 	UA, XFF []byte
 	// XFFSent tells that the line carries an X-Forwarded-For value (not "-"
 	// and not an empty capture).
@@ -33,6 +37,9 @@ type Record struct {
 	// Path is the request's path without its query string; empty when the
 	// line has no request line (a DX_UST field without one).
 	Path []byte
+
+	// uaBuf and xffBuf hold the unescaped values, reused from line to line.
+	uaBuf, xffBuf []byte
 }
 
 // missing is the value of an absent header.
@@ -55,4 +62,72 @@ func (r *Record) setUA(v []byte) {
 		v = missing
 	}
 	r.UA = v
+}
+
+// unescaped returns a value of a double-quoted NCSA or DX_UST field with the
+// escapes Apache and nginx write undone (\" and \\, \xhh, and \b \n \r \t
+// \v), so that it is keyed, excluded and classified as the header the agent
+// receives; v itself when it holds no backslash. An unknown escape is kept as
+// written. The result lives in *buf, reused from line to line.
+func unescaped(v []byte, buf *[]byte) []byte {
+	i := bytes.IndexByte(v, '\\')
+	if i < 0 {
+		return v
+	}
+	b := append((*buf)[:0], v[:i]...)
+	for ; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' || i+1 == len(v) {
+			b = append(b, c)
+			continue
+		}
+		switch n := v[i+1]; n {
+		case '"', '\\':
+			b = append(b, n)
+			i++
+		case 'b':
+			b = append(b, '\b')
+			i++
+		case 'n':
+			b = append(b, '\n')
+			i++
+		case 'r':
+			b = append(b, '\r')
+			i++
+		case 't':
+			b = append(b, '\t')
+			i++
+		case 'v':
+			b = append(b, '\v')
+			i++
+		case 'x':
+			hi, lo := -1, -1
+			if i+3 < len(v) {
+				hi, lo = hexValue(v[i+2]), hexValue(v[i+3])
+			}
+			if hi < 0 || lo < 0 {
+				b = append(b, c)
+				continue
+			}
+			b = append(b, byte(hi<<4|lo))
+			i += 3
+		default:
+			b = append(b, c)
+		}
+	}
+	*buf = b
+	return b
+}
+
+// hexValue returns the value of a hexadecimal digit, or -1.
+func hexValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }

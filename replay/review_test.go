@@ -3,9 +3,13 @@ package replay
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"headcount/agent/keying"
 )
 
 // A line longer than maxLine is skipped wherever it stands in a file and
@@ -50,3 +54,42 @@ func iotestReader(r *strings.Reader, small bool) io.Reader {
 type smallReads struct{ r io.Reader }
 
 func (s smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), 4096)]) }
+
+// Apache and nginx write a quote or a backslash in a header as \" and \\
+// (nginx as \x22 and \x5C) and control bytes as \xhh or \n, \t…: replay keys,
+// excludes and classifies the header the agent received, unescaped. A key
+// copied from the log into an exclude-key file, and a User-Agent pattern
+// with a quote, exclude the request as they do live.
+func TestRun_EscapedHeadersAsTheAgentSeesThem(t *testing.T) {
+	var r Record
+	line := `192.0.2.1 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "A \"q\" \\ \x22\x5C\x09\t|" "203.0.113.9 \"x\""`
+	if !ParseNCSA([]byte(line), &r) || string(r.UA) != "A \"q\" \\ \"\\\t\t|" || string(r.XFF) != `203.0.113.9 "x"` {
+		t.Errorf("ncsa: UA %q, XFF %q; want the headers unescaped", r.UA, r.XFF)
+	}
+	b := []byte(line)
+	if n := testing.AllocsPerRun(100, func() { ParseNCSA(b, &r) }); n != 0 {
+		t.Errorf("ncsa with escapes: %v allocations per line, want 0", n)
+	}
+	dx := `x [DX_UST] [10/Oct/2026:13:55:36 +0000] 192.0.2.7 "B \"q\"" "-" [/DX_UST]`
+	if !ParseDXUST([]byte(dx), &r) || string(r.UA) != `B "q"` || string(r.XFF) != "-" || r.XFFSent {
+		t.Errorf("dx-ust: UA %q, XFF %q (%v); want B \"q\", -", r.UA, r.XFF, r.XFFSent)
+	}
+
+	lines := []string{
+		ncsa("192.0.2.5", "01/Aug/2026:10:04:00 +0000", "/", `Internal \"x\"`, "-"),
+		ncsa("192.0.2.6", "01/Aug/2026:10:05:00 +0000", "/", `Probe \"v1\"`, "-"),
+		ncsa("192.0.2.7", "01/Aug/2026:10:06:00 +0000", "/", `Person \"y\"`, "-"),
+	}
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keyFile, []byte(`192.0.2.5 "Internal \"x\"" "-"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := keying.New(keying.Config{ExcludeKeyFile: keyFile, ExcludeUA: []*regexp.Regexp{regexp.MustCompile(`^Probe "v1"$`)}})
+	if _, _, err := k.LoadExclusions(); err != nil {
+		t.Fatal(err)
+	}
+	res := runLines(t, Config{Keyer: k}, lines)
+	if res.Sessions() != 1 || res.Excluded != 2 {
+		t.Errorf("%d sessions, %d excluded; want 1, 2", res.Sessions(), res.Excluded)
+	}
+}
