@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"regexp"
@@ -134,6 +135,10 @@ func replayLogs(c *cli.Context) error {
 	for _, name := range c.Args().Slice() {
 		rc, err := replay.Open(name, c.App.Reader, &read)
 		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Path == name { // not "open NAME: …"
+				return usagef("cannot read %s: %v; check the path", name, pe.Err)
+			}
 			return usagef("cannot read %v", err)
 		}
 		defer rc.Close()

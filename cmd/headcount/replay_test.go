@@ -169,7 +169,8 @@ func TestReplay_Messages(t *testing.T) {
 		{[]string{"--dry-run", "--logout-path", "(", log}, "headcount: --logout-path \"(\": error parsing regexp: missing closing ): `(`\n"},
 		{[]string{"--dry-run", "--hole", "0s", log}, "headcount: --hole 0s: want a positive duration such as 5m\n"},
 		{[]string{"--dry-run", "--idle-timeout", "25h", log}, "headcount: --idle-timeout 25h0m0s: want 1s to 24h0m0s\n"},
-		{[]string{"--dry-run", filepath.Join(dir, "missing.log")}, "headcount: cannot read open " + filepath.Join(dir, "missing.log") + ": no such file or directory\n"},
+		{[]string{"--dry-run", dir}, "headcount: cannot read " + dir + ": is a directory; check the path\n"},
+		{[]string{"--dry-run", filepath.Join(dir, "missing.log")}, "headcount: cannot read " + filepath.Join(dir, "missing.log") + ": no such file or directory; check the path\n"},
 	} {
 		code, stdout, stderr := runBinaryAt(t, bin, append([]string{"replay"}, tc.args...)...)
 		if code != 2 || stdout != "" || stderr != tc.want {
