@@ -338,8 +338,8 @@ func ParseHAProxy(line []byte, r *Record) bool {
 		return false
 	}
 	r.Time, r.Host, r.Path = t, host, requestPath(req)
-	r.setUA(ua)
-	r.setXFF(xff)
+	r.setUA(decoded(ua, &r.uaBuf))
+	r.setXFF(decoded(xff, &r.xffBuf))
 	return true
 }
 

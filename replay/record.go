@@ -7,7 +7,8 @@
 // Session Reporting Tool anywhere in a line, NCSA combined with an optional
 // trailing X-Forwarded-For, and HAProxy's httplog with the User-Agent and
 // X-Forwarded-For captured. Parsers use no regular expression and allocate
-// nothing: a Record's byte slices point into the line they were given.
+// nothing: a Record's byte slices point into the line they were given, or
+// into the Record's own buffers for a header value written escaped.
 // Several files are merged by time into one stream (engine.go), so the logs
 // of Active-Active nodes processed together never count a session twice.
 //
@@ -26,10 +27,10 @@ type Record struct {
 	// Host is the client address as written (an address, or a host name
 	// when the server logged names).
 	Host []byte
-	// UA and XFF are the User-Agent and X-Forwarded-For as written (in
-	// NCSA and DX_UST lines unescaped, as the agent receives them: then they
-	// may point into uaBuf and xffBuf instead), "-" when the log says the
-	// header was absent.
+	// UA and XFF are the User-Agent and X-Forwarded-For as the agent
+	// receives them (unescaped, decoded: then they may point into uaBuf and
+	// xffBuf instead of the line), "-" when the log says the header was
+	// absent.
 	UA, XFF []byte
 	// XFFSent tells that the line carries an X-Forwarded-For value (not "-"
 	// and not an empty capture).
@@ -130,4 +131,30 @@ func hexValue(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
+}
+
+// decoded returns a header captured in an HAProxy log with HAProxy's
+// encoding undone: '#' and two hexadecimal digits stand for the byte they
+// give ('"', '#', '{', '|', '}' and every byte outside 32-126), so that it is
+// keyed, excluded and classified as the header the agent receives; v itself
+// when it holds no '#'. A '#' not followed by two hexadecimal digits is kept
+// as written. The result lives in *buf, reused from line to line.
+func decoded(v []byte, buf *[]byte) []byte {
+	i := bytes.IndexByte(v, '#')
+	if i < 0 {
+		return v
+	}
+	b := append((*buf)[:0], v[:i]...)
+	for ; i < len(v); i++ {
+		if v[i] == '#' && i+2 < len(v) {
+			if hi, lo := hexValue(v[i+1]), hexValue(v[i+2]); hi >= 0 && lo >= 0 {
+				b = append(b, byte(hi<<4|lo))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, v[i])
+	}
+	*buf = b
+	return b
 }

@@ -93,3 +93,39 @@ func TestRun_EscapedHeadersAsTheAgentSeesThem(t *testing.T) {
 		t.Errorf("%d sessions, %d excluded; want 1, 2", res.Sessions(), res.Excluded)
 	}
 }
+
+// HAProxy writes '"', '#', '{', '|', '}' and every byte outside 32-126 of a
+// captured header as '#' and two hexadecimal digits: replay keys, excludes
+// and classifies the header the agent received, decoded.
+func TestRun_HAProxyEncodedCapturesAsTheAgentSeesThem(t *testing.T) {
+	hap := func(ip, at, capture string) string {
+		return fmt.Sprintf(`%s:33317 [%s] web be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {%s} "GET / HTTP/1.1"`, ip, at, capture)
+	}
+	var r Record
+	line := hap("10.0.1.2", "06/Feb/2026:12:14:14.655", `A #22q#22 #23 #7B#7C#7D caf#C3#A9 #zz #4|203.0.113.9 #22x#22`)
+	if !ParseHAProxy([]byte(line), &r) || string(r.UA) != `A "q" # {|} café #zz #4` || string(r.XFF) != `203.0.113.9 "x"` {
+		t.Errorf("UA %q, XFF %q; want the captures decoded", r.UA, r.XFF)
+	}
+	b := []byte(line)
+	if n := testing.AllocsPerRun(100, func() { ParseHAProxy(b, &r) }); n != 0 {
+		t.Errorf("haproxy with encoded captures: %v allocations per line, want 0", n)
+	}
+
+	lines := []string{
+		hap("192.0.2.5", "01/Aug/2026:10:04:00.000", `Internal #22x#22|`),
+		hap("192.0.2.6", "01/Aug/2026:10:05:00.000", `Probe #22v1#22|`),
+		hap("192.0.2.7", "01/Aug/2026:10:06:00.000", `Person #22y#22|`),
+	}
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keyFile, []byte(`192.0.2.5 "Internal \"x\"" "-"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := keying.New(keying.Config{ExcludeKeyFile: keyFile, ExcludeUA: []*regexp.Regexp{regexp.MustCompile(`^Probe "v1"$`)}})
+	if _, _, err := k.LoadExclusions(); err != nil {
+		t.Fatal(err)
+	}
+	res := runLines(t, Config{Keyer: k, Format: FormatHAProxy}, lines)
+	if res.Sessions() != 1 || res.Excluded != 2 || res.Skipped != 0 {
+		t.Errorf("%d sessions, %d excluded, %d skipped; want 1, 2, 0", res.Sessions(), res.Excluded, res.Skipped)
+	}
+}
