@@ -367,13 +367,7 @@ func (m *Meter) collect(mono, wall time.Time) {
 	window := store.WindowCount{Start: wall.Truncate(store.Window)}
 	for _, c := range d.Completions {
 		p.Completed[c.Reason.String()] += c.Sessions
-		var bots, unclassified uint64
-		switch c.Class {
-		case session.ClassBot:
-			bots = c.Sessions
-		case session.ClassUnclassified:
-			unclassified = c.Sessions
-		}
+		bots, unclassified := c.Parts()
 		p.AddDay(store.DayCount{Day: c.Day, Sessions: c.Sessions, Bots: bots, Unclassified: unclassified})
 		p.AddHourSessions(store.HourCount{Hour: c.Hour, Sessions: c.Sessions, Bots: bots, Unclassified: unclassified})
 		window.Sessions += c.Sessions

@@ -481,13 +481,7 @@ func (e *engine) collect(t int64) {
 	w := (t - 1) - (t-1)%int64(store.Window)
 	for _, c := range d.Completions {
 		f.Completed[c.Reason.String()] += c.Sessions
-		var bots, unclassified uint64
-		switch c.Class {
-		case session.ClassBot:
-			bots = c.Sessions
-		case session.ClassUnclassified:
-			unclassified = c.Sessions
-		}
+		bots, unclassified := c.Parts()
 		day := e.days[c.Day.Unix()]
 		if day == nil {
 			day = &store.DayCount{Day: c.Day}

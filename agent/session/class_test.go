@@ -177,3 +177,11 @@ func TestTable_ClassSurvivesTombstonesAndMigrations(t *testing.T) {
 		t.Errorf("bot sessions %d, want 2: %s", bots, byClass(d))
 	}
 }
+
+func TestCompletion_Parts(t *testing.T) {
+	for class, want := range map[Class][2]uint64{ClassHuman: {0, 0}, ClassBot: {7, 0}, ClassUnclassified: {0, 7}} {
+		if bots, unclassified := (Completion{Class: class, Sessions: 7}).Parts(); bots != want[0] || unclassified != want[1] {
+			t.Errorf("%s: Parts() = %d, %d; want %d, %d", class, bots, unclassified, want[0], want[1])
+		}
+	}
+}

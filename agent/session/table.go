@@ -1142,6 +1142,18 @@ type Completion struct {
 	Sessions uint64
 }
 
+// Parts returns the sessions of c that are bots and those unclassified, as
+// the store counts them (the rest are people's).
+func (c Completion) Parts() (bots, unclassified uint64) {
+	switch c.Class {
+	case ClassBot:
+		return c.Sessions, 0
+	case ClassUnclassified:
+		return 0, c.Sessions
+	}
+	return 0, 0
+}
+
 // Delta is what the table recorded since the previous Collect.
 type Delta struct {
 	Completions []Completion
