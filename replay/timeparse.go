@@ -107,20 +107,9 @@ func parseCLF(b []byte, withOffset bool) (int64, bool) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5) || mo == 0 {
 		return 0, false
 	}
-	rest := b[20:]
-	ns := 0
-	if len(rest) > 0 && rest[0] == '.' {
-		i := 1
-		scale := 100_000_000
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			ns += int(rest[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == 1 || i > 10 {
-			return 0, false
-		}
-		rest = rest[i:]
+	ns, rest, ok := fraction(b[20:])
+	if !ok {
+		return 0, false
 	}
 	var offset int64
 	if withOffset {
@@ -186,20 +175,9 @@ func parseRFC3339(b []byte) (int64, bool) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
 		return 0, false
 	}
-	rest := b[19:]
-	ns := 0
-	if rest[0] == '.' {
-		i := 1
-		scale := 100_000_000
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			ns += int(rest[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == 1 || i > 10 {
-			return 0, false
-		}
-		rest = rest[i:]
+	ns, rest, ok := fraction(b[19:])
+	if !ok {
+		return 0, false
 	}
 	var offset int64
 	switch {
@@ -212,4 +190,24 @@ func parseRFC3339(b []byte) (int64, bool) {
 	}
 	t, ok := civil(y, mo, d, h, mi, s, ns)
 	return t - offset, ok
+}
+
+// fraction reads the fractional seconds ".d" to ".ddddddddd" that may start
+// b, and returns them in nanoseconds (0 when b does not start with '.')
+// with the rest of b; false for a '.' without digits or with more than nine.
+func fraction(b []byte) (ns int, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '.' {
+		return 0, b, true
+	}
+	i := 1
+	scale := 100_000_000
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		ns += int(b[i]-'0') * scale
+		scale /= 10
+		i++
+	}
+	if i == 1 || i > 10 {
+		return 0, b, false
+	}
+	return ns, b[i:], true
 }
