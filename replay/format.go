@@ -165,16 +165,11 @@ func ParseNCSA(line []byte, r *Record) bool {
 	if open < 0 {
 		return false
 	}
-	rest = rest[open+2:]
-	closeAt := bytes.IndexByte(rest, ']')
-	if closeAt < 0 {
+	t, rest, ok := bracketTime(rest[open+2:])
+	if !ok {
 		return false
 	}
-	t, ok := parseCLF(rest[:closeAt], true)
-	if !ok || len(rest) < closeAt+2 || rest[closeAt+1] != ' ' {
-		return false
-	}
-	req, rest, ok := quoted(rest[closeAt+2:])
+	req, rest, ok := quoted(rest)
 	if !ok || len(rest) == 0 || rest[0] != ' ' {
 		return false
 	}
@@ -223,16 +218,11 @@ func ParseDXUST(line []byte, r *Record) bool {
 	if start < 0 {
 		return false
 	}
-	rest := line[start+len(dxOpen):]
-	closeAt := bytes.IndexByte(rest, ']')
-	if closeAt < 0 {
+	t, rest, ok := bracketTime(line[start+len(dxOpen):])
+	if !ok {
 		return false
 	}
-	t, ok := parseCLF(rest[:closeAt], true)
-	if !ok || len(rest) < closeAt+2 || rest[closeAt+1] != ' ' {
-		return false
-	}
-	host, rest, ok := field(rest[closeAt+2:])
+	host, rest, ok := field(rest)
 	if !ok {
 		return false
 	}
@@ -369,4 +359,19 @@ func syslogOffset(header []byte) (int64, bool) {
 		return 0, true
 	}
 	return parseOffset(stamp[len(stamp)-6:], true)
+}
+
+// bracketTime reads a common-log-format time with its offset up to the ']'
+// that closes it, followed by a space, and returns it in Unix nanoseconds
+// with what follows the space.
+func bracketTime(b []byte) (t int64, rest []byte, ok bool) {
+	closeAt := bytes.IndexByte(b, ']')
+	if closeAt < 0 {
+		return 0, nil, false
+	}
+	t, ok = parseCLF(b[:closeAt], true)
+	if !ok || len(b) < closeAt+2 || b[closeAt+1] != ' ' {
+		return 0, nil, false
+	}
+	return t, b[closeAt+2:], true
 }
