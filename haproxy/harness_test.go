@@ -7,7 +7,9 @@ package haproxy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,15 +68,56 @@ func (cfg haproxyConfig) shippedFiles() (haproxyCfg, spoeConf string) {
 	return shippedHAProxyCfg, shippedSPOEConf
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago, taken
+// below the kernel's ephemeral range (net.ipv4.ip_local_port_range). A port
+// from inside that range, as "127.0.0.1:0" gives, can be taken as the source
+// port of any outgoing connection (a test client, HAProxy connecting to the
+// agent) before HAProxy or the agent binds it: HAProxy then fails to start
+// with "Address already in use", as seen once in CI. Below the range only an
+// explicit bind can take it, and every test binds what freePort handed out,
+// each port once per process.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("freePort: %v", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := portRange()
+	if nextPort == 0 {
+		nextPort = lo + rand.IntN(hi-lo)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range hi - lo {
+		p := nextPort
+		if nextPort++; nextPort >= hi {
+			nextPort = lo
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
+	}
+	t.Fatalf("freePort: no free port in [%d, %d)", lo, hi)
+	return 0
+}
+
+var (
+	portMu   sync.Mutex
+	nextPort int
+)
+
+// portRange is where freePort takes ports from: the 12,000 ports below the
+// ephemeral range, or 20000-32000 when the range cannot be read.
+func portRange() (lo, hi int) {
+	lo, hi = 20000, 32000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil || first-12000 < 1024 {
+		return lo, hi
+	}
+	return first - 12000, first
 }
 
 // writeConfig writes the shipped haproxy.cfg, with cfg's addresses and the
