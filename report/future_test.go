@@ -98,8 +98,8 @@ Generating Session Usage Report from the Environment: PROD
 This can take a few minutes...
 All dates are in the format YYYY-MM-DD
 ############################################################
-Session usage for 2026-11-08: 7
-Session usage for 2026-11-15: 5
+Session usage for the week of 2026-11-08: 7
+Session usage for the week of 2026-11-15: 5
 Gap between 2026-11-16 and 2026-11-18: 1 day(s)
 ############################################################
 Total session usage: 12
@@ -149,8 +149,8 @@ Generating Session Usage Report from the Environment: PROD
 This can take a few minutes...
 All dates are in the format YYYY-MM-DD
 ############################################################
-Session usage for 2026-11-16: 5
-Session usage for 2026-11-18: 0
+Session usage for the day 2026-11-16: 5
+Session usage for the day 2026-11-18: 0
 Gap between 2026-11-16 and 2026-11-18: 1 day(s)
 Report ends at today, 2026-11-18
 ############################################################
@@ -246,8 +246,8 @@ Generating Session Usage Report from the Environment: PROD
 This can take a few minutes...
 All dates are in the format YYYY-MM-DD
 ############################################################
-Session usage for 2026-11-08: 7
-Session usage for 2026-11-15: 5
+Session usage for the week of 2026-11-08: 7
+Session usage for the week of 2026-11-15: 5
 Gap between 2026-11-16 and 2026-11-18: 1 day(s)
 Report ends at today, 2026-11-18
 ############################################################
@@ -297,7 +297,7 @@ Generating Session Usage Report from the Environment: PROD
 This can take a few minutes...
 All dates are in the format YYYY-MM-DD
 ############################################################
-Session usage for 2026: 12
+Session usage for the year 2026: 12
 Gap between 2026-11-16 and 2026-11-19: 2 day(s)
 Report ends at today, 2026-11-18
 ############################################################
@@ -376,7 +376,7 @@ Generating Session Usage Report from the Environment: PROD
 This can take a few minutes...
 All dates are in the format YYYY-MM-DD
 ############################################################
-Session usage for 2026-11-18: 0
+Session usage for the day 2026-11-18: 0
 Report ends at today, 2026-11-18
 ############################################################
 Total session usage: 0

@@ -114,6 +114,9 @@ const rule = "############################################################"
 
 // WritePretty writes the report in the original tool's text layout: a
 // banner, one line per period with a covered day, the gaps, and the total;
+// a period's line is `Session usage for PERIOD: N`, PERIOD the month as the
+// seed writes it (2023-01), or `the week of 2026-11-29` (its Sunday), `the
+// day 2026-11-29`, `the year 2026`;
 // before the total, when the range reaches past today, the line
 // `Report ends at today, YYYY-MM-DD`.
 //
@@ -131,9 +134,10 @@ func WritePretty(w io.Writer, r Report) error {
 	fmt.Fprintln(bw, rule)
 	for _, p := range r.Periods {
 		if p.Covered() {
-			fmt.Fprintf(bw, "Session usage for %s: %d\n", p.Label, p.Sessions)
+			name := r.By.prettyName(p.Label)
+			fmt.Fprintf(bw, "Session usage for %s: %d\n", name, p.Sessions)
 			if r.BotColumn {
-				fmt.Fprintf(bw, "Bot sessions for %s: %d\n", p.Label, p.Classes.Bots)
+				fmt.Fprintf(bw, "Bot sessions for %s: %d\n", name, p.Classes.Bots)
 			}
 		}
 	}

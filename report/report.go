@@ -83,6 +83,22 @@ func (g Granularity) label(start time.Time) string {
 	return start.Format(DateLayout)
 }
 
+// prettyName names the period labelled label in the pretty form's lines:
+// a month by its label alone, as the seed's `Session usage for 2023-01`,
+// the others with their kind, so that a week's Sunday does not read as a
+// day: `the week of 2026-11-29`, `the day 2026-11-29`, `the year 2026`.
+func (g Granularity) prettyName(label string) string {
+	switch g {
+	case Week:
+		return "the week of " + label
+	case Day:
+		return "the day " + label
+	case Year:
+		return "the year " + label
+	}
+	return label
+}
+
 // DateLayout is how every date is written: YYYY-MM-DD.
 const DateLayout = "2006-01-02"
 

@@ -259,3 +259,34 @@ func TestJSONDay_MarshalJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePretty_PeriodNames pins the period lines of the pretty form for
+// each granularity: a month is named as the seed names it (2023-01); a week,
+// a day and a year say which they are, so that a week's Sunday does not
+// read as a day. The bot line names its period the same way.
+func TestWritePretty_PeriodNames(t *testing.T) {
+	days := []DaySessions{{Day: d("2026-11-29"), Sessions: 5, Bots: 2}}
+	for _, tc := range []struct {
+		by         Granularity
+		from, to   string
+		line, bots string
+	}{
+		{Month, "2026-11-01", "2026-12-01", "Session usage for 2026-11: 5", "Bot sessions for 2026-11: 2"},
+		{Week, "2026-11-29", "2026-12-06", "Session usage for the week of 2026-11-29: 5", "Bot sessions for the week of 2026-11-29: 2"},
+		{Day, "2026-11-29", "2026-11-30", "Session usage for the day 2026-11-29: 5", "Bot sessions for the day 2026-11-29: 2"},
+		{Year, "2026-01-01", "2027-01-01", "Session usage for the year 2026: 5", "Bot sessions for the year 2026: 2"},
+	} {
+		t.Run(tc.by.String(), func(t *testing.T) {
+			r := Build(Input{From: d(tc.from), To: d(tc.to), By: tc.by, Environment: "PROD", Days: days, Coverage: []Interval{{d(tc.from), d(tc.to)}}})
+			lines := strings.Split(render(t, r, Pretty), "\n")
+			if len(lines) < 6 || lines[5] != tc.line {
+				t.Errorf("period line %q, want %q", lines[5:6], tc.line)
+			}
+			r.BotColumn = true
+			lines = strings.Split(render(t, r, Pretty), "\n")
+			if len(lines) < 7 || lines[5] != tc.line || lines[6] != tc.bots {
+				t.Errorf("with --bot-column: %q, want %q and %q", lines[5:7], tc.line, tc.bots)
+			}
+		})
+	}
+}
