@@ -330,3 +330,37 @@ func TestForecast(t *testing.T) {
 		})
 	}
 }
+
+// TestLicense_Consume_UnmeteredDays: the daily rate averages the metered
+// days of the last 30 only; a day not metered is left out, not averaged in
+// as 0, even when a session is stored on it; with no metered day there is
+// no rate and no forecast.
+func TestLicense_Consume_UnmeteredDays(t *testing.T) {
+	l := License{Sessions: 100_000, Start: day("2025-03-01"), End: day("2027-02-28")}
+	now := day("2026-06-30").Time.Add(15 * time.Hour)
+	var days []DaySessions
+	// The last 30 days are 2026-06-01..30: 18 metered with 500 each, 12 not
+	// metered, one of them with a stored session.
+	for i := 0; i < 30; i++ {
+		d := day("2026-06-01").Time.AddDate(0, 0, i)
+		switch {
+		case i < 18:
+			days = append(days, DaySessions{Day: d, Sessions: 500, Metered: true})
+		case i == 20:
+			days = append(days, DaySessions{Day: d, Sessions: 7})
+		}
+	}
+	u := l.Consume(now, days)
+	if u.RecentMetered != 18 || u.DailyRate != 500 || u.Used != 18*500+7 {
+		t.Errorf("metered %d, rate %.2f, used %d; want 18 metered days, 500 a day (not 9,007 / 30), 9007 used", u.RecentMetered, u.DailyRate, u.Used)
+	}
+	// 90,993 left at 500 a day: 182 days (at 9,007 / 30 it lasted the year).
+	if got := date(u.RunsOut); got != "2026-12-29" {
+		t.Errorf("runs out %q, want 2026-12-29", got)
+	}
+	// Only days before the last 30 were metered: no rate, no forecast.
+	u = l.Consume(now, []DaySessions{{Day: day("2026-05-31").Time, Sessions: 90_000, Metered: true}})
+	if u.RecentMetered != 0 || u.DailyRate != 0 || !u.RunsOut.IsZero() || u.Used != 90_000 {
+		t.Errorf("metered %d, rate %.2f, runs out %v, used %d; want 0, 0, none, 90000", u.RecentMetered, u.DailyRate, u.RunsOut, u.Used)
+	}
+}

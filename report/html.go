@@ -81,7 +81,7 @@ type htmlClasses struct {
 
 type htmlConsumption struct {
 	License, Deployment, YearStart, YearLast string
-	Entitled, Used, Percent, Rate, RunsOut   string
+	Entitled, Used, Percent, Rate, RunsOut   string // Rate: a sentence on the last 30 days' daily rate
 	Bar                                      string // width of the used part, percent of the bar, at most 100
 }
 
@@ -640,7 +640,7 @@ footer p { margin: 4px 0; }
 </table>
 
 {{with .Consumption}}<h2>Entitlement</h2>
-<p class="consumption" id="consumption">Licence {{.License}} for {{.Deployment}}, contract year {{.YearStart}} to {{.YearLast}}: <strong>{{.Used}}</strong> of {{.Entitled}} sessions used ({{.Percent}} %). Last 30 days: {{.Rate}} sessions a day. {{.RunsOut}}</p>
+<p class="consumption" id="consumption">Licence {{.License}} for {{.Deployment}}, contract year {{.YearStart}} to {{.YearLast}}: <strong>{{.Used}}</strong> of {{.Entitled}} sessions used ({{.Percent}} %). {{.Rate}} {{.RunsOut}}</p>
 <svg class="usage-bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" aria-label="{{.Percent}} % of the entitlement used"><rect x="0" y="0" width="100" height="4" fill="#e5e7eb"/><rect x="0" y="0" width="{{.Bar}}" height="4" fill="#2563eb"/></svg>
 {{end}}<h2>Gaps in coverage</h2>
 {{if .Gaps}}<ul class="gaps-list">
@@ -666,12 +666,20 @@ func newHTMLConsumption(c *Consumption) *htmlConsumption {
 	h := &htmlConsumption{
 		License: c.License, Deployment: c.Deployment, YearStart: date(c.YearStart), YearLast: date(c.YearEnd.AddDate(0, 0, -1)),
 		Entitled: groupThousands(c.Entitled), Used: groupThousands(c.Used),
-		Percent: strconv.FormatFloat(c.Percent, 'f', 1, 64), Rate: strconv.FormatFloat(c.DailyRate, 'f', 0, 64),
-		Bar: strconv.FormatFloat(min(c.Percent, 100), 'f', 1, 64),
+		Percent: strconv.FormatFloat(c.Percent, 'f', 1, 64),
+		Bar:     strconv.FormatFloat(min(c.Percent, 100), 'f', 1, 64),
+	}
+	if c.RecentMetered > 0 {
+		h.Rate = "Last 30 days: " + groupThousands(uint64(c.DailyRate+0.5)) + " sessions a day, averaged over the " +
+			plural(c.RecentMetered, "metered day") + " (days not metered are left out)."
+	} else {
+		h.Rate = "Last 30 days: none was metered, so there is no daily rate."
 	}
 	switch {
 	case c.Used >= c.Entitled:
 		h.RunsOut = "The entitlement for this contract year is used up."
+	case c.RecentMetered == 0:
+		h.RunsOut = "No forecast without a metered day among the last 30."
 	case !c.RunsOut.IsZero():
 		h.RunsOut = "At this rate it runs out on " + date(c.RunsOut) + "."
 	default:

@@ -190,7 +190,8 @@ type jsonConsumption struct {
 	Entitled   uint64  `json:"entitled_sessions"`
 	Used       uint64  `json:"used_sessions"`
 	Percent    float64 `json:"used_percent"`
-	DailyRate  float64 `json:"daily_rate_30_days"`
+	DailyRate  float64 `json:"daily_rate_30_days"` // over the metered days of the last 30
+	RateDays   int     `json:"daily_rate_metered_days"`
 	RunsOut    *string `json:"forecast_runs_out"` // null: not within the contract year
 }
 
@@ -292,7 +293,7 @@ func WriteJSON(w io.Writer, r Report) error {
 	}
 	if c := r.Consumption; c != nil {
 		jc := &jsonConsumption{License: c.License, Deployment: c.Deployment, YearStart: date(c.YearStart), YearEnd: date(c.YearEnd),
-			Entitled: c.Entitled, Used: c.Used, Percent: round2(c.Percent), DailyRate: round2(c.DailyRate)}
+			Entitled: c.Entitled, Used: c.Used, Percent: round2(c.Percent), DailyRate: round2(c.DailyRate), RateDays: c.RecentMetered}
 		if !c.RunsOut.IsZero() {
 			d := date(c.RunsOut)
 			jc.RunsOut = &d

@@ -246,7 +246,8 @@ type Consumption struct {
 	YearStart, YearEnd  time.Time // YearEnd excluded
 	Entitled, Used      uint64
 	Percent             float64
-	DailyRate           float64   // sessions a day, last 30 days
+	DailyRate           float64   // sessions a day, over the metered days of the last 30
+	RecentMetered       int       // the metered days of the last 30, which DailyRate averages
 	RunsOut             time.Time // forecast day the entitlement runs out; zero: not in this contract year
 }
 

@@ -207,5 +207,5 @@ func consumption(license, pubkey, db string, client admin.Client) (*report.Consu
 		return nil, err
 	}
 	return &report.Consumption{License: l.ID, Deployment: l.Deployment, YearStart: u.YearStart, YearEnd: u.YearEnd,
-		Entitled: u.Entitled, Used: u.Used, Percent: u.Percent, DailyRate: u.DailyRate, RunsOut: u.RunsOut}, nil
+		Entitled: u.Entitled, Used: u.Used, Percent: u.Percent, DailyRate: u.DailyRate, RecentMetered: u.RecentMetered, RunsOut: u.RunsOut}, nil
 }

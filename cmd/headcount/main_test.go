@@ -873,7 +873,7 @@ func TestUsage(t *testing.T) {
 	}
 	code, out, errOut := runCLI(t, "usage", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub")
 	// 101 days of 500 in the contract year; 49,500 left at 500 a day: 99 days.
-	want := fmt.Sprintf("licence L-9 for dx-prod: contract year %s to %s\nsessions used 50500 of 100000 (50.5 %%)\nrecent rate 500 sessions a day (last 30 days)\nat this rate the entitlement runs out on %s\n",
+	want := fmt.Sprintf("licence L-9 for dx-prod: contract year %s to %s\nsessions used 50500 of 100000 (50.5 %%)\nrecent rate 500 sessions a day (averaged over the 30 metered days of the last 30; days not metered are left out)\nat this rate the entitlement runs out on %s\n",
 		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
 	if code != 0 || out != want || errOut != "" {
 		t.Errorf("usage: %d\n%s\nwant:\n%s\nstderr %q", code, out, want, errOut)
@@ -882,7 +882,7 @@ func TestUsage(t *testing.T) {
 	// The same figures in the JSON and HTML reports.
 	from, to := today.AddDate(0, 0, -7).Format("2006-01-02"), today.AddDate(0, 0, 1).Format("2006-01-02")
 	_, js, errOut := runCLI(t, "export", "--db", db, "--format", "json", "--license", lic, "--license-pubkey", vendor+".pub", from, to)
-	wantJSON := fmt.Sprintf(`"consumption": {"license_id":"L-9","deployment_id":"dx-prod","contract_year_start":%q,"contract_year_end":%q,"entitled_sessions":100000,"used_sessions":50500,"used_percent":50.5,"daily_rate_30_days":500,"forecast_runs_out":%q},`,
+	wantJSON := fmt.Sprintf(`"consumption": {"license_id":"L-9","deployment_id":"dx-prod","contract_year_start":%q,"contract_year_end":%q,"entitled_sessions":100000,"used_sessions":50500,"used_percent":50.5,"daily_rate_30_days":500,"daily_rate_metered_days":30,"forecast_runs_out":%q},`,
 		start.Format("2006-01-02"), start.AddDate(1, 0, 0).Format("2006-01-02"), today.AddDate(0, 0, 99).Format("2006-01-02"))
 	if !strings.Contains(js, wantJSON) {
 		t.Errorf("JSON report lacks\n%s\n(stderr %q)", wantJSON, errOut)

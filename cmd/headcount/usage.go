@@ -6,6 +6,9 @@ import (
 
 	"headcount/agent/admin"
 	"headcount/entitlement"
+	"headcount/internal/plural"
+	"headcount/report"
+	"headcount/report/export"
 	"headcount/store"
 
 	"github.com/urfave/cli/v2"
@@ -17,7 +20,8 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Usage: "sessions used in the current contract year against the entitlement, with a forecast",
 		Description: "Reads the licence (--license, verified with --license-pubkey or the built-in key) for the entitled\n" +
 			"sessions and the contract year, and the database (directly, or through the running agent) for the\n" +
-			"sessions used; forecasts the day the entitlement runs out at the rate of the last 30 days.",
+			"sessions used; forecasts the day the entitlement runs out at the daily rate of the last 30 days,\n" +
+			"averaged over the days of them that were metered (a day not metered is left out, not counted as 0).",
 		OnUsageError: onUsage,
 		Flags: append([]cli.Flag{
 			dbFlag("database `FILE`"), adminAddrFlag(),
@@ -42,10 +46,17 @@ func usageCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			fmt.Fprintf(w, "licence %s for %s: contract year %s to %s\n", l.ID, l.Deployment,
 				start.Format("2006-01-02"), end.AddDate(0, 0, -1).Format("2006-01-02"))
 			fmt.Fprintf(w, "sessions used %d of %d (%.1f %%)\n", u.Used, u.Entitled, u.Percent)
-			fmt.Fprintf(w, "recent rate %.0f sessions a day (last %d days)\n", u.DailyRate, entitlement.RecentDays)
+			if u.RecentMetered > 0 {
+				fmt.Fprintf(w, "recent rate %.0f sessions a day (averaged over the %s of the last %d; days not metered are left out)\n",
+					u.DailyRate, plural.Count(u.RecentMetered, "metered day"), entitlement.RecentDays)
+			} else {
+				fmt.Fprintf(w, "recent rate unknown: none of the last %d days was metered\n", entitlement.RecentDays)
+			}
 			switch {
 			case u.Used >= u.Entitled:
 				fmt.Fprintln(w, "the entitlement for this contract year is used up")
+			case u.RecentMetered == 0:
+				fmt.Fprintln(w, "no forecast: it needs a metered day among the last 30")
 			case !u.RunsOut.IsZero():
 				fmt.Fprintf(w, "at this rate the entitlement runs out on %s\n", u.RunsOut.Format("2006-01-02"))
 			default:
@@ -64,9 +75,12 @@ func contractConsumption(l entitlement.License, db string, client admin.Client, 
 	if err != nil {
 		return entitlement.Consumption{}, err
 	}
-	days := make([]entitlement.DaySessions, len(snap.Days))
-	for i, d := range snap.Days {
-		days[i] = entitlement.DaySessions{Day: d.Day, Sessions: d.Sessions}
+	// The report's days: every session of each day, and whether coverage
+	// touches it, as export decides it.
+	r := report.Build(export.Input(snap, from, to, report.Day, "", now))
+	days := make([]entitlement.DaySessions, len(r.Days))
+	for i, d := range r.Days {
+		days[i] = entitlement.DaySessions{Day: d.Date, Sessions: d.Classes.All(), Metered: d.Covered}
 	}
 	return l.Consume(now, days), nil
 }
