@@ -80,10 +80,10 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]}
   ]
 }
 `,
@@ -129,11 +129,11 @@ Total session usage: 12
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -181,9 +181,9 @@ Total session usage: 5
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -227,11 +227,11 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]},
+    {"date":"2026-11-18","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]}
   ]
 }
 `,
@@ -279,11 +279,11 @@ Total session usage: 12
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]},
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,
@@ -327,11 +327,11 @@ Total session usage: 12
     {"start":"2026-11-16T00:00:00Z","end":"2026-11-17T00:00:00Z"}
   ],
   "days": [
-    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-17","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]},
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":false,"covered_hours":0,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-14","sessions":7,"human_sessions":7,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-15","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-16","sessions":5,"human_sessions":5,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]},
+    {"date":"2026-11-17","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]},
+    {"date":"2026-11-18","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]}
   ]
 }
 `,
@@ -401,7 +401,7 @@ Total session usage: 0
     {"start":"2026-11-18T00:00:00Z","end":"2026-11-18T09:30:00Z"}
   ],
   "days": [
-    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
+    {"date":"2026-11-18","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":10,"peak_live":0,"average_live":0,"hours":[]}
   ]
 }
 `,

@@ -227,17 +227,52 @@ type jsonGap struct {
 	Days           int    `json:"days"`
 }
 
+// jsonDay is one day of the JSON form. null says a figure is unknown: the
+// sessions of a day not metered (as a period's), and the covered hours and
+// live sessions of a day imported from another meter; a day not metered has
+// 0 covered hours and no live-session figures either.
 type jsonDay struct {
 	Date         string     `json:"date"`
-	Sessions     uint64     `json:"sessions"`
-	Human        uint64     `json:"human_sessions"`
-	Bots         uint64     `json:"bot_sessions"`
-	Unclassified uint64     `json:"unclassified_sessions"`
+	Sessions     nullUint   `json:"sessions"`
+	Human        nullUint   `json:"human_sessions"`
+	Bots         nullUint   `json:"bot_sessions"`
+	Unclassified nullUint   `json:"unclassified_sessions"`
 	Covered      bool       `json:"covered"`
-	CoveredHours int        `json:"covered_hours"`
-	PeakLive     uint64     `json:"peak_live"`
-	AverageLive  float64    `json:"average_live"`
+	Imported     bool       `json:"imported"`
+	CoveredHours nullUint   `json:"covered_hours"`
+	PeakLive     nullUint   `json:"peak_live"`
+	AverageLive  nullFloat  `json:"average_live"`
 	Hours        []jsonHour `json:"hours"`
+}
+
+// nullUint is a count that may be unknown (JSON null).
+type nullUint struct {
+	V     uint64
+	Known bool
+}
+
+func (n nullUint) MarshalJSON() ([]byte, error) { return n.append(nil), nil }
+
+func (n nullUint) append(b []byte) []byte {
+	if !n.Known {
+		return append(b, "null"...)
+	}
+	return strconv.AppendUint(b, n.V, 10)
+}
+
+// nullFloat is a figure that may be unknown (JSON null).
+type nullFloat struct {
+	V     float64
+	Known bool
+}
+
+func (n nullFloat) MarshalJSON() ([]byte, error) { return n.append(nil), nil }
+
+func (n nullFloat) append(b []byte) []byte {
+	if !n.Known {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, n.V, 'f', -1, 64)
 }
 
 type jsonHour struct {
@@ -252,6 +287,11 @@ func date(t time.Time) string { return t.Format(DateLayout) }
 // intervals and every day's detail, as indented JSON. "to" is the TO asked
 // for; when the range reaches past today, "ends_at_today" is today and the
 // periods, gaps and days stop at it. Otherwise the field is absent.
+//
+// Each day says whether it was "covered" (metered) and "imported" (from
+// another meter); its sessions are null when it was not metered, its
+// covered_hours, peak_live and average_live null when it was imported (its
+// hours are unknown), peak_live and average_live null when not metered.
 //
 // Every sessions figure (the total, each period's, each day's) counts as
 // "bots" says (include or exclude) and comes with its parts by class, bots
@@ -301,8 +341,12 @@ func WriteJSON(w io.Writer, r Report) error {
 		out.Consumption = jc
 	}
 	for _, d := range r.Days {
-		jd := jsonDay{Date: date(d.Date), Sessions: d.Sessions, Human: d.Classes.Human, Bots: d.Classes.Bots, Unclassified: d.Classes.Unclassified, Covered: d.Covered, CoveredHours: d.CoveredHours,
-			PeakLive: d.Peak, AverageLive: round2(d.Average), Hours: []jsonHour{}}
+		metered, hoursKnown := d.Covered, d.Covered && !d.Imported
+		jd := jsonDay{Date: date(d.Date), Covered: d.Covered, Imported: d.Imported,
+			Sessions: nullUint{d.Sessions, metered}, Human: nullUint{d.Classes.Human, metered},
+			Bots: nullUint{d.Classes.Bots, metered}, Unclassified: nullUint{d.Classes.Unclassified, metered},
+			CoveredHours: nullUint{uint64(d.CoveredHours), !d.Imported},
+			PeakLive:     nullUint{d.Peak, hoursKnown}, AverageLive: nullFloat{round2(d.Average), hoursKnown}, Hours: []jsonHour{}}
 		for h, hd := range d.Hours {
 			if hd.Sampled {
 				jd.Hours = append(jd.Hours, jsonHour{h, hd.Peak, round2(hd.Average)})
@@ -380,21 +424,23 @@ func (d jsonDay) MarshalJSON() ([]byte, error) {
 	b = append(b, `{"date":"`...)
 	b = append(b, d.Date...)
 	b = append(b, `","sessions":`...)
-	b = strconv.AppendUint(b, d.Sessions, 10)
+	b = d.Sessions.append(b)
 	b = append(b, `,"human_sessions":`...)
-	b = strconv.AppendUint(b, d.Human, 10)
+	b = d.Human.append(b)
 	b = append(b, `,"bot_sessions":`...)
-	b = strconv.AppendUint(b, d.Bots, 10)
+	b = d.Bots.append(b)
 	b = append(b, `,"unclassified_sessions":`...)
-	b = strconv.AppendUint(b, d.Unclassified, 10)
+	b = d.Unclassified.append(b)
 	b = append(b, `,"covered":`...)
 	b = strconv.AppendBool(b, d.Covered)
+	b = append(b, `,"imported":`...)
+	b = strconv.AppendBool(b, d.Imported)
 	b = append(b, `,"covered_hours":`...)
-	b = strconv.AppendInt(b, int64(d.CoveredHours), 10)
+	b = d.CoveredHours.append(b)
 	b = append(b, `,"peak_live":`...)
-	b = strconv.AppendUint(b, d.PeakLive, 10)
+	b = d.PeakLive.append(b)
 	b = append(b, `,"average_live":`...)
-	b = strconv.AppendFloat(b, d.AverageLive, 'f', -1, 64)
+	b = d.AverageLive.append(b)
 	b = append(b, `,"hours":[`...)
 	for i, h := range d.Hours {
 		if i > 0 {

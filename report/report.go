@@ -110,6 +110,9 @@ type Input struct {
 	Days        []DaySessions // sessions per day; days absent had none
 	Hours       []HourStat    // live-session statistics per hour, for the day detail
 	Coverage    []Interval    // when metering was on
+	// Imported lists the UTC days whose sessions were imported from another
+	// meter: covered all day, their hours unknown.
+	Imported []time.Time
 	// Bots decides whether the sessions figures count the bot sessions;
 	// the split by class is in the report either way.
 	Bots BotMode
@@ -280,6 +283,7 @@ type DayDetail struct {
 	Sessions     uint64  // counted as the report's Bots says
 	Classes      Classes // the day's sessions by class, bots included
 	Covered      bool
+	Imported     bool    // imported from another meter: its hours and live sessions are unknown
 	CoveredHours int     // hours of the day that coverage touches
 	Peak         uint64  // most live sessions seen in the day
 	Average      float64 // mean live sessions over the day's sampled time
@@ -329,6 +333,11 @@ func Build(in Input) Report {
 		}
 	}
 	addHours(days, in.From, in.Hours)
+	for _, t := range in.Imported {
+		if i := index(t); i >= 0 && i < n {
+			days[i].Imported = true
+		}
+	}
 	for i := range days {
 		d := &days[i]
 		d.Sessions = d.Classes.Counted(in.Bots)

@@ -243,10 +243,12 @@ func TestParse(t *testing.T) {
 // output for the same value.
 func TestJSONDay_MarshalJSON(t *testing.T) {
 	type plain jsonDay // the same fields without the MarshalJSON method
+	known := func(n uint64) nullUint { return nullUint{n, true} }
 	days := []jsonDay{
-		{Date: "2023-03-25", Sessions: 12, Human: 7, Bots: 4, Unclassified: 1, Covered: true, CoveredHours: 15, PeakLive: 9, AverageLive: 4.67,
+		{Date: "2023-03-25", Sessions: known(12), Human: known(7), Bots: known(4), Unclassified: known(1), Covered: true, CoveredHours: known(15), PeakLive: known(9), AverageLive: nullFloat{4.67, true},
 			Hours: []jsonHour{{10, 7, 4}, {11, 9, 6.5}, {23, 1234567, 0.01}}},
-		{Date: "2023-03-28", Hours: []jsonHour{}},
+		{Date: "2023-03-28", CoveredHours: known(0), Hours: []jsonHour{}},                                                                                       // not metered
+		{Date: "2023-03-29", Sessions: known(40), Human: known(0), Bots: known(0), Unclassified: known(40), Covered: true, Imported: true, Hours: []jsonHour{}}, // imported
 	}
 	for _, d := range days {
 		got, _ := d.MarshalJSON()
@@ -288,5 +290,37 @@ func TestWritePretty_PeriodNames(t *testing.T) {
 				t.Errorf("with --bot-column: %q, want %q and %q", lines[5:7], tc.line, tc.bots)
 			}
 		})
+	}
+}
+
+// TestWriteJSON_UnknownFigures pins the days of the JSON form whose figures
+// are unknown: a day not metered has null sessions (not 0) and no live
+// figures; a day imported from another meter says so, and its covered hours
+// and live sessions are null (not 24 and 0); a metered quiet day has 0.
+func TestWriteJSON_UnknownFigures(t *testing.T) {
+	r := Build(Input{
+		From: d("2026-03-01"), To: d("2026-03-05"), By: Day, Environment: "PROD",
+		Days:     []DaySessions{{Day: d("2026-03-01"), Sessions: 4, Bots: 1}, {Day: d("2026-03-03"), Sessions: 9, Unclassified: 9}},
+		Hours:    []HourStat{{Hour: d("2026-03-01").Add(10 * time.Hour), Peak: 3, LiveMillis: 3600000 * 2, SampledMillis: 3600000}},
+		Coverage: []Interval{{d("2026-03-01").Add(9 * time.Hour), d("2026-03-01").Add(12 * time.Hour)}, {d("2026-03-03"), d("2026-03-05")}},
+		Imported: []time.Time{d("2026-03-03")},
+	})
+	want := []string{
+		`{"date":"2026-03-01","sessions":4,"human_sessions":3,"bot_sessions":1,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":3,"peak_live":3,"average_live":2,"hours":[{"hour":10,"peak_live":3,"average_live":2}]}`,
+		`{"date":"2026-03-02","sessions":null,"human_sessions":null,"bot_sessions":null,"unclassified_sessions":null,"covered":false,"imported":false,"covered_hours":0,"peak_live":null,"average_live":null,"hours":[]}`,
+		`{"date":"2026-03-03","sessions":9,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":9,"covered":true,"imported":true,"covered_hours":null,"peak_live":null,"average_live":null,"hours":[]}`,
+		`{"date":"2026-03-04","sessions":0,"human_sessions":0,"bot_sessions":0,"unclassified_sessions":0,"covered":true,"imported":false,"covered_hours":24,"peak_live":0,"average_live":0,"hours":[]}`,
+	}
+	var doc struct{ Days []json.RawMessage }
+	if err := json.Unmarshal([]byte(render(t, r, JSON)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Days) != len(want) {
+		t.Fatalf("%d days, want %d", len(doc.Days), len(want))
+	}
+	for i, w := range want {
+		if got := string(doc.Days[i]); got != w {
+			t.Errorf("day %d:\n%s\nwant:\n%s", i+1, got, w)
+		}
 	}
 }

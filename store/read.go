@@ -148,7 +148,8 @@ type Snapshot struct {
 	Windows      []WindowCount `json:"windows"`  // only when asked for
 	Coverage     []Interval    `json:"coverage"` // the intervals that reach into the range
 	// Imported holds the UTC days of the range imported from another meter (Import), whose coverage is
-	// the whole day with no windows in it; only when windows are asked for.
+	// the whole day with no windows and no hour statistics in it; only when windows or hours are asked
+	// for.
 	Imported []time.Time `json:"imported,omitempty"`
 }
 
@@ -165,6 +166,11 @@ func (db *DB) Snapshot(from, to time.Time, parts Parts) (Snapshot, error) {
 		if s.Days, err = readDays(tx, from, to); err != nil {
 			return err
 		}
+		if parts.Hours || parts.Windows {
+			if s.Imported, err = readImported(tx, from, to); err != nil {
+				return err
+			}
+		}
 		if parts.Hours {
 			if s.Hours, err = readHours(tx, from, to); err != nil {
 				return err
@@ -175,9 +181,6 @@ func (db *DB) Snapshot(from, to time.Time, parts Parts) (Snapshot, error) {
 		}
 		if parts.Windows {
 			if s.Windows, err = readWindows(tx, from, to); err != nil {
-				return err
-			}
-			if s.Imported, err = readImported(tx, from, to); err != nil {
 				return err
 			}
 		}

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// TestDB_SnapshotImported: a snapshot with windows names the imported days
-// of its range, and one without windows names none.
+// TestDB_SnapshotImported: a snapshot with windows or hours names the
+// imported days of its range (their windows and hours are unknown), and one
+// with neither names none.
 func TestDB_SnapshotImported(t *testing.T) {
 	db := MustCreate(t)
 	if err := db.Import([]DayCount{{Day: day(2024, 3, 1), Sessions: 5}, {Day: day(2024, 3, 3), Sessions: 0}, {Day: day(2024, 3, 9), Sessions: 2}}); err != nil {
@@ -21,7 +22,8 @@ func TestDB_SnapshotImported(t *testing.T) {
 		{day(2024, 3, 1), day(2024, 3, 9), Parts{Windows: true}, []time.Time{day(2024, 3, 1), day(2024, 3, 3)}},
 		{day(2024, 3, 2), day(2024, 3, 10), Parts{Windows: true}, []time.Time{day(2024, 3, 3), day(2024, 3, 9)}},
 		{day(2024, 3, 4), day(2024, 3, 9), Parts{Windows: true}, nil},
-		{day(2024, 3, 1), day(2024, 3, 10), Parts{Hours: true}, nil},
+		{day(2024, 3, 1), day(2024, 3, 10), Parts{Hours: true}, []time.Time{day(2024, 3, 1), day(2024, 3, 3), day(2024, 3, 9)}},
+		{day(2024, 3, 1), day(2024, 3, 10), Parts{}, nil},
 	} {
 		s, err := db.Snapshot(tc.from, tc.to, tc.parts)
 		if err != nil || !reflect.DeepEqual(s.Imported, tc.want) {

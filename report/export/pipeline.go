@@ -38,5 +38,6 @@ func Input(s store.Snapshot, from, to time.Time, by report.Granularity, env stri
 	for _, iv := range s.Coverage {
 		in.Coverage = append(in.Coverage, report.Interval{Start: iv.Start, End: iv.End})
 	}
+	in.Imported = s.Imported
 	return in
 }
