@@ -312,7 +312,7 @@ func jsonText(v any) string {
 }
 
 var (
-	reClassCell = regexp.MustCompile(`<td class="num (human|bots|unclassified)">([^<]*)</td>`)
+	reClassCell = regexp.MustCompile(`<td class="num (human|bots|unclassified)">`)
 	reClassData = regexp.MustCompile(`<data id="(human|bot|unclassified)-sessions" value="([^"]*)">`)
 	reBotsMode  = regexp.MustCompile(`id="bots-mode" data-bots="([^"]*)">([^<]*)<`)
 	reClassBar  = regexp.MustCompile(`(?s)<svg class="class-bar"[^>]*aria-label="([^"]*)"[^>]*>(.*?)</svg>`)
@@ -336,7 +336,7 @@ func checkHTMLClasses(t *testing.T, page string, r Report) {
 		}
 		var got []string
 		for _, c := range reClassCell.FindAllStringSubmatch(m[2], -1) {
-			got = append(got, c[1]+"="+c[2])
+			got = append(got, c[1]+"="+numberCell(t, m[2], c[1]))
 		}
 		if strings.Join(got, "|") != want {
 			t.Errorf("row %s: %q, want %q", p.Label, got, want)

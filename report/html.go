@@ -20,7 +20,9 @@ import (
 //
 // The markup is machine-checkable against the CSV: each table row is
 // <tr data-period="LABEL"> with <td class="sessions"> and <td class="gaps">
-// holding the CSV's cells; id="total" holds the plain total; <svg id="chart">
+// holding the CSV's cells, every figure of the table as <data value="N">
+// (the CSV's digits) around the text shown, which has commas between
+// thousands as the summary cards have; id="total" holds the plain total; <svg id="chart">
 // holds one <rect class="bar" data-period data-sessions> per covered period
 // and one <rect class="gap"> per gap.
 //
@@ -50,6 +52,7 @@ type htmlView struct {
 	DayColumns  bool
 
 	Total, TotalGrouped string
+	TotalNumber         *htmlNumber
 	CoveredDays         int
 	CoveredShare        string // "75.5"
 	GapDays             int
@@ -71,6 +74,7 @@ type htmlView struct {
 type htmlClasses struct {
 	Human, Bots, Unclassified, All                 string
 	HumanGrouped, BotsGrouped, UnclassifiedGrouped string // with commas between thousands
+	HumanNumber, BotsNumber, UnclassifiedNumber    *htmlNumber
 	HumanShare, BotShare, UnclassifiedShare        string // percent of All, one decimal
 	HumanWidth, BotWidth, UnclassifiedWidth        string // the bar's parts, in viewBox units of 100
 	BotX, UnclassifiedX                            string
@@ -88,10 +92,32 @@ type htmlConsumption struct {
 type htmlPeak struct{ Label, Sessions string }
 
 type htmlRow struct {
-	Label, Sessions, Gaps, Coverage string
-	Human, Bots, Unclassified       string // empty where Sessions is
-	NotMetered                      bool
-	CoveredHours, PeakLive, AvgLive string
+	Label, Gaps, Coverage     string
+	Sessions                  *htmlNumber
+	Human, Bots, Unclassified *htmlNumber // nil where Sessions is
+	NotMetered                bool
+	CoveredHours              string
+	PeakLive, AvgLive         *htmlNumber
+}
+
+// htmlNumber is a table figure: Value as the CSV writes it, in the
+// <data value> attribute, and Text as shown, with commas between thousands
+// as in the summary cards.
+type htmlNumber struct{ Value, Text string }
+
+func newHTMLNumber(v uint64) *htmlNumber {
+	return &htmlNumber{strconv.FormatUint(v, 10), groupThousands(v)}
+}
+
+// newHTMLAverage is an average as the CSV writes it (two decimals), shown
+// with commas between the thousands of its whole part.
+func newHTMLAverage(v float64) *htmlNumber {
+	s := formatAverage(v)
+	whole, frac, _ := strings.Cut(s, ".")
+	if n, err := strconv.ParseUint(whole, 10, 64); err == nil {
+		return &htmlNumber{s, groupThousands(n) + "." + frac}
+	}
+	return &htmlNumber{s, s}
 }
 
 type htmlGap struct {
@@ -147,6 +173,7 @@ func newHTMLView(r Report) htmlView {
 		Total:        strconv.FormatUint(r.Total, 10),
 		Consumption:  newHTMLConsumption(r.Consumption),
 		TotalGrouped: groupThousands(r.Total),
+		TotalNumber:  newHTMLNumber(r.Total),
 	}
 	if !r.EndsAtToday.IsZero() {
 		v.EndsAtToday = date(r.EndsAtToday)
@@ -169,11 +196,12 @@ func newHTMLView(r Report) htmlView {
 		v.Peak = &htmlPeak{peak.Label, groupThousands(peak.Sessions)}
 	}
 	for _, p := range r.Periods {
-		row := htmlRow{Label: p.Label, Sessions: sessionsText(p), Gaps: gapsText(p.Gaps), NotMetered: !p.Covered()}
+		row := htmlRow{Label: p.Label, Gaps: gapsText(p.Gaps), NotMetered: !p.Covered()}
 		if p.Covered() {
-			row.Human = strconv.FormatUint(p.Classes.Human, 10)
-			row.Bots = strconv.FormatUint(p.Classes.Bots, 10)
-			row.Unclassified = strconv.FormatUint(p.Classes.Unclassified, 10)
+			row.Sessions = newHTMLNumber(p.Sessions)
+			row.Human = newHTMLNumber(p.Classes.Human)
+			row.Bots = newHTMLNumber(p.Classes.Bots)
+			row.Unclassified = newHTMLNumber(p.Classes.Unclassified)
 		}
 		inRange := periodDays(r, p)
 		switch {
@@ -190,8 +218,8 @@ func newHTMLView(r Report) htmlView {
 				row.Coverage = "metered"
 			}
 			row.CoveredHours = strconv.Itoa(d.CoveredHours)
-			row.PeakLive = strconv.FormatUint(d.Peak, 10)
-			row.AvgLive = formatAverage(d.Average)
+			row.PeakLive = newHTMLNumber(d.Peak)
+			row.AvgLive = newHTMLAverage(d.Average)
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -216,6 +244,7 @@ func newHTMLClasses(c Classes, mode BotMode) htmlClasses {
 		Human: strconv.FormatUint(c.Human, 10), Bots: strconv.FormatUint(c.Bots, 10),
 		Unclassified: strconv.FormatUint(c.Unclassified, 10), All: strconv.FormatUint(all, 10),
 		HumanGrouped: groupThousands(c.Human), BotsGrouped: groupThousands(c.Bots), UnclassifiedGrouped: groupThousands(c.Unclassified),
+		HumanNumber: newHTMLNumber(c.Human), BotsNumber: newHTMLNumber(c.Bots), UnclassifiedNumber: newHTMLNumber(c.Unclassified),
 		Exclude: mode == ExcludeBots, Empty: all == 0,
 	}
 	share := func(n uint64) float64 {
@@ -634,9 +663,9 @@ footer p { margin: 4px 0; }
 <table>
 <thead><tr><th scope="col">{{.ByTitle}}</th><th scope="col" class="num">Sessions</th><th scope="col" class="num">Human</th><th scope="col" class="num">Bots</th><th scope="col" class="num">Unclassified</th><th scope="col">Metered</th><th scope="col">Gaps</th>{{if .DayColumns}}<th scope="col" class="num">Covered hours</th><th scope="col" class="num">Peak live</th><th scope="col" class="num">Average live</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr data-period="{{.Label}}"{{if .NotMetered}} class="not-metered"{{end}}><th scope="row">{{.Label}}</th><td class="sessions">{{.Sessions}}</td><td class="num human">{{.Human}}</td><td class="num bots">{{.Bots}}</td><td class="num unclassified">{{.Unclassified}}</td><td class="coverage">{{.Coverage}}</td><td class="gaps">{{.Gaps}}</td>{{if $.DayColumns}}<td class="num covered-hours">{{.CoveredHours}}</td><td class="num peak-live">{{.PeakLive}}</td><td class="num average-live">{{.AvgLive}}</td>{{end}}</tr>
+{{range .Rows}}<tr data-period="{{.Label}}"{{if .NotMetered}} class="not-metered"{{end}}><th scope="row">{{.Label}}</th><td class="sessions">{{template "number" .Sessions}}</td><td class="num human">{{template "number" .Human}}</td><td class="num bots">{{template "number" .Bots}}</td><td class="num unclassified">{{template "number" .Unclassified}}</td><td class="coverage">{{.Coverage}}</td><td class="gaps">{{.Gaps}}</td>{{if $.DayColumns}}<td class="num covered-hours">{{.CoveredHours}}</td><td class="num peak-live">{{template "number" .PeakLive}}</td><td class="num average-live">{{template "number" .AvgLive}}</td>{{end}}</tr>
 {{end}}</tbody>
-<tfoot><tr><td>Total</td><td class="num">{{.Total}}</td><td class="num">{{.Classes.Human}}</td><td class="num">{{.Classes.Bots}}</td><td class="num">{{.Classes.Unclassified}}</td><td colspan="{{if .DayColumns}}5{{else}}2{{end}}"></td></tr></tfoot>
+<tfoot><tr><td>Total</td><td class="num total-sessions">{{template "number" .TotalNumber}}</td><td class="num total-human">{{template "number" .Classes.HumanNumber}}</td><td class="num total-bots">{{template "number" .Classes.BotsNumber}}</td><td class="num total-unclassified">{{template "number" .Classes.UnclassifiedNumber}}</td><td colspan="{{if .DayColumns}}5{{else}}2{{end}}"></td></tr></tfoot>
 </table>
 
 {{with .Consumption}}<h2>Entitlement</h2>
@@ -657,7 +686,7 @@ footer p { margin: 4px 0; }
 </main>
 </body>
 </html>
-`
+{{define "number"}}{{with .}}<data value="{{.Value}}">{{.Text}}</data>{{end}}{{end}}`
 
 func newHTMLConsumption(c *Consumption) *htmlConsumption {
 	if c == nil {

@@ -113,21 +113,66 @@ func cell(row, class string) (string, bool) {
 	return html.UnescapeString(m[1]), true
 }
 
+var reNumber = regexp.MustCompile(`^<data value="([^"]*)">([^<]*)</data>$`)
+
+// numberCell returns the value of the row's <td> of the given class that
+// holds a figure: empty, or <data value="V">T</data> where T is V with a
+// comma between each three digits of its whole part, as the summary cards
+// write numbers. It fails the test on any other content.
+func numberCell(t *testing.T, row, class string) string {
+	t.Helper()
+	c, ok := cell(row, class)
+	if !ok {
+		t.Errorf("row %.60s… has no td.%s", row, class)
+		return ""
+	}
+	if c == "" {
+		return ""
+	}
+	m := reNumber.FindStringSubmatch(c)
+	if m == nil {
+		t.Errorf("td.%s holds %q, want <data value=\"N\">N with commas</data>", class, c)
+		return c
+	}
+	if want := withCommas(m[1]); m[2] != want {
+		t.Errorf("td.%s shows %q for %s, want %q", class, m[2], m[1], want)
+	}
+	return m[1]
+}
+
+// withCommas puts a comma between each three digits of s's whole part:
+// 3685341 is 3,685,341 and 1234.50 is 1,234.50.
+func withCommas(s string) string {
+	whole, frac, dot := strings.Cut(s, ".")
+	var b []byte
+	for i := range len(whole) {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, whole[i])
+	}
+	if dot {
+		return string(b) + "." + frac
+	}
+	return string(b)
+}
+
 func parseHTMLPage(t *testing.T, page string, dayColumns bool) htmlPageData {
 	t.Helper()
 	var p htmlPageData
 	for _, m := range reRow.FindAllStringSubmatch(page, -1) {
-		row := []string{html.UnescapeString(m[1])}
-		classes := []string{"sessions", "gaps"}
-		if dayColumns {
-			classes = append(classes, "covered-hours", "peak-live", "average-live")
+		row := []string{html.UnescapeString(m[1]), numberCell(t, m[2], "sessions")}
+		gaps, ok := cell(m[2], "gaps")
+		if !ok {
+			t.Errorf("row %s has no td.gaps", m[1])
 		}
-		for _, c := range classes {
-			v, ok := cell(m[2], c)
+		row = append(row, gaps)
+		if dayColumns {
+			hours, ok := cell(m[2], "covered-hours")
 			if !ok {
-				t.Errorf("row %s has no td.%s", m[1], c)
+				t.Errorf("row %s has no td.covered-hours", m[1])
 			}
-			row = append(row, v)
+			row = append(row, hours, numberCell(t, m[2], "peak-live"), numberCell(t, m[2], "average-live"))
 		}
 		p.rows = append(p.rows, row)
 	}
@@ -438,4 +483,33 @@ func TestWriteHTML_Chromium(t *testing.T) {
 		}
 		t.Logf("screenshot (%d KB): %s", len(png)>>10, kept)
 	})
+}
+
+// TestWriteHTML_TableThousands: the table writes its numbers as the summary
+// cards do, with commas between thousands, and keeps the CSV's digits in
+// each <data value>: a row's sessions and classes, and the totals' row,
+// whose sessions read exactly as the total card's.
+func TestWriteHTML_TableThousands(t *testing.T) {
+	page := MustWriteHTML(t, seedReport(t, "UAT-ENV"))
+	card := regexp.MustCompile(`<div class="card total">.*?<data value="([^"]*)">([^<]*)</data>`).FindStringSubmatch(page)
+	if card == nil || card[1] != "34739664" || card[2] != "34,739,664" {
+		t.Fatalf("total card %q, want 34,739,664", card)
+	}
+	for _, want := range []string{
+		`<tr data-period="2023-01"><th scope="row">2023-01</th><td class="sessions"><data value="3685341">3,685,341</data></td><td class="num human"><data value="3685341">3,685,341</data></td><td class="num bots"><data value="0">0</data></td><td class="num unclassified"><data value="0">0</data></td>`,
+		`<tr data-period="2024-01" class="not-metered"><th scope="row">2024-01</th><td class="sessions"></td><td class="num human"></td>`,
+		`<tfoot><tr><td>Total</td><td class="num total-sessions"><data value="34739664">` + card[2] + `</data></td><td class="num total-human"><data value="34739664">34,739,664</data></td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the table lacks\n%s", want)
+		}
+	}
+	// The day columns: the peak and the average too.
+	r := Build(Input{From: d("2026-03-01"), To: d("2026-03-02"), By: Day, Environment: "PROD",
+		Days:     []DaySessions{{Day: d("2026-03-01"), Sessions: 1234567}},
+		Hours:    []HourStat{{Hour: d("2026-03-01").Add(9 * time.Hour), Peak: 12345, LiveMillis: 3600000 * 2345 / 2, SampledMillis: 3600000}},
+		Coverage: coveredDays("2026-03-01", "2026-03-01")})
+	if want := `<td class="num covered-hours">24</td><td class="num peak-live"><data value="12345">12,345</data></td><td class="num average-live"><data value="1172.50">1,172.50</data></td>`; !strings.Contains(MustWriteHTML(t, r), want) {
+		t.Errorf("the day row lacks\n%s", want)
+	}
 }
