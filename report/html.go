@@ -11,7 +11,9 @@ import (
 // WriteHTML writes the report as one self-contained HTML5 page: a headline
 // with the total, an inline SVG bar chart of sessions per period with the gaps
 // in coverage shaded, a table with the CSV's rows, the gaps in the pretty
-// form's words and the total.
+// form's words and the total. A report of at most three periods (a month,
+// say) has its chart drawn by day, so that a gap inside a period shows where
+// it falls; its table stays by period.
 //
 // The page loads nothing (no scripts, stylesheets, fonts, images or URLs), so
 // it opens on an air-gapped machine, and prints on A4. It holds only numbers,
@@ -22,9 +24,10 @@ import (
 // <tr data-period="LABEL"> with <td class="sessions"> and <td class="gaps">
 // holding the CSV's cells, every figure of the table as <data value="N">
 // (the CSV's digits) around the text shown, which has commas between
-// thousands as the summary cards have; id="total" holds the plain total; <svg id="chart">
-// holds one <rect class="bar" data-period data-sessions> per covered period
-// and one <rect class="gap"> per gap.
+// thousands as the summary cards have; id="total" holds the plain total;
+// <svg id="chart"> says by data-by what a bar is (the granularity, or day)
+// and holds one <rect class="bar" data-period data-sessions> per covered
+// period (or day) and one <rect class="gap"> per gap.
 //
 // The sessions by class are always there, whatever r.BotColumn: each row's
 // <td class="human">, <td class="bots"> and <td class="unclassified"> (empty
@@ -127,6 +130,8 @@ type htmlGap struct {
 
 // htmlChart is the SVG chart, in viewBox units.
 type htmlChart struct {
+	By                                   string // what a bar is: the report's period, or day
+	Caption                              string // why the chart is by day when the table is not
 	Width, Height                        string
 	Left, Right, Top, Bottom, MidY, MidX string
 	Title                                string
@@ -282,17 +287,54 @@ const (
 	chartRowH      = 15.0
 )
 
+// chartDaysUpTo is the most periods a report may have for its chart to
+// draw days instead: one bar for a month would hide where in it a gap falls.
+const chartDaysUpTo = 3
+
+// chartUnit is one slot of the chart: a period, or a day when the chart
+// draws days.
+type chartUnit struct {
+	label       string
+	first, days int // index in r.Days of its first day in the range, how many
+	covered     bool
+	sessions    uint64
+}
+
+// chartUnits returns what the chart draws: the report's periods, or its
+// days when there are at most chartDaysUpTo periods of more than a day.
+func chartUnits(r Report) (units []chartUnit, byDay bool) {
+	if r.By != Day && len(r.Periods) <= chartDaysUpTo {
+		for i, d := range r.Days {
+			units = append(units, chartUnit{label: date(d.Date), first: i, days: 1, covered: d.Covered, sessions: d.Sessions})
+		}
+		return units, true
+	}
+	for _, p := range r.Periods {
+		units = append(units, chartUnit{label: p.Label, first: dayIndex(r.From, maxTime(p.Start, r.From)), days: periodDays(r, p), covered: p.Covered(), sessions: p.Sessions})
+	}
+	return units, r.By == Day
+}
+
 func newHTMLChart(r Report, v htmlView) htmlChart {
 	n := len(r.Days)
 	plotW := chartWidth - chartLeft - chartRight
 	x := func(i int) float64 { return chartLeft + plotW*float64(i)/float64(max(n, 1)) }
-	c := htmlChart{
-		Title:  "Sessions per " + v.By + ", " + v.First + " to " + v.Last + " (UTC)",
-		YTitle: "Sessions per " + v.By,
-		XTitle: v.ByTitle + " (UTC)",
+	units, byDay := chartUnits(r)
+	by, byTitle := v.By, v.ByTitle
+	if byDay {
+		by, byTitle = "day", "Day"
 	}
-	if r.By == Week {
+	c := htmlChart{
+		By:     by,
+		Title:  "Sessions per " + by + ", " + v.First + " to " + v.Last + " (UTC)",
+		YTitle: "Sessions per " + by,
+		XTitle: byTitle + " (UTC)",
+	}
+	if by == "week" {
 		c.XTitle = "Week, starting Sunday (UTC)"
+	}
+	if by != v.By {
+		c.Caption = "Drawn by day, so that a gap shows where it falls; the table below is by " + v.By + "."
 	}
 
 	// Gap labels first: how many rows they need sets the plot's top.
@@ -341,10 +383,10 @@ func newHTMLChart(r Report, v htmlView) htmlChart {
 	// The y scale: round steps of 1, 2 or 5 times a power of ten.
 	var most uint64
 	covered := false
-	for _, p := range r.Periods {
-		if p.Covered() {
+	for _, u := range units {
+		if u.covered {
 			covered = true
-			most = max(most, p.Sessions)
+			most = max(most, u.sessions)
 		}
 	}
 	c.Empty = !covered
@@ -355,50 +397,60 @@ func newHTMLChart(r Report, v htmlView) htmlChart {
 		c.YTicks = append(c.YTicks, htmlTick{Y: num(bottom - y(t)), Label: compactNumber(t)})
 	}
 
-	// Bars, "not metered" marks and x labels, each over the period's days in the range.
+	// "Not metered" marks: one per uncovered period, or, drawing days, one
+	// per gap.
+	notMetered := func(x0, x1 float64) {
+		const text = "not metered"
+		tw := float64(len(text)) * chartCharW
+		w, cx := x1-x0, (x0+x1)/2
+		switch {
+		case w >= tw+8:
+			c.NotMetered = append(c.NotMetered, htmlText{X: num(cx), Y: num(bottom - 8), Text: text})
+		case w >= chartFont+3:
+			c.NotMetered = append(c.NotMetered, htmlText{X: num(cx + chartFont*0.35), Y: num(bottom - 6), Text: text, Rotate: true})
+		}
+	}
+	if byDay {
+		for _, g := range r.Gaps {
+			notMetered(x(dayIndex(r.From, g.First)), x(dayIndex(r.From, g.Last)+1))
+		}
+	}
+
+	// Bars and x labels, each over its days in the range.
 	lastLabelEnd := -1e9
 	valuesFit := true
-	for _, p := range r.Periods {
-		a := dayIndex(r.From, maxTime(p.Start, r.From))
-		b := a + periodDays(r, p)
-		x0, x1 := x(a), x(b)
+	for _, u := range units {
+		x0, x1 := x(u.first), x(u.first+u.days)
 		w := x1 - x0
 		cx := (x0 + x1) / 2
-		if p.Covered() {
+		if u.covered {
 			pad := 0.0
 			if w >= 3 {
 				pad = min(w*0.12, 10)
 			}
-			h := y(p.Sessions)
-			if p.Sessions > 0 && h < 1 {
+			h := y(u.sessions)
+			if u.sessions > 0 && h < 1 {
 				h = 1 // visible, however small
 			}
 			c.Bars = append(c.Bars, htmlBar{
 				X: num(x0 + pad), Y: num(bottom - h), W: num(w - 2*pad), H: num(h),
-				Label: p.Label, Sessions: p.Sessions,
-				Title: p.Label + ": " + groupThousands(p.Sessions) + " sessions",
+				Label: u.label, Sessions: u.sessions,
+				Title: u.label + ": " + groupThousands(u.sessions) + " sessions",
 			})
-			text := shortNumber(p.Sessions)
+			text := shortNumber(u.sessions)
 			valuesFit = valuesFit && float64(len(text))*chartCharW <= w-2
 			vy := bottom - h - 5
 			if vy < top+chartFont {
 				vy = bottom - h + chartFont + 4 // no room above the bar: write inside its top
 			}
 			c.Values = append(c.Values, htmlText{X: num(cx), Y: num(vy), Text: text, Inside: vy > bottom-h})
-		} else {
-			const text = "not metered"
-			tw := float64(len(text)) * chartCharW
-			switch {
-			case w >= tw+8:
-				c.NotMetered = append(c.NotMetered, htmlText{X: num(cx), Y: num(bottom - 8), Text: text})
-			case w >= chartFont+3:
-				c.NotMetered = append(c.NotMetered, htmlText{X: num(cx + chartFont*0.35), Y: num(bottom - 6), Text: text, Rotate: true})
-			}
+		} else if !byDay {
+			notMetered(x0, x1)
 		}
-		lw := float64(len(p.Label)) * chartCharW
+		lw := float64(len(u.label)) * chartCharW
 		lx := clamp(cx, chartLeft+lw/2-chartLeft/2, chartWidth-lw/2)
 		if lx-lw/2 >= lastLabelEnd+10 {
-			c.XLabels = append(c.XLabels, htmlText{X: num(lx), Y: num(bottom + chartStrip + 14), Text: p.Label})
+			c.XLabels = append(c.XLabels, htmlText{X: num(lx), Y: num(bottom + chartStrip + 14), Text: u.label})
 			lastLabelEnd = lx + lw/2
 		}
 	}
@@ -562,6 +614,7 @@ figure { margin: 0; }
 #chart .value { fill: var(--text); font-weight: 600; }
 #chart .value.inside { fill: #fff; }
 #chart .empty { font-size: 14px; fill: var(--gap-ink); }
+.chart-by { margin: 4px 0 0; font-size: 13px; color: var(--muted); }
 table { width: 100%; border-collapse: collapse; font-size: 14px; font-variant-numeric: tabular-nums; }
 th, td { padding: 7px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 thead th { color: var(--muted); font-size: 12px; font-weight: 650; text-transform: uppercase; letter-spacing: .04em; border-bottom: 2px solid var(--line); }
@@ -640,10 +693,10 @@ footer p { margin: 4px 0; }
 <p class="bots-mode" id="bots-mode" data-bots="{{$.Bots}}">{{if .Exclude}}The sessions figures of this report leave out the {{.BotsGrouped}} sessions classified as bots (export --bots exclude). They keep the {{.UnclassifiedGrouped}} unclassified sessions, which cannot be told from people's.{{else}}The sessions figures of this report count every session, bots included (export --bots include, the default).{{end}} Each session is classified once, at its start, by its User-Agent; an unclassified one was never classified: metered before classification existed, imported, or recovered after a restart.</p>
 </section>
 
-{{end}}<h2>Sessions per {{.By}}</h2>
+{{end}}<h2>Sessions per {{.Chart.By}}</h2>
 <figure>
 <div class="legend"><span><span class="swatch bar"></span>sessions metered</span><span><span class="swatch gap"></span>gap in coverage: not metered</span></div>
-{{with .Chart}}<svg id="chart" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-labelledby="chart-title">
+{{with .Chart}}<svg id="chart" data-by="{{.By}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-labelledby="chart-title">
 <title id="chart-title">{{.Title}}</title>
 {{range .Gaps}}<rect class="gap" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{.Title}}</title></rect>
 {{end}}{{range .YTicks}}<line class="grid" x1="{{$.Chart.Left}}" x2="{{$.Chart.Right}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{$.Chart.Left}}" y="{{.Y}}" dx="-8" dy="4" text-anchor="end">{{.Label}}</text>
@@ -656,8 +709,9 @@ footer p { margin: 4px 0; }
 {{end}}{{if .Empty}}<text class="empty" x="{{.MidX}}" y="{{.MidY}}" text-anchor="middle">No day of this range was metered.</text>
 {{end}}<text class="axis-title" transform="rotate(-90 {{.YTitleX}} {{.MidY}})" x="{{.YTitleX}}" y="{{.MidY}}" text-anchor="middle">{{.YTitle}}</text>
 <text class="axis-title" x="{{.MidX}}" y="{{.XTitleY}}" text-anchor="middle">{{.XTitle}}</text>
-</svg>{{end}}
-</figure>
+</svg>
+{{with .Caption}}<figcaption class="chart-by">{{.}}</figcaption>
+{{end}}{{end}}</figure>
 
 <h2>Sessions by {{.By}}</h2>
 <table>

@@ -6,6 +6,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"html"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +81,7 @@ type htmlPageData struct {
 	rows      [][]string // period, sessions, gaps[, covered hours, peak live, average live]
 	total     string
 	bars      [][2]string // period, sessions
+	chartBy   string      // the chart's data-by: what a bar is
 	gapRects  int
 	gapLines  []string
 	xLabels   []htmlLabel
@@ -93,7 +97,7 @@ type htmlLabel struct {
 var (
 	reRow      = regexp.MustCompile(`(?s)<tr data-period="([^"]*)"[^>]*>(.*?)</tr>`)
 	reTotal    = regexp.MustCompile(`id="total"[^>]*>([^<]*)<`)
-	reChart    = regexp.MustCompile(`(?s)<svg id="chart"[^>]*>(.*?)</svg>`)
+	reChart    = regexp.MustCompile(`(?s)<svg id="chart"(?: data-by="([^"]*)")?[^>]*>(.*?)</svg>`)
 	reBar      = regexp.MustCompile(`<rect class="bar"([^>]*)>`)
 	reGapRect  = regexp.MustCompile(`<rect class="gap"[^>]*>`)
 	reGapLine  = regexp.MustCompile(`<span class="pretty">([^<]*)</span>`)
@@ -186,7 +190,8 @@ func parseHTMLPage(t *testing.T, page string, dayColumns bool) htmlPageData {
 	if chart == nil {
 		return p
 	}
-	p.chartSeen = true
+	p.chartSeen, p.chartBy = true, chart[1]
+	chart = chart[1:]
 	for _, m := range reBar.FindAllStringSubmatch(chart[1], -1) {
 		var bar [2]string
 		for _, a := range reDataAttr.FindAllStringSubmatch(m[1], -1) {
@@ -215,6 +220,9 @@ func parseHTMLPage(t *testing.T, page string, dayColumns bool) htmlPageData {
 // checkHTMLAgainstCSV checks that the page says what the CSV and the pretty
 // form of the same report say: every row's cells, the total, one bar per
 // covered period with its sessions, one shaded gap per gap, the gap lines.
+// A report of at most 3 periods longer than a day has its chart by day: one
+// bar per covered day, with the day's sessions, those of each period's days
+// summing to the period's CSV cell.
 func checkHTMLAgainstCSV(t *testing.T, page string, r Report) {
 	t.Helper()
 	var b bytes.Buffer
@@ -232,8 +240,34 @@ func checkHTMLAgainstCSV(t *testing.T, page string, r Report) {
 	if len(got.rows) != len(records)-1 {
 		t.Errorf("page has %d period rows, CSV %d", len(got.rows), len(records)-1)
 	}
+	byDay := r.By != Day && len(r.Periods) <= 3
+	if want := map[bool]string{true: "day", false: r.By.String()}[byDay]; got.chartBy != want {
+		t.Errorf("chart data-by=%q, want %q", got.chartBy, want)
+	}
 	var sum uint64
 	var wantBars [][2]string
+	if byDay {
+		for _, day := range r.Days {
+			if day.Covered {
+				wantBars = append(wantBars, [2]string{date(day.Date), strconv.FormatUint(day.Sessions, 10)})
+			}
+		}
+		// The days' bars of each period sum to its CSV cell.
+		for _, rec := range records[1:] {
+			var days uint64
+			for _, b := range got.bars {
+				at, err := time.Parse(DateLayout, b[0])
+				if err != nil || at.Before(periodStart(r, rec[0])) || !at.Before(periodEnd(r, rec[0])) {
+					continue // not a day (a wrong bar, counted above), or not in this period
+				}
+				n, _ := strconv.ParseUint(b[1], 10, 64)
+				days += n
+			}
+			if rec[1] != "" && strconv.FormatUint(days, 10) != rec[1] {
+				t.Errorf("the days' bars of %s sum to %d, the CSV says %s", rec[0], days, rec[1])
+			}
+		}
+	}
 	for i, rec := range records[1:] {
 		want := []string{rec[0], rec[1], rec[2]}
 		if r.By == Day {
@@ -248,14 +282,16 @@ func checkHTMLAgainstCSV(t *testing.T, page string, r Report) {
 				t.Fatal(err)
 			}
 			sum += n
-			wantBars = append(wantBars, [2]string{rec[0], rec[1]})
+			if !byDay {
+				wantBars = append(wantBars, [2]string{rec[0], rec[1]})
+			}
 		}
 	}
 	if want := strconv.FormatUint(sum, 10); got.total != want {
 		t.Errorf("#total = %q, the CSV's sessions sum to %s", got.total, want)
 	}
 	if len(got.bars) != len(wantBars) {
-		t.Errorf("chart has %d bars, want one per covered period: %d", len(got.bars), len(wantBars))
+		t.Errorf("chart has %d bars, want one per covered %s: %d", len(got.bars), got.chartBy, len(wantBars))
 	}
 	for i := range min(len(got.bars), len(wantBars)) {
 		if got.bars[i] != wantBars[i] {
@@ -511,5 +547,272 @@ func TestWriteHTML_TableThousands(t *testing.T) {
 		Coverage: coveredDays("2026-03-01", "2026-03-01")})
 	if want := `<td class="num covered-hours">24</td><td class="num peak-live"><data value="12345">12,345</data></td><td class="num average-live"><data value="1172.50">1,172.50</data></td>`; !strings.Contains(MustWriteHTML(t, r), want) {
 		t.Errorf("the day row lacks\n%s", want)
+	}
+}
+
+// periodStart and periodEnd return the first day of the report's period
+// labelled label and the day after its last.
+func periodStart(r Report, label string) time.Time {
+	for _, p := range r.Periods {
+		if p.Label == label {
+			return p.Start
+		}
+	}
+	panic("no period " + label)
+}
+
+func periodEnd(r Report, label string) time.Time {
+	for _, p := range r.Periods {
+		if p.Label == label {
+			return p.End
+		}
+	}
+	panic("no period " + label)
+}
+
+// monthWithGap is a one-month report, November 2026 by month, metered but
+// for 2026-11-12 to 2026-11-16: a gap in the middle of the month.
+func monthWithGap(by Granularity) Input {
+	in := Input{From: d("2026-11-01"), To: d("2026-12-01"), By: by, Environment: "PROD-EU",
+		Coverage: append(coveredDays("2026-11-01", "2026-11-11"), coveredDays("2026-11-17", "2026-11-30")...)}
+	for i := 0; i < 30; i++ {
+		day := d("2026-11-01").AddDate(0, 0, i)
+		if i < 11 || i >= 16 {
+			in.Days = append(in.Days, DaySessions{Day: day, Sessions: uint64(900 + 137*i), Bots: uint64(i)})
+		}
+	}
+	return in
+}
+
+var (
+	reGapBox   = regexp.MustCompile(`<rect class="gap" x="([^"]*)" y="[^"]*" width="([^"]*)"[^>]*><title>([^<]*)</title>`)
+	reGapLabel = regexp.MustCompile(`<text class="gap-label" x="([^"]*)"[^>]*>([^<]*)</text>`)
+	reBarBox   = regexp.MustCompile(`<rect class="bar" data-period="([^"]*)" data-sessions="[^"]*" x="([^"]*)" y="[^"]*" width="([^"]*)"`)
+)
+
+// TestWriteHTML_FewPeriodsDrawDays: a report of one month (at most three
+// periods) draws its chart by day, so that a gap inside the month is a band
+// where it falls, labelled, between the bars of the days around it; the
+// table stays by month.
+func TestWriteHTML_FewPeriodsDrawDays(t *testing.T) {
+	r := Build(monthWithGap(Month))
+	page := MustWriteHTML(t, r)
+	checkHTMLAgainstCSV(t, page, r)
+	got := parseHTMLPage(t, page, false)
+	if len(got.rows) != 1 || got.rows[0][0] != "2026-11" || got.chartBy != "day" || len(got.bars) != 25 {
+		t.Fatalf("rows %q, chart by %q with %d bars; want the one month's row and 25 bars by day", got.rows, got.chartBy, len(got.bars))
+	}
+	boxes := map[string][2]float64{}
+	for _, m := range reBarBox.FindAllStringSubmatch(page, -1) {
+		x, _ := strconv.ParseFloat(m[2], 64)
+		w, _ := strconv.ParseFloat(m[3], 64)
+		boxes[m[1]] = [2]float64{x, x + w}
+	}
+	gap := reGapBox.FindAllStringSubmatch(page, -1)
+	if len(gap) != 1 || gap[0][3] != "Not metered: 2026-11-12 to 2026-11-16 (5 days)" {
+		t.Fatalf("gap bands %q, want one for 2026-11-12 to 2026-11-16", gap)
+	}
+	gx, _ := strconv.ParseFloat(gap[0][1], 64)
+	gw, _ := strconv.ParseFloat(gap[0][2], 64)
+	// The plot is 922 units wide for 30 days: the band covers days 12..16.
+	day := 922.0 / 30
+	if want := 64 + 11*day; diff(gx, want) > 0.01 || diff(gw, 5*day) > 0.01 {
+		t.Errorf("gap band at %.2f width %.2f, want %.2f width %.2f", gx, gw, want, 5*day)
+	}
+	if before, after := boxes["2026-11-11"], boxes["2026-11-17"]; before[1] > gx || after[0] < gx+gw {
+		t.Errorf("the band %.2f..%.2f overlaps the bars of 2026-11-11 (%v) or 2026-11-17 (%v)", gx, gx+gw, before, after)
+	}
+	label := reGapLabel.FindAllStringSubmatch(page, -1)
+	if len(label) != 1 || label[0][2] != "gap 5 d" {
+		t.Fatalf("gap labels %q, want one \"gap 5 d\"", label)
+	}
+	if lx, _ := strconv.ParseFloat(label[0][1], 64); diff(lx, gx+gw/2) > 0.01 {
+		t.Errorf("gap label at %.2f, want centred over the band at %.2f", lx, gx+gw/2)
+	}
+	for _, want := range []string{
+		"<h2>Sessions per day</h2>",
+		`<title id="chart-title">Sessions per day, 2026-11-01 to 2026-11-30 (UTC)</title>`,
+		`<figcaption class="chart-by">Drawn by day, so that a gap shows where it falls; the table below is by month.</figcaption>`,
+		"<h2>Sessions by month</h2>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	// Four periods are drawn as periods again, as is a report by day.
+	in := monthWithGap(Week) // 2026-11-01 to 2026-11-30: five weeks
+	if got := parseHTMLPage(t, MustWriteHTML(t, Build(in)), false); got.chartBy != "week" || len(got.bars) != 5 {
+		t.Errorf("five weeks: chart by %q with %d bars, want by week, 5", got.chartBy, len(got.bars))
+	}
+	in.From, in.To = d("2026-11-01"), d("2026-11-22") // three weeks
+	if got := parseHTMLPage(t, MustWriteHTML(t, Build(in)), false); got.chartBy != "day" || len(got.bars) != 16 {
+		t.Errorf("three weeks: chart by %q with %d bars, want by day, 16", got.chartBy, len(got.bars))
+	}
+}
+
+// TestWriteHTML_ChromiumMonthGap opens a one-month report with a gap in the
+// middle of the month in a real browser. The DOM Chromium builds carries the
+// CSV's numbers: the month's row as the CSV by month has it, and one bar per
+// metered day with the sessions the CSV by day has. The screenshot (kept as
+// artifacts/report-html-month-gap.png) shows the gap where it falls: a
+// shaded band over 2026-11-12 to 2026-11-16, no bar in it, bars on both
+// sides, and its label and "not metered" drawn in the gap's ink.
+func TestWriteHTML_ChromiumMonthGap(t *testing.T) {
+	bin := chromiumBinary(t)
+	r := Build(monthWithGap(Month))
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(file, []byte(MustWriteHTML(t, r)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + file
+
+	t.Run("dom", func(t *testing.T) {
+		dom, stderr := runChromium(t, bin, "--dump-dom", url)
+		if !strings.Contains(dom, `<tr data-period=`) {
+			t.Fatalf("the dumped DOM has no report rows:\n%.2000s\nstderr:\n%s", dom, stderr)
+		}
+		checkHTMLAgainstCSV(t, dom, r)
+		// The bars are the rows of the CSV by day that have sessions.
+		var b bytes.Buffer
+		if err := WriteCSV(&b, Build(monthWithGap(Day))); err != nil {
+			t.Fatal(err)
+		}
+		records, err := csv.NewReader(&b).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, rec := range records[1:] {
+			if rec[1] != "" {
+				want = append(want, rec[0]+"="+rec[1])
+			}
+		}
+		var got []string
+		for _, bar := range parseHTMLPage(t, dom, false).bars {
+			got = append(got, bar[0]+"="+bar[1])
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("the DOM's bars:\n%s\nthe CSV by day:\n%s", strings.Join(got, " "), strings.Join(want, " "))
+		}
+		if labels := reGapLabel.FindAllStringSubmatch(dom, -1); len(labels) != 1 || labels[0][2] != "gap 5 d" {
+			t.Errorf("the DOM's gap labels %q, want one \"gap 5 d\"", labels)
+		}
+		if errs := consoleErrors(stderr); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		shot := filepath.Join(dir, "report.png")
+		_, stderr := runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1400", "--hide-scrollbars", url)
+		if errs := consoleErrors(stderr); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+		data, err := os.ReadFile(shot)
+		if err != nil {
+			t.Fatalf("no screenshot: %v\nstderr:\n%s", err, stderr)
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("the screenshot is not a PNG: %v", err)
+		}
+		artifacts := filepath.Join(repoRoot(t), "artifacts")
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		kept := filepath.Join(artifacts, "report-html-month-gap.png")
+		if err := os.WriteFile(kept, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot (%d KB): %s", len(data)>>10, kept)
+		checkMonthGapScreenshot(t, img)
+	})
+}
+
+// Colours of the page's style sheet, as a screenshot shows them.
+var (
+	gapFill = color.RGBA{0xfd, 0xe7, 0xc0, 0xff} // --gap
+	gapInk  = color.RGBA{0x8a, 0x4b, 0x08, 0xff} // --gap-ink
+	barFill = color.RGBA{0x25, 0x63, 0xeb, 0xff} // --accent
+)
+
+// near reports whether c is within dist of want in each channel.
+func near(c color.Color, want color.RGBA, dist int) bool {
+	r, g, b, _ := c.RGBA()
+	d := func(v uint32, w uint8) bool { x := int(v>>8) - int(w); return x <= dist && x >= -dist }
+	return d(r, want.R) && d(g, want.G) && d(b, want.B)
+}
+
+// checkMonthGapScreenshot finds the chart's gap band in the screenshot of
+// monthWithGap(Month) by its colour: the columns with at least 150 px of it
+// (the grid lines cross the band; the legend's swatch is 12 px tall). In the rows of the band, the bars are
+// left and right of it and never in it, and the band's place between the
+// first bar's left edge and the last bar's right edge is where days 12 to 16
+// of 30 are (within 2 px). The label above the band and the "not metered"
+// in it are drawn in the gap's ink.
+func checkMonthGapScreenshot(t *testing.T, img image.Image) {
+	t.Helper()
+	bounds := img.Bounds()
+	left, right, top, bottom := bounds.Max.X, -1, bounds.Max.Y, -1
+	for x := bounds.Min.X; x < bounds.Max.X; x++ {
+		n, first, last := 0, 0, 0
+		for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+			if near(img.At(x, y), gapFill, 2) {
+				if n == 0 {
+					first = y
+				}
+				n, last = n+1, y
+			}
+		}
+		if n >= 150 {
+			left, right = min(left, x), max(right, x)
+			top, bottom = min(top, first), max(bottom, last)
+		}
+	}
+	if right < 0 {
+		t.Fatal("the screenshot shows no gap band (no column with 150 px of the gap's colour)")
+	}
+	t.Logf("gap band: x %d..%d, y %d..%d", left, right, top, bottom)
+	barLeft, barRight, inBand := bounds.Max.X, -1, 0
+	for y := top; y <= bottom; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			if !near(img.At(x, y), barFill, 8) {
+				continue
+			}
+			if x >= left && x <= right {
+				inBand++
+			}
+			barLeft, barRight = min(barLeft, x), max(barRight, x)
+		}
+	}
+	if inBand > 0 || barLeft >= left || barRight <= right {
+		t.Fatalf("bars span x %d..%d with %d pixels inside the band %d..%d: want bars on both sides, none inside", barLeft, barRight, inBand, left, right)
+	}
+	// Bars run from day 1's left edge (pad 12 % of a day) to day 30's right
+	// edge: the band is days 12..16 on that scale.
+	day := float64(barRight+1-barLeft) / (30 - 2*0.12)
+	origin := float64(barLeft) - 0.12*day
+	wantL, wantR := origin+11*day, origin+16*day
+	t.Logf("bars: x %d..%d, %.2f px a day; the band's days 12 to 16 at x %.1f..%.1f", barLeft, barRight, day, wantL, wantR)
+	if diff(float64(left), wantL) > 2 || diff(float64(right+1), wantR) > 2 {
+		t.Errorf("band at x %d..%d, want %.1f..%.1f: days 12 to 16 of the bars' scale", left, right+1, wantL, wantR)
+	}
+	ink := func(y0, y1 int) int {
+		n := 0
+		for y := max(y0, bounds.Min.Y); y < min(y1, bounds.Max.Y); y++ {
+			for x := left; x <= right; x++ {
+				if near(img.At(x, y), gapInk, 40) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := ink(top-20, top); n < 10 {
+		t.Errorf("%d pixels of the gap's ink in the 20 px above the band: its label is not drawn", n)
+	}
+	if n := ink(top, bottom); n < 10 {
+		t.Errorf("%d pixels of the gap's ink in the band: its \"not metered\" is not drawn", n)
 	}
 }
