@@ -58,8 +58,21 @@ type SummaryPeriod struct {
 	// day's 8 busiest hours). Only for weeks and longer.
 	Weekdays [7]Profile
 	// Grid[w][h] is hour h of weekday w over the period's days, for the
-	// heat strips; its Busiest is not set (use Mean).
-	Grid [7][24]Profile
+	// heat strips; its Busiest is not set (use Mean). Only for weeks and
+	// longer: a day's strip is its Hours (GridCell gives either).
+	Grid *[7][24]Profile
+}
+
+// GridCell returns hour h of weekday w over the period's days: from Grid,
+// or for a day, which has one weekday, from Hours.
+func (p SummaryPeriod) GridCell(w time.Weekday, h int) Profile {
+	if p.Grid == nil {
+		if p.Start.Weekday() != w {
+			return Profile{}
+		}
+		return p.Hours[h]
+	}
+	return p.Grid[w][h]
 }
 
 // HasWeekdays reports whether the period's granularity has weekday
@@ -190,6 +203,9 @@ func BuildSummary(in Input) Summary {
 
 	for _, rp := range r.Periods {
 		p := SummaryPeriod{Label: rp.Label, Start: rp.Start, End: rp.End}
+		if p.HasWeekdays(s.By) {
+			p.Grid = new([7][24]Profile)
+		}
 		a := dayIndex(r.From, maxTime(rp.Start, r.From))
 		b := a + periodDays(r, rp)
 		p.Days = b - a
@@ -202,7 +218,9 @@ func BuildSummary(in Input) Summary {
 				p.All.add(c)
 				p.Hours[h].add(c)
 				p.Weekdays[w].add(c)
-				p.Grid[w][h].add(c)
+				if p.Grid != nil {
+					p.Grid[w][h].add(c)
+				}
 			}
 		}
 		// The busiest averages: per week (cut to the period), the mean of

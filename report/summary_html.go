@@ -177,7 +177,8 @@ func newSummaryHTMLView(s Summary) summaryView {
 func summaryStrips(by Granularity, p SummaryPeriod) []summaryStrip {
 	var most float64
 	for _, wd := range summaryWeekdays(by, p) {
-		for _, g := range p.Grid[wd] {
+		for h := range 24 {
+			g := p.GridCell(wd, h)
 			if m, ok := g.Mean(); ok && g.Metered() {
 				most = max(most, m)
 			}
@@ -186,7 +187,8 @@ func summaryStrips(by Granularity, p SummaryPeriod) []summaryStrip {
 	var strips []summaryStrip
 	for _, wd := range summaryWeekdays(by, p) {
 		st := summaryStrip{Weekday: weekdayNames[wd]}
-		for h, g := range p.Grid[wd] {
+		for h := range 24 {
+			g := p.GridCell(wd, h)
 			cell := summaryCell{Hour: twoDigits(h)}
 			m, ok := g.Mean()
 			if !g.Metered() || !ok {

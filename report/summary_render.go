@@ -257,7 +257,8 @@ func WriteSummaryJSON(w io.Writer, s Summary) error {
 		}
 		for _, wd := range summaryWeekdays(s.By, p) {
 			row := jsonWeekdayHours{Weekday: weekdayNames[wd], Mean: make([]any, 24), Metered: make([]any, 24)}
-			for h, g := range p.Grid[wd] {
+			for h := range 24 {
+				g := p.GridCell(wd, h)
 				if !g.Metered() {
 					continue
 				}

@@ -286,8 +286,8 @@ func TestBuildSummary_SumsOverHoursAndWeekdays(t *testing.T) {
 					ws += p.Weekdays[w].SampledMillis
 					wp = max(wp, p.Weekdays[w].Peak)
 					for h := range 24 {
-						gl += p.Grid[w][h].LiveMillis
-						gs += p.Grid[w][h].SampledMillis
+						gl += p.GridCell(time.Weekday(w), h).LiveMillis
+						gs += p.GridCell(time.Weekday(w), h).SampledMillis
 					}
 				}
 				if hl != p.All.LiveMillis || wl != p.All.LiveMillis || gl != p.All.LiveMillis ||
