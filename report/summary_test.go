@@ -385,59 +385,7 @@ func TestWriteSummaryHTML_MatchesCSV(t *testing.T) {
 				t.Errorf("--by %s: the page holds %q", by, bad)
 			}
 		}
-		rows, err := csv.NewReader(strings.NewReader(renderSummary(t, s, CSV))).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		classes := []string{"metered-hours", "peak-live", "average-live", "session-hours"}
-		for _, row := range rows[1:] {
-			summary := summaryHTMLRow(t, page, `<tr data-period="`+row[0]+`"`)
-			for i, class := range []string{"metered-hours", "peak-live", "average-live-busiest", "session-hours"} {
-				if got := summaryHTMLCell(summary, class); got != row[1+i] {
-					t.Errorf("--by %s, %s: summary %s %q, CSV %q", by, row[0], class, got, row[1+i])
-				}
-			}
-			if got := summaryHTMLCell(summary, "unknown-days"); got != row[len(row)-1] {
-				t.Errorf("--by %s, %s: unknown-days %q, CSV %q", by, row[0], got, row[len(row)-1])
-			}
-			start := strings.Index(page, `<section class="period" data-period="`+row[0]+`"`)
-			if start < 0 {
-				t.Fatalf("--by %s: no section for %s", by, row[0])
-			}
-			section := page[start : start+strings.Index(page[start:], "</section>")]
-			if !strings.Contains(section, `<table class="heat"`) {
-				if row[1] != "" {
-					t.Errorf("--by %s, %s: metered, but no heat strip", by, row[0])
-				}
-				continue
-			}
-			for h := range 24 {
-				hr := summaryHTMLRow(t, section, `<tr data-hour="`+twoDigits(h)+`"`)
-				for i, class := range classes {
-					if got := summaryHTMLCell(hr, class); got != row[5+4*h+i] {
-						t.Errorf("--by %s, %s, hour %02d: %s %q, CSV %q", by, row[0], h, class, got, row[5+4*h+i])
-					}
-				}
-			}
-			for wd, name := range weekdayNames {
-				if by == Day {
-					if strings.Contains(section, `<tr data-weekday="`+name+`"`) {
-						t.Errorf("--by day, %s: a weekday row", row[0])
-					}
-					continue
-				}
-				wr := summaryHTMLRow(t, section, `<tr data-weekday="`+name+`"`)
-				for i, class := range classes {
-					if got := summaryHTMLCell(wr, class); got != row[5+96+4*wd+i] {
-						t.Errorf("--by %s, %s, %s: %s %q, CSV %q", by, row[0], name, class, got, row[5+96+4*wd+i])
-					}
-				}
-			}
-			strips := strings.Count(section, `<tr class="strip"`)
-			if want := map[Granularity]int{Day: 1, Week: 7, Month: 7}[by]; strips != want || strings.Count(section, `<td class="heat-`)+strings.Count(section, `<td class="not-metered"`) != 24*want {
-				t.Errorf("--by %s, %s: %d strips, want %d of 24 cells", by, row[0], strips, want)
-			}
-		}
+		checkSummaryHTMLAgainstCSV(t, page, s)
 	}
 	page := renderSummary(t, BuildSummary(twoDaysInput(Week)), HTML)
 	for _, want := range []string{
@@ -448,6 +396,68 @@ func TestWriteSummaryHTML_MatchesCSV(t *testing.T) {
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the week's page has no %s", want)
+		}
+	}
+}
+
+// checkSummaryHTMLAgainstCSV checks that page, s's HTML form, holds the
+// CSV's cells: each period's row of id="summary", and in each period's
+// section its hour-of-day and weekday rows; and that each heat strip has
+// 24 cells.
+func checkSummaryHTMLAgainstCSV(t *testing.T, page string, s Summary) {
+	t.Helper()
+	by := s.By
+	rows, err := csv.NewReader(strings.NewReader(renderSummary(t, s, CSV))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := []string{"metered-hours", "peak-live", "average-live", "session-hours"}
+	for _, row := range rows[1:] {
+		summary := summaryHTMLRow(t, page, `<tr data-period="`+row[0]+`"`)
+		for i, class := range []string{"metered-hours", "peak-live", "average-live-busiest", "session-hours"} {
+			if got := summaryHTMLCell(summary, class); got != row[1+i] {
+				t.Errorf("--by %s, %s: summary %s %q, CSV %q", by, row[0], class, got, row[1+i])
+			}
+		}
+		if got := summaryHTMLCell(summary, "unknown-days"); got != row[len(row)-1] {
+			t.Errorf("--by %s, %s: unknown-days %q, CSV %q", by, row[0], got, row[len(row)-1])
+		}
+		start := strings.Index(page, `<section class="period" data-period="`+row[0]+`"`)
+		if start < 0 {
+			t.Fatalf("--by %s: no section for %s", by, row[0])
+		}
+		section := page[start : start+strings.Index(page[start:], "</section>")]
+		if !strings.Contains(section, `<table class="heat"`) {
+			if row[1] != "" {
+				t.Errorf("--by %s, %s: metered, but no heat strip", by, row[0])
+			}
+			continue
+		}
+		for h := range 24 {
+			hr := summaryHTMLRow(t, section, `<tr data-hour="`+twoDigits(h)+`"`)
+			for i, class := range classes {
+				if got := summaryHTMLCell(hr, class); got != row[5+4*h+i] {
+					t.Errorf("--by %s, %s, hour %02d: %s %q, CSV %q", by, row[0], h, class, got, row[5+4*h+i])
+				}
+			}
+		}
+		for wd, name := range weekdayNames {
+			if by == Day {
+				if strings.Contains(section, `<tr data-weekday="`+name+`"`) {
+					t.Errorf("--by day, %s: a weekday row", row[0])
+				}
+				continue
+			}
+			wr := summaryHTMLRow(t, section, `<tr data-weekday="`+name+`"`)
+			for i, class := range classes {
+				if got := summaryHTMLCell(wr, class); got != row[5+96+4*wd+i] {
+					t.Errorf("--by %s, %s, %s: %s %q, CSV %q", by, row[0], name, class, got, row[5+96+4*wd+i])
+				}
+			}
+		}
+		strips := strings.Count(section, `<tr class="strip"`)
+		if want := map[Granularity]int{Day: 1, Week: 7, Month: 7}[by]; strips != want || strings.Count(section, `<td class="heat-`)+strings.Count(section, `<td class="not-metered"`) != 24*want {
+			t.Errorf("--by %s, %s: %d strips, want %d of 24 cells", by, row[0], strips, want)
 		}
 	}
 }
@@ -470,4 +480,44 @@ func summaryHTMLCell(row, class string) string {
 	}
 	rest := row[i+len(class)+3:]
 	return rest[:strings.Index(rest, "<")]
+}
+
+// TestWriteSummaryHTML_Chromium opens the week's summary in a real browser:
+// the DOM Chromium builds holds the CSV's cells, the page logs no console
+// error, and a screenshot is kept as artifacts/summary-html.png.
+func TestWriteSummaryHTML_Chromium(t *testing.T) {
+	bin := chromiumBinary(t)
+	s := BuildSummary(twoDaysInput(Week))
+	file := filepath.Join(t.TempDir(), "summary.html")
+	if err := os.WriteFile(file, []byte(renderSummary(t, s, HTML)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + file
+	dom, stderr := runChromium(t, bin, "--dump-dom", url)
+	if !strings.Contains(dom, `<tr data-period=`) {
+		t.Fatalf("the dumped DOM has no summary rows:\n%.2000s\nstderr:\n%s", dom, stderr)
+	}
+	checkSummaryHTMLAgainstCSV(t, dom, s)
+	if errs := consoleErrors(stderr); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+
+	shot := filepath.Join(t.TempDir(), "summary.png")
+	_, stderr = runChromium(t, bin, "--screenshot="+shot, "--window-size=1280,1300", "--hide-scrollbars", url)
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v\nstderr:\n%s", err, stderr)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) <= 10<<10 {
+		t.Fatalf("screenshot is %d bytes, want a PNG over 10 KB", len(png))
+	}
+	artifacts := filepath.Join(repoRoot(t), "artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(artifacts, "summary-html.png")
+	if err := os.WriteFile(kept, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot (%d KB): %s", len(png)>>10, kept)
 }
