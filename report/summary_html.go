@@ -58,7 +58,8 @@ tr.not-metered .note { color: var(--gap-ink); font-style: italic; font-weight: 4
 table.heat { table-layout: fixed; font-size: 11px; margin: 6px 0 0; }
 table.heat th, table.heat td { padding: 4px 0; text-align: center; border: 1px solid #fff; }
 table.heat thead th { font-size: 11px; letter-spacing: 0; }
-table.heat th[scope="row"] { width: 92px; text-align: left; padding-left: 4px; font-weight: 600; color: var(--text); }
+table.heat tr > :first-child { width: 96px; }
+table.heat th[scope="row"] { text-align: left; padding-left: 4px; font-weight: 600; color: var(--text); white-space: nowrap; }
 table.heat td.not-metered { background: repeating-linear-gradient(135deg, var(--gap) 0 4px, #fff 4px 7px); color: transparent; }
 .heat-0 { background: #f3f6fb; color: var(--muted); }
 .heat-1 { background: #dbe7fd; color: var(--ink); }
