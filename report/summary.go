@@ -144,9 +144,20 @@ const (
 // meanOfTop returns the mean of the k largest of values (all of them when
 // there are fewer), and false when there are none.
 func meanOfTop(values []float64, k int) (float64, bool) {
-	if len(values) == 0 {
+	top := largest(values, k)
+	if len(top) == 0 {
 		return 0, false
 	}
+	var sum float64
+	for _, v := range top {
+		sum += v
+	}
+	return sum / float64(len(top)), true
+}
+
+// largest returns the k largest of values (all of them when there are
+// fewer), largest first, in a new slice.
+func largest(values []float64, k int) []float64 {
 	sorted := slices.Clone(values)
 	slices.SortFunc(sorted, func(a, b float64) int {
 		switch {
@@ -157,12 +168,7 @@ func meanOfTop(values []float64, k int) (float64, bool) {
 		}
 		return 0
 	})
-	sorted = sorted[:min(k, len(sorted))]
-	var sum float64
-	for _, v := range sorted {
-		sum += v
-	}
-	return sum / float64(len(sorted)), true
+	return sorted[:min(k, len(sorted))]
 }
 
 // BuildSummary computes the summary of in's range by in.By from its hourly
@@ -246,11 +252,15 @@ func BuildSummary(in Input) Summary {
 	return s
 }
 
-// overWeeks returns, over the days a ≤ i < b of r, the mean over the weeks
-// (Sunday to Saturday) of the mean of each week's 5 largest figures, the
-// days without a figure left out, and false when no day has one.
+// overWeeks returns, over the days a ≤ i < b of r, the mean of the busiest
+// days of every week pooled: from each Sunday-to-Saturday week (cut to the
+// period) its 5 largest figures, the days without a figure left out. A piece
+// of a week at the period's edge thus weighs by the days it gives, not as
+// much as a whole week (August 2026 starts on a Saturday: as one week of its
+// own, that Saturday would weigh as much as a whole working week). False when
+// no day has a figure.
 func overWeeks(r Report, a, b int, figure func(i int) (float64, bool)) (float64, bool) {
-	var weeks []float64
+	var pooled []float64
 	for i := a; i < b; {
 		end := min(b, i+7-int(r.Days[i].Date.Weekday())) // the next Sunday, or b
 		var values []float64
@@ -259,9 +269,7 @@ func overWeeks(r Report, a, b int, figure func(i int) (float64, bool)) (float64,
 				values = append(values, v)
 			}
 		}
-		if m, ok := meanOfTop(values, busiestDays); ok {
-			weeks = append(weeks, m)
-		}
+		pooled = append(pooled, largest(values, busiestDays)...)
 	}
-	return meanOfTop(weeks, len(weeks))
+	return meanOfTop(pooled, len(pooled))
 }

@@ -252,7 +252,7 @@ const summarySource = `<!DOCTYPE html>
 <p class="eyebrow">headcount · session summary</p>
 <h1>{{.Environment}}</h1>
 <p class="range"><strong>{{.First}} to {{.Last}}</strong> · UTC · {{.Days}} day{{if ne .Days 1}}s{{end}} · by {{.By}}</p>
-<p class="definitions">Live sessions are the sessions in progress, sampled by the agent. <em>Metered hours</em>: the time they were sampled. <em>Peak live</em>: the most at once. <em>Average live (busiest)</em>: per day the mean of its 8 busiest hours' average, per week the mean of its 5 busiest days, over a longer period the mean of its weeks; an hour of day's: the mean of its 5 busiest days per week. <em>Session-hours</em>: live sessions times the time they were live. Hours not metered are left out of every figure, never counted as zero. The statistics do not tell people from bots.</p>
+<p class="definitions">Live sessions are the sessions in progress, sampled by the agent. <em>Metered hours</em>: the time they were sampled. <em>Peak live</em>: the most at once. <em>Average live (busiest)</em>: per day the mean of its 8 busiest hours' average, per week the mean of its 5 busiest days, over a longer period the mean of the 5 busiest days of each week, pooled; an hour of day's: the mean of its 5 busiest days per week, pooled. <em>Session-hours</em>: live sessions times the time they were live. Hours not metered are left out of every figure, never counted as zero. The statistics do not tell people from bots.</p>
 </header>
 
 <h2>Summary by {{.By}}</h2>

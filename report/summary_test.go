@@ -112,9 +112,32 @@ func TestSummaryHeader(t *testing.T) {
 }
 
 // TestBuildSummary_Busiest: a day's figure is the mean of its 8 busiest
-// hours, a week's the mean of its 5 busiest days, a month's the mean of its
-// weeks (cut to the month); an hour of day's, the mean of its 5 busiest
+// hours, a week's the mean of its 5 busiest days, a month's the mean of the
+// 5 busiest days of each week (cut to the month) pooled; an hour of day's, the mean of its 5 busiest
 // days per week; a weekday's, the mean of those days' figures.
+// TestBuildSummary_PiecesOfWeeksWeighByTheirDays: August 2026 starts on a
+// Saturday and ends on a Monday. With 10 live on weekdays and 1 at weekends,
+// a month's figure that took its lone Saturday as a week of its own, as much
+// as each whole week, said 7.75 where every whole week says 10; pooled, the
+// 23 days averaged are the Saturday, 5 weekdays of each of the 4 whole weeks,
+// and Sunday 30 and Monday 31.
+func TestBuildSummary_PiecesOfWeeksWeighByTheirDays(t *testing.T) {
+	const h = uint64(time.Hour / time.Millisecond)
+	var hours []HourStat
+	for day := d("2026-08-01"); day.Before(d("2026-09-01")); day = day.AddDate(0, 0, 1) {
+		live := uint64(10)
+		if w := day.Weekday(); w == time.Saturday || w == time.Sunday {
+			live = 1
+		}
+		hours = append(hours, HourStat{Hour: day.Add(12 * time.Hour), Peak: live, SampledMillis: h, LiveMillis: live * h})
+	}
+	s := BuildSummary(Input{From: d("2026-08-01"), To: d("2026-09-01"), By: Month, Hours: hours})
+	want := (1 + 4*5*10 + 1 + 10) / 23.0
+	if p := s.Periods[0]; !p.All.Averaged || p.All.Busiest != want {
+		t.Errorf("2026-08: busiest %v, want %v", p.All.Busiest, want)
+	}
+}
+
 func TestBuildSummary_Busiest(t *testing.T) {
 	const h = uint64(time.Hour / time.Millisecond)
 	var hours []HourStat
@@ -150,13 +173,16 @@ func TestBuildSummary_Busiest(t *testing.T) {
 	}
 	in.By = Month
 	s = BuildSummary(in)
-	// Two weeks with a figure: 32.5 and 2; the three quiet weeks between
-	// were not metered and are left out, not averaged in as zero.
-	if p := s.Periods[0]; p.All.Busiest != (32.5+2)/2 {
-		t.Errorf("2026-11: busiest %v, want (32.5+2)/2", p.All.Busiest)
+	// Two weeks with a figure: the 5 busiest days of the first (19.5, 26,
+	// 32.5, 39, 45.5) and the one day of the last (2), pooled; the three
+	// quiet weeks between were not metered and are left out, not averaged
+	// in as zero.
+	if p := s.Periods[0]; p.All.Busiest != (5*32.5+2)/6 {
+		t.Errorf("2026-11: busiest %v, want (5*32.5+2)/6", p.All.Busiest)
 	}
-	if p := s.Periods[0]; p.Hours[0].Busiest != (5.0+2)/2 {
-		t.Errorf("2026-11, hour 00: busiest %v, want (5+2)/2", p.Hours[0].Busiest)
+	// Hour 00: 1..7 in the first week (5 busiest: 3..7) and 2.
+	if p := s.Periods[0]; p.Hours[0].Busiest != (25.0+2)/6 {
+		t.Errorf("2026-11, hour 00: busiest %v, want (25+2)/6", p.Hours[0].Busiest)
 	}
 	// Mondays: 2026-11-02 (13) and 2026-11-30 (2).
 	if p := s.Periods[0]; p.Weekdays[time.Monday].Busiest != (13+2)/2.0 {
@@ -241,8 +267,9 @@ func TestBuildSummary_WeeksAcrossAYearBoundary(t *testing.T) {
 	if y := s.Periods[0]; y.Days != 5 || y.All.LiveMillis != 2*h || y.All.Busiest != 2 {
 		t.Errorf("2026: %d days, %+v", y.Days, y.All)
 	}
-	// 2027: the week 2027-01-01..02 (6) and the week of 2027-01-03 ((4+0.5)/2).
-	if y := s.Periods[1]; y.Days != 9 || y.All.LiveMillis != 6*h+4*h+h/2 || y.All.Busiest != (6+2.25)/2 {
+	// 2027: the days of the week 2027-01-01..02 (6) and of the week of
+	// 2027-01-03 (4 and 0.5), pooled.
+	if y := s.Periods[1]; y.Days != 9 || y.All.LiveMillis != 6*h+4*h+h/2 || y.All.Busiest != (6+4+0.5)/3 {
 		t.Errorf("2027: %d days, %+v", y.Days, y.All)
 	}
 }

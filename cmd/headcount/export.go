@@ -41,9 +41,12 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"  peak_live             the most live sessions at once\n" +
 			"  average_live_busiest  a day: mean of its 8 busiest hours' average live sessions (an hour's average:\n" +
 			"                        its live session time over its sampled time); a week: mean of its 5 busiest\n" +
-			"                        days; a month or year: mean over its weeks (Sunday to Saturday, cut to it).\n" +
-			"                        average_live_HH: the hour's mean over the 5 busiest days of each week, then\n" +
-			"                        over the weeks; average_live_WEEKDAY: mean of those days' 8-busiest-hours figure\n" +
+			"                        days; a month or year: mean of the 5 busiest days of each of its weeks (Sunday\n" +
+			"                        to Saturday, cut to it), pooled: a piece of a week weighs by the days it gives.\n" +
+			"                        average_live_HH: the hour's mean over the 5 busiest days of each week, pooled\n" +
+			"                        likewise; average_live_WEEKDAY: mean of those days' 8-busiest-hours figure.\n" +
+			"                        Averages have 2 decimals; hour and weekday cells are rounded each, so their\n" +
+			"                        sum can differ from the period's in the last decimal\n" +
 			"  session_hours         live sessions times the time they were live, in hours (3 decimals)\n" +
 			"  unknown_days          metered days without hourly statistics (imported history), in no figure\n" +
 			"Hours not metered are in no figure (never averaged as zero); a set of hours none of which was metered\n" +
