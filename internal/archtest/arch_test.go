@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"headcount/internal/promtext":   {},
 	"headcount/internal/remoteaddr": {},
 	"headcount/report":              {},
+	"headcount/report/accounts":     {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
 	"headcount/deploy":              {},
