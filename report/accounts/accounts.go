@@ -158,13 +158,17 @@ func Parse(path string, data []byte) (*File, error) {
 				if v.Kind != yaml.ScalarNode {
 					return nil, fail(v.Line, "%s must be a single value", k.Value)
 				}
+				value := v.Value
+				if v.Tag == "!!null" {
+					value = "" // "id:" or "parent: null" gives none
+				}
 				switch k.Value {
 				case "id":
-					a.ID = v.Value
+					a.ID = value
 				case "name":
-					a.Name = v.Value
+					a.Name = value
 				case "parent":
-					a.Parent = v.Value
+					a.Parent = value
 				}
 			case "db":
 				dbNode = v

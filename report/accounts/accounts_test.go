@@ -35,6 +35,7 @@ func TestParse_Errors(t *testing.T) {
 		{"key twice", "accounts:\n  - id: a\n    id: b\n", file + `:3: key "id" given twice in one account`},
 		{"id not scalar", "accounts:\n  - id: [a]\n", file + `:2: id must be a single value`},
 		{"no id", "accounts:\n  - name: A\n", file + `:2: an account has no id: give each account an id of A-Z a-z 0-9 . _ -`},
+		{"null id", "accounts:\n  - id: null\n    name: A\n", file + `:2: an account has no id: give each account an id of A-Z a-z 0-9 . _ -`},
 		{"bad id", "accounts:\n  - id: acme prod\n", file + `:2: account id "acme prod" has characters other than A-Z a-z 0-9 . _ -`},
 		{"bad id slash", "accounts:\n  - id: acme/prod\n", file + `:2: account id "acme/prod" has characters other than A-Z a-z 0-9 . _ -`},
 		{"duplicate id", "accounts:\n  - id: a\n  - id: b\n  - id: a\n", file + `:4: account id "a" is already used at line 2; ids must be unique`},
