@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -24,14 +25,7 @@ func WriteAccounts(w io.Writer, r AccountsReport, f Format) error {
 	case CSV:
 		return WriteAccountsCSV(w, r)
 	}
-	return fmt.Errorf("an accounts report has no %s form", formatName(f))
-}
-
-func formatName(f Format) string {
-	if n, ok := map[Format]string{CSV: "csv", Pretty: "pretty", JSON: "json", HTML: "html"}[f]; ok {
-		return n
-	}
-	return strconv.Itoa(int(f))
+	return errors.New("an accounts report is printed as csv, pretty, json or html: give one of them to --format")
 }
 
 // AccountsCSVHeader is the header of an accounts report's CSV form.
