@@ -291,13 +291,15 @@ func WriteAccountsHTML(w io.Writer, r AccountsReport) error {
 		}
 		v.Months = append(v.Months, hm)
 	}
-	top := niceStep(most) * 5 // at least most
+	step := niceStep(most)
+	ticks := max((most+step-1)/step, 1)
+	top := step * ticks // the first tick at or above most
 
 	c := accountsHTMLChart{Width: 720, Height: 260, Left: 64, Bottom: 230}
 	plot := float64(c.Bottom - 20)
-	for k := uint64(0); k <= 5; k++ {
-		y := float64(c.Bottom) - plot*float64(k*top/5)/float64(top)
-		c.Ticks = append(c.Ticks, htmlTick{Y: num(y), Label: shortNumber(k * top / 5)})
+	for k := uint64(0); k <= ticks; k++ {
+		y := float64(c.Bottom) - plot*float64(k*step)/float64(top)
+		c.Ticks = append(c.Ticks, htmlTick{Y: num(y), Label: shortNumber(k * step)})
 	}
 	slot := float64(c.Width-c.Left-8) / float64(max(len(r.Months), 1))
 	for i, m := range r.Months {
@@ -329,7 +331,7 @@ var accountsPage = template.Must(template.New("accounts").Parse(`<!DOCTYPE html>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}
 table{border-collapse:collapse;margin-top:1em}
-th,td{border-bottom:1px solid #e2e8f0;padding:.25em .75em;text-align:left}
+th,td{border-bottom:1px solid #e2e8f0;padding:.25em .75em;text-align:left;white-space:nowrap}
 td.sessions,td.subtree{text-align:right;font-variant-numeric:tabular-nums}
 .legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 1em}
 .note{color:#4a5568}
