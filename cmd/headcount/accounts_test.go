@@ -157,6 +157,13 @@ func TestExport_SeveralDB(t *testing.T) {
 	if code != 0 || errOut != "" || out != want {
 		t.Errorf("--by-environment: status %d, stderr %q, output:\n%s\nwant:\n%s", code, errOut, out, want)
 	}
+	// The summary of several databases is that of their merged hours: a
+	// row per period as for one database.
+	_, single, _ := runCLI(t, "export", "--db", db("prod-a"), "--format", "summary", "2026-02-01", "2026-04-01")
+	code, out, errOut = runCLI(t, "export", "--db", db("prod-a"), "--db", db("prod-b"), "--format", "summary", "2026-02-01", "2026-04-01")
+	if code != 0 || errOut != "" || strings.Count(out, "\n") != 3 || strings.Count(single, "\n") != 3 || strings.Split(out, "\n")[0] != strings.Split(single, "\n")[0] {
+		t.Errorf("--format summary of two databases: status %d, stderr %q, output:\n%s\nwant the rows of one database's:\n%s", code, errOut, out, single)
+	}
 	code, out, errOut = runCLI(t, "export", "--db", db("prod-a"), "--db", db("uat"), "2026-03-01", "2026-04-01")
 	if want := "month,sessions,gaps,environment\n2026-03,362,,PROD+UAT\n"; code != 0 || out != want {
 		t.Errorf("two environments merged: status %d, stderr %q, output %q, want %q", code, errOut, out, want)
@@ -192,6 +199,9 @@ func TestExport_AccountsBadInput(t *testing.T) {
 		{"accounts by week", []string{"--accounts", file, "--by", "week"}, "an accounts report (--accounts) is by month: drop --by week"},
 		{"accounts and environment", []string{"--accounts", file, "--environment", "X"}, "--environment does not apply to an accounts report (--accounts); drop it"},
 		{"accounts and bot column", []string{"--accounts", file, "--bot-column"}, "--bot-column does not apply to an accounts report (--accounts); drop it"},
+		{"accounts and summary", []string{"--accounts", file, "--summary"}, "--summary does not apply to an accounts report (--accounts); drop it"},
+		{"accounts and format summary", []string{"--accounts", file, "--format", "summary"}, "--format summary does not apply to an accounts report (--accounts): give csv, pretty, json or html"},
+		{"by environment and summary", []string{"--db", db, "--db", filepath.Join(dir, "globex.db"), "--by-environment", "--format", "summary"}, "--by-environment does not apply to the summary: it sums the databases' live sessions; leave it out"},
 		{"scope without accounts", []string{"--db", db, "--scope", "self"}, "--scope applies to an accounts report: add --accounts FILE"},
 		{"completed months without accounts", []string{"--db", db, "--completed-months"}, "--completed-months applies to an accounts report: add --accounts FILE"},
 		{"by environment with one db", []string{"--db", db, "--by-environment"}, "--by-environment splits several databases: give --db once for each"},

@@ -34,6 +34,20 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"(older history, imports, recoveries) are unclassified. JSON and HTML always show the three classes.\n" +
 			"--bots exclude leaves the bots out of sessions and every total; unclassified sessions stay in.\n" +
 			"--bot-column adds the bot sessions to CSV (column bot_sessions) and to the pretty form.\n\n" +
+			"--format summary (or --summary with any form) prints, per period, the SFLM-style summary of live\n" +
+			"sessions (sessions in progress, sampled by the agent as it runs), for the period, per hour of day\n" +
+			"00..23 (UTC) and, for weeks and longer, per weekday Sunday..Saturday:\n" +
+			"  metered_hours         hours the live sessions were sampled (3 decimals)\n" +
+			"  peak_live             the most live sessions at once\n" +
+			"  average_live_busiest  a day: mean of its 8 busiest hours' average live sessions (an hour's average:\n" +
+			"                        its live session time over its sampled time); a week: mean of its 5 busiest\n" +
+			"                        days; a month or year: mean over its weeks (Sunday to Saturday, cut to it).\n" +
+			"                        average_live_HH: the hour's mean over the 5 busiest days of each week, then\n" +
+			"                        over the weeks; average_live_WEEKDAY: mean of those days' 8-busiest-hours figure\n" +
+			"  session_hours         live sessions times the time they were live, in hours (3 decimals)\n" +
+			"  unknown_days          metered days without hourly statistics (imported history), in no figure\n" +
+			"Hours not metered are in no figure (never averaged as zero); a set of hours none of which was metered\n" +
+			"has empty cells. The figures are not split into humans and bots: the hourly statistics carry no class.\n\n" +
 			"It works whether the agent is running or not: a running agent holds the database, so export asks\n" +
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
@@ -41,7 +55,8 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringSliceFlag{Name: "db", Value: cli.NewStringSlice("./headcount.db"), EnvVars: env("DB"), Usage: "database `FILE`; give it several times to report them as one (an HA pair, several agents of one site)"},
 			adminAddrFlag(),
 			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
-			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json or html"},
+			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json, html, or summary (the SFLM-style summary as CSV)"},
+			&cli.BoolFlag{Name: "summary", EnvVars: env("SUMMARY"), Usage: "print the SFLM-style summary of live sessions instead of the usage report, in the form --format or --pretty gives"},
 			&cli.StringFlag{Name: "by", Value: "month", EnvVars: env("BY"), Usage: "one row per month, week (Sunday to Saturday), day or year"},
 			&cli.StringFlag{Name: "bots", Value: "include", EnvVars: env("BOTS"), Usage: "include: sessions and totals count every session; exclude: they leave out the sessions classified as bots (unclassified ones stay in)"},
 			&cli.BoolFlag{Name: "bot-column", EnvVars: env("BOT_COLUMN"), Usage: "add the bot sessions to CSV (a bot_sessions column after the first four) and to the pretty form (a line per period and after the total); JSON and HTML always show them"},
@@ -139,11 +154,19 @@ func runExport(c *cli.Context) error {
 	if days := (to.Unix() - from.Unix()) / 86400; days > maxReportDays {
 		return usagef("the range has %d days; a report covers at most %d", days, maxReportDays)
 	}
-	format, err := report.ParseFormat(c.String("format"))
+	// --format summary is the summary as CSV; --summary gives it in any form.
+	summary, formatName := c.Bool("summary"), c.String("format")
+	if formatName == "summary" {
+		summary, formatName = true, "csv"
+	}
+	format, err := report.ParseFormat(formatName)
 	if err != nil {
-		return usageError{err}
+		return usagef("--format %q: want csv, pretty, json, html or summary", c.String("format"))
 	}
 	if c.Bool("pretty") {
+		if c.IsSet("format") && c.String("format") == "summary" {
+			return usagef("--pretty and --format summary ask for two forms: give one (the summary as text is --summary --pretty)")
+		}
 		if c.IsSet("format") && format != report.Pretty {
 			return usagef("--pretty and --format %s ask for two forms: give one", c.String("format"))
 		}
@@ -156,6 +179,14 @@ func runExport(c *cli.Context) error {
 	bots, err := report.ParseBotMode(c.String("bots"))
 	if err != nil {
 		return usageError{err}
+	}
+	if summary {
+		switch {
+		case bots == report.ExcludeBots || c.Bool("bot-column"):
+			return usagef("--bots exclude and --bot-column do not apply to the summary: its live-session figures are not split into humans and bots (the hourly statistics carry no class); leave them out")
+		case c.String("license") != "":
+			return usagef("--license does not apply to the summary: it shows no licence consumption; leave it out")
+		}
 	}
 	output := c.String("output")
 	if output != "" {
@@ -173,16 +204,11 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	if several {
-		return exportSeveral(c, exportOptions{from: from, to: to, now: now, format: format, by: by, bots: bots, client: client},
-			func(write func(io.Writer) error) error {
-				if output == "" {
-					return write(c.App.Writer)
-				}
-				return atomicfile.Write(output, 0o644, write)
-			})
+		o := exportOptions{from: from, to: to, now: now, format: format, by: by, bots: bots, summary: summary, client: client}
+		return exportSeveral(c, o, func(write func(io.Writer) error) error { return writeReport(c, output, write) })
 	}
 	db := c.StringSlice("db")[0]
-	hours := format == report.JSON || format == report.HTML || by == report.Day
+	hours := summary || format == report.JSON || format == report.HTML || by == report.Day
 	snap, err := admin.ReadSnapshot(db, client, from, to, store.Parts{Hours: hours})
 	if err != nil {
 		return err
@@ -195,6 +221,10 @@ func runExport(c *cli.Context) error {
 		env = environment("")
 	}
 	in := export.Input(snap, from, to, by, env, now)
+	if summary {
+		s := report.BuildSummary(in)
+		return writeReport(c, output, func(w io.Writer) error { return report.WriteSummary(w, s, format) })
+	}
 	in.Bots = bots
 	r := report.Build(in)
 	r.BotColumn = c.Bool("bot-column")
@@ -203,7 +233,12 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 	}
-	write := func(w io.Writer) error { return report.Write(w, r, format) }
+	return writeReport(c, output, func(w io.Writer) error { return report.Write(w, r, format) })
+}
+
+// writeReport writes a report to standard output, or atomically to output
+// when it is set.
+func writeReport(c *cli.Context, output string, write func(w io.Writer) error) error {
 	if output == "" {
 		return write(c.App.Writer)
 	}

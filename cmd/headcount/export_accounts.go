@@ -36,6 +36,7 @@ type exportOptions struct {
 	format   report.Format
 	by       report.Granularity
 	bots     report.BotMode
+	summary  bool // the summary of live sessions instead of the usage report
 	client   admin.Client
 }
 
@@ -48,10 +49,13 @@ func severalDatabases(c *cli.Context) (bool, error) {
 		if c.IsSet("db") {
 			return false, usagef("--accounts names the databases: drop --db, or drop --accounts to report on --db alone")
 		}
-		for _, name := range []string{"environment", "by-environment", "bot-column", "license"} {
+		for _, name := range []string{"environment", "by-environment", "bot-column", "license", "summary"} {
 			if c.IsSet(name) {
 				return false, usagef("--%s does not apply to an accounts report (--accounts); drop it", name)
 			}
+		}
+		if c.String("format") == "summary" {
+			return false, usagef("--format summary does not apply to an accounts report (--accounts): give csv, pretty, json or html")
 		}
 		if c.String("by") != "month" {
 			return false, usagef("an accounts report (--accounts) is by month: drop --by %s", c.String("by"))
@@ -136,7 +140,7 @@ func accountDBError(id string, d accounts.DB, err error) error {
 // exportMerged prints the report of several --db merged as one account, or
 // with --by-environment one block per stored environment and a TOTAL.
 func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) error) error) error {
-	hours := o.format == report.JSON || o.format == report.HTML || o.by == report.Day
+	hours := o.summary || o.format == report.JSON || o.format == report.HTML || o.by == report.Day
 	dbs := c.StringSlice("db")
 	snaps := make([]store.Snapshot, 0, len(dbs))
 	for _, db := range dbs {
@@ -160,6 +164,14 @@ func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) er
 	}
 	if env == "" {
 		env = environment("")
+	}
+	if o.summary {
+		if c.Bool("by-environment") {
+			return usagef("--by-environment does not apply to the summary: it sums the databases' live sessions; leave it out")
+		}
+		in := export.Input(all, o.from, o.to, o.by, env, o.now)
+		s := report.BuildSummary(in)
+		return write(func(w io.Writer) error { return report.WriteSummary(w, s, o.format) })
 	}
 	if !c.Bool("by-environment") {
 		r := build(all, env)

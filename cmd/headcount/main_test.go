@@ -424,7 +424,7 @@ func TestExport_BadInput(t *testing.T) {
 		{"FROM equals TO", []string{"--db", db, "2023-01-01", "2023-01-01"}, "headcount: FROM 2023-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
 		{"FROM after TO", []string{"--db", db, "2024-01-01", "2023-01-01"}, "headcount: FROM 2024-01-01 is not before TO 2023-01-01: the range is FROM ≤ day < TO\n"},
 		{"range too long", []string{"--db", db, "1970-01-01", "9999-01-01"}, "headcount: the range has 2932532 days; a report covers at most 36600\n"},
-		{"unknown format", []string{"--db", db, "--format", "xml", "2023-01-01", "2023-02-01"}, "headcount: --format \"xml\": want csv, pretty, json or html\n"},
+		{"unknown format", []string{"--db", db, "--format", "xml", "2023-01-01", "2023-02-01"}, "headcount: --format \"xml\": want csv, pretty, json, html or summary\n"},
 		{"two forms", []string{"--db", db, "--format", "json", "2023-01-01", "2023-02-01", "--pretty"}, "headcount: --pretty and --format json ask for two forms: give one\n"},
 		{"unknown granularity", []string{"--db", db, "--by", "hour", "2023-01-01", "2023-02-01"}, "headcount: --by \"hour\": want month, week, day or year\n"},
 		{"missing database", []string{"--db", missing, "2023-01-01", "2023-02-01"}, "headcount: " + missing + ": database file does not exist\n"},
@@ -533,7 +533,7 @@ func tenYears(b *testing.B) string {
 // command: open the file, read, build, render.
 func BenchmarkExport_TenYears(b *testing.B) {
 	db := tenYears(b)
-	for _, format := range []string{"csv", "pretty", "json", "html"} {
+	for _, format := range []string{"csv", "pretty", "json", "html", "summary"} {
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
