@@ -55,7 +55,8 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"it for the data through its admin endpoint (--admin-addr); a stopped agent's file is read directly.",
 		OnUsageError: onUsage,
 		Flags: append([]cli.Flag{
-			dbFlag("database `FILE`"), adminAddrFlag(),
+			&cli.StringSliceFlag{Name: "db", Value: cli.NewStringSlice("./headcount.db"), EnvVars: env("DB"), Usage: "database `FILE`; give it several times to report them as one (an HA pair, several agents of one site)"},
+			adminAddrFlag(),
 			&cli.BoolFlag{Name: "pretty", Usage: "the text form, as --format pretty"},
 			&cli.StringFlag{Name: "format", Value: "csv", EnvVars: env("FORMAT"), Usage: "csv, pretty, json, html, or summary (the SFLM-style summary as CSV)"},
 			&cli.BoolFlag{Name: "summary", EnvVars: env("SUMMARY"), Usage: "print the SFLM-style summary of live sessions instead of the usage report, in the form --format or --pretty gives"},
@@ -66,7 +67,7 @@ func exportCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringFlag{Name: "output", Usage: "write the report to `FILE` (atomically: all of it or nothing) instead of standard output"},
 			&cli.StringFlag{Name: "license", EnvVars: env("LICENSE"), Usage: "add the licence's consumption in its current contract year to JSON and HTML reports (signed licence `FILE`)"},
 			&cli.StringFlag{Name: "license-pubkey", EnvVars: env("LICENSE_PUBKEY"), Usage: "the vendor's public key `FILE` for --license (default: built in)"},
-		}, adminAuthFlags()...),
+		}, append(adminAuthFlags(), accountsFlags()...)...),
 		Action: runExport,
 	})
 }
@@ -196,13 +197,22 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 	}
+	several, err := severalDatabases(c)
+	if err != nil {
+		return err
+	}
 
 	client, err := adminClient(c)
 	if err != nil {
 		return err
 	}
+	if several {
+		o := exportOptions{from: from, to: to, now: now, format: format, by: by, bots: bots, summary: summary, client: client}
+		return exportSeveral(c, o, func(write func(io.Writer) error) error { return writeReport(c, output, write) })
+	}
+	db := c.StringSlice("db")[0]
 	hours := summary || format == report.JSON || format == report.HTML || by == report.Day
-	snap, err := admin.ReadSnapshot(c.String("db"), client, from, to, store.Parts{Hours: hours})
+	snap, err := admin.ReadSnapshot(db, client, from, to, store.Parts{Hours: hours})
 	if err != nil {
 		return err
 	}
@@ -222,7 +232,7 @@ func runExport(c *cli.Context) error {
 	r := report.Build(in)
 	r.BotColumn = c.Bool("bot-column")
 	if path := c.String("license"); path != "" {
-		if r.Consumption, err = consumption(path, c.String("license-pubkey"), c.String("db"), client); err != nil {
+		if r.Consumption, err = consumption(path, c.String("license-pubkey"), db, client); err != nil {
 			return err
 		}
 	}

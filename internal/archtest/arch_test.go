@@ -26,13 +26,14 @@ var allowed = map[string][]string{
 	"headcount/internal/promtext":   {},
 	"headcount/internal/remoteaddr": {},
 	"headcount/report":              {},
+	"headcount/report/accounts":     {},
 	"headcount/entitlement":         {"headcount/internal/plural"},
 	"headcount/usage":               {},
 	"headcount/deploy":              {},
 	"headcount/deploy/oci":          {},
 	"headcount/store":               {"headcount/internal/atomicfile", "headcount/internal/plural"},
 	"headcount/report/metricsfile":  {"headcount/store"},
-	"headcount/report/export":       {"headcount/report", "headcount/report/metricsfile", "headcount/store", "headcount/internal/atomicfile"},
+	"headcount/report/export":       {"headcount/report", "headcount/report/accounts", "headcount/report/metricsfile", "headcount/store", "headcount/internal/atomicfile"},
 	"headcount/agent/admin":         {"headcount/store", "headcount/internal/atomicfile"},
 	"headcount/haproxy":             {},
 	"headcount/internal/archtest":   {},
@@ -44,7 +45,7 @@ var allowed = map[string][]string{
 		"headcount/entitlement", "headcount/internal/botclass", "headcount/report/export", "headcount/store", "headcount/usage"},
 	"headcount/cmd/headcount": {"headcount/agent", "headcount/agent/admin", "headcount/agent/keying", "headcount/agent/session",
 		"headcount/entitlement", "headcount/internal/atomicfile", "headcount/internal/botclass", "headcount/internal/plural",
-		"headcount/replay", "headcount/report", "headcount/report/export", "headcount/report/metricsfile", "headcount/store"},
+		"headcount/replay", "headcount/report", "headcount/report/accounts", "headcount/report/export", "headcount/report/metricsfile", "headcount/store"},
 }
 
 // TestLayout_ImportsPointDown lists every package of the module with go list
