@@ -47,10 +47,25 @@ func TestBots_SplitThroughHAProxy(t *testing.T) {
 	startHAProxy(t, writeConfig(t, haproxyConfig{FrontendAddr: frontend, AppAddr: startApp(t), AgentAddr: runner.spoeAddr}))
 	agent.awaitHAProxy(t)
 	for round := 0; round < 3; round++ {
-		for _, c := range clients {
+		for i, c := range clients {
 			if status := get(t, "http://"+frontend+"/", c.ua, c.xff); status != 200 {
 				t.Fatalf("%q: status %d", c.ua, status)
 			}
+			if round > 0 {
+				continue
+			}
+			// The first request of each client is classified before the
+			// next client's is sent. HAProxy answers a request whose SPOE
+			// message waits too long without the agent's reply, so on a
+			// loaded machine the agent could otherwise take the first
+			// requests of the two people behind a browser at the same
+			// time: both miss the cache and both match (11 matches in one
+			// run, where the test means to count the cache's work).
+			waitFor(t, 10*time.Second, "the client's first request to be classified", func() bool {
+				m := agent.metrics(t)
+				return metric(t, m, `headcount_bot_classifications_total{result="matched"}`)+
+					metric(t, m, `headcount_bot_classifications_total{result="cached"}`) == float64(i+1)
+			})
 		}
 	}
 	want := float64(3 * len(clients))
