@@ -82,12 +82,19 @@ type lineReader struct {
 	err      error
 	tooLong  bool // the current line exceeded maxLine: its rest is being dropped
 	line     uint64
-	longLine bool // set with the line Next returns when it was longer than maxLine
+	longLine bool  // set with the line Next returns when it was longer than maxLine
+	base     int64 // offset in the stream of buf[0]
+	off      int64 // offset in the stream of the line Next returned
 }
 
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{r: r, buf: make([]byte, readBufferSize)}
+// newLineReader returns a lineReader of r, which starts at offset in its
+// stream.
+func newLineReader(r io.Reader, offset int64) *lineReader {
+	return &lineReader{r: r, buf: make([]byte, readBufferSize), base: offset}
 }
+
+// consumed returns the offset in the stream of the first byte not returned yet.
+func (lr *lineReader) consumed() int64 { return lr.base + int64(lr.start) }
 
 // Next returns the next line without its newline, and false at the end or
 // on a read error (Err).
@@ -95,6 +102,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 	for {
 		if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i >= 0 {
 			line := lr.buf[lr.start : lr.start+i]
+			lr.off = lr.base + int64(lr.start)
 			lr.start += i + 1
 			lr.line++
 			// Long whether or not it fitted in what the reads brought in.
@@ -105,6 +113,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 		if lr.err != nil {
 			if lr.start < lr.end { // a last line without a newline
 				line := lr.buf[lr.start:lr.end]
+				lr.off = lr.base + int64(lr.start)
 				lr.start = lr.end
 				lr.line++
 				lr.longLine = lr.tooLong || len(line) > maxLine
@@ -119,6 +128,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 		}
 		if lr.start > 0 {
 			lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+			lr.base += int64(lr.start)
 			lr.start = 0
 		}
 		n, err := lr.r.Read(lr.buf[lr.end:])
