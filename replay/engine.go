@@ -56,6 +56,10 @@ type Config struct {
 	// maximum, as if no request followed, and the settled point is the
 	// hour after the last of them ended.
 	Settle bool
+	// DaysFrom, when not zero, leaves uncounted the sessions whose UTC day
+	// (that of their last request) is before it: a run that replaces the
+	// days from DaysFrom on leaves the day before as it is stored.
+	DaysFrom time.Time
 }
 
 // settleStep is what settled points are rounded down to: a window's end, so
@@ -791,6 +795,9 @@ func (e *engine) collect(t int64) {
 	f.Started += d.Started
 	w := (t - 1) - (t-1)%int64(store.Window)
 	for _, c := range d.Completions {
+		if c.Day.Before(e.cfg.DaysFrom) {
+			continue
+		}
 		f.Completed[c.Reason.String()] += c.Sessions
 		bots, unclassified := c.Parts()
 		day := e.days[c.Day.Unix()]
