@@ -97,8 +97,11 @@ type Input struct {
 	Name string
 	R    io.Reader
 	// Offset is where R starts in the file's stream (for Result.Offsets):
-	// a resumed run may seek past the lines an earlier one read.
+	// a resumed run may seek past the lines an earlier one read. Line is
+	// the number of lines before it, so that skipped lines are named by
+	// their number in the file.
 	Offset int64
+	Line   uint64
 }
 
 // SkippedLine names a line that fits no format by its file and number.
@@ -145,8 +148,10 @@ type Result struct {
 	SettledOpen time.Time
 	// Offsets holds per input the offset in its stream from which the next
 	// run, resumed from Settled, must read: no line before it is at or
-	// after that run's ReadFrom.
-	Offsets []int64
+	// after that run's ReadFrom. OffsetLines holds the number of lines
+	// before each (Input.Line of the next run).
+	Offsets     []int64
+	OffsetLines []uint64
 	// Continuous is the number of clients of a resumed run whose sessions
 	// may be split differently from one run over the whole period: their
 	// first line after ReadFrom came within the idle timeout of it, so a
@@ -212,7 +217,8 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	e.res.Formats = make([]Format, len(inputs))
 	for i, in := range inputs {
 		s := &source{name: in.Name, lr: newLineReader(in.R, in.Offset), format: cfg.Format}
-		s.cps = []checkpoint{{max: math.MinInt64, off: in.Offset}}
+		s.lr.line = in.Line
+		s.cps = []checkpoint{{max: math.MinInt64, off: in.Offset, line: in.Line}}
 		if err := e.start(s); err != nil {
 			return Result{}, err
 		}
@@ -225,7 +231,7 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	if e.resume != 0 && (e.res.Settled.IsZero() || e.res.Settled.Equal(cfg.Resume)) {
 		e.res.Settled, e.res.SettledOpen = cfg.Resume.UTC(), cfg.ResumeOpen // nothing new settled
 	}
-	e.res.Offsets = e.offsets()
+	e.res.Offsets, e.res.OffsetLines = e.offsets()
 	return e.res, nil
 }
 
@@ -266,9 +272,11 @@ type source struct {
 	cpMinute int64 // the minute of the last checkpoint
 }
 
-// checkpoint is a place in a stream: no line before off is later than max.
+// checkpoint is a place in a stream: no line before off (line lines) is
+// later than max.
 type checkpoint struct {
 	max, off int64
+	line     uint64
 }
 
 type engine struct {
@@ -324,7 +332,7 @@ type probe struct {
 // and its first event.
 func (e *engine) start(s *source) error {
 	if s.format == FormatAuto {
-		s.earlyLine = 1
+		s.earlyLine = s.lr.line + 1
 		for len(s.early) < detectLines {
 			line, ok := s.lr.Next()
 			if !ok {
@@ -392,7 +400,7 @@ func (e *engine) advance(s *source) error {
 			}
 			continue
 		}
-		e.checkpoint(s, e.record.Time, off)
+		e.checkpoint(s, e.record.Time, off, n-1)
 		s.head = e.keyed(&e.record)
 		s.ok = true
 		return nil
@@ -742,14 +750,14 @@ func (e *engine) splits(p *probe) bool {
 }
 
 // checkpoint notes the place of a line of s at time t and offset off.
-func (e *engine) checkpoint(s *source, t, off int64) {
+func (e *engine) checkpoint(s *source, t, off int64, line uint64) {
 	if !s.haveMax {
 		s.maxT, s.haveMax = t, true
 		s.cpMinute = t - t%int64(time.Minute)
 		return
 	}
 	if t >= s.cpMinute+int64(time.Minute) {
-		s.cps = append(s.cps, checkpoint{max: s.maxT, off: off})
+		s.cps = append(s.cps, checkpoint{max: s.maxT, off: off, line: line})
 		s.cpMinute = t - t%int64(time.Minute)
 		// The next run reads from at least this much before the newest
 		// line: a checkpoint with a later one before it is of no use.
@@ -765,26 +773,27 @@ func (e *engine) checkpoint(s *source, t, off int64) {
 	s.maxT = max(s.maxT, t)
 }
 
-// offsets returns per source the offset from which the next run must read.
-func (e *engine) offsets() []int64 {
+// offsets returns per source the offset from which the next run must read,
+// and the number of lines before it.
+func (e *engine) offsets() ([]int64, []uint64) {
 	next := int64(math.MinInt64)
 	if !e.res.Settled.IsZero() {
 		next = ReadFrom(e.cfg, e.res.Settled).UnixNano()
 	}
-	out := make([]int64, len(e.sources))
+	out, lines := make([]int64, len(e.sources)), make([]uint64, len(e.sources))
 	for i, s := range e.sources {
 		if !s.haveMax || s.maxT < next {
-			out[i] = s.lr.consumed() // read to its end, every line before the next start
+			out[i], lines[i] = s.lr.consumed(), s.lr.line // read to its end, every line before the next start
 			continue
 		}
-		out[i] = s.cps[0].off
+		out[i], lines[i] = s.cps[0].off, s.cps[0].line
 		for _, c := range s.cps {
 			if c.max < next {
-				out[i] = c.off
+				out[i], lines[i] = c.off, c.line
 			}
 		}
 	}
-	return out
+	return out, lines
 }
 
 // collect adds the table's completions since the previous collection to the

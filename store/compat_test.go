@@ -92,7 +92,7 @@ func MustWriteAdditions(t *testing.T, db *DB) {
 			Completed: map[string]uint64{"idle": 2}, Coverage: []Interval{{Start: at(2024, 3, 12, 8, 0, 0), End: at(2024, 3, 12, 9, 30, 0)}},
 			Seq: seq + 1, Now: at(2024, 3, 13, 0, 0, 0)},
 			ReplayState{Settled: at(2024, 3, 12, 9, 30, 0), Open: at(2024, 3, 12, 8, 0, 0),
-				Files: []ReplayFile{{Name: "access.log", Device: 2049, Inode: 131, Size: 4096, Offset: 1024}}},
+				Files: []ReplayFile{{Name: "access.log", Device: 2049, Inode: 131, Size: 4096, Offset: 1024, Line: 12}}},
 			replace); err != nil || len(aside) > 0 {
 			t.Fatalf("ReplayFlush: %v, set aside %v", err, aside)
 		}

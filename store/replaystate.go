@@ -36,8 +36,10 @@ type ReplayFile struct {
 	Inode  uint64 `json:"inode"`
 	// Size is the file's size when read.
 	Size int64 `json:"size"`
-	// Offset is where in the file's stream (decompressed, for a gzipped file) the next run reads from.
-	Offset int64 `json:"offset"`
+	// Offset is where in the file's stream (decompressed, for a gzipped file) the next run reads from;
+	// Line is the number of lines before it.
+	Offset int64  `json:"offset"`
+	Line   uint64 `json:"line"`
 }
 
 // ReplayState returns the replay state stored by the last ReplayFlush, and false if there is none.

@@ -275,10 +275,11 @@ func replayLogs(c *cli.Context) (retErr error) {
 			continue
 		}
 		var offset int64
+		var line uint64
 		if useOffsets && file.Inode != 0 {
 			for _, old := range state.Files {
-				if old.Device == file.Device && old.Inode == file.Inode && file.Size >= old.Size {
-					offset = old.Offset
+				if old.Device == file.Device && old.Inode == file.Inode && file.Size >= old.Size && old.Offset >= 0 {
+					offset, line = old.Offset, old.Line
 				}
 			}
 		}
@@ -292,7 +293,7 @@ func replayLogs(c *cli.Context) (retErr error) {
 			return usagef("cannot read %v", err)
 		}
 		defer rc.Close()
-		inputs = append(inputs, replay.Input{Name: name, R: rc, Offset: offset})
+		inputs = append(inputs, replay.Input{Name: name, R: rc, Offset: offset, Line: line})
 		files = append(files, file)
 		if name != "-" && fi != nil && total >= 0 {
 			total += fi.Size() - offset
@@ -333,7 +334,7 @@ func replayLogs(c *cli.Context) (retErr error) {
 	}
 
 	created := db.Created()
-	days := replayDays(res)
+	days := replayDays(res, resume)
 	var replaced []time.Time
 	if replace {
 		for _, d := range days {
@@ -349,12 +350,9 @@ func replayLogs(c *cli.Context) (retErr error) {
 			dbPath, plural.Count(len(taken), "day"), strings.Join(taken, ", "))
 	}
 	for i := range files {
-		files[i].Offset = res.Offsets[i]
+		files[i].Offset, files[i].Line = res.Offsets[i], res.OffsetLines[i]
 	}
-	for _, f := range skipped {
-		f.Offset = f.Size
-		files = append(files, f)
-	}
+	files = append(files, skipped...) // Offset -1: not read
 	f := res.Flush
 	f.Now = time.Now()
 	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files}, replaced); err != nil {
@@ -423,13 +421,17 @@ func replaySummary(res replay.Result, files int) string {
 }
 
 // replayDays returns the UTC days a replay writes: those of its sessions and
-// of its coverage, as YYYY-MM-DD in order.
-func replayDays(res replay.Result) []string {
+// of its coverage from its start point resume on (a resumed run continues
+// the coverage interval stored before), as YYYY-MM-DD in order.
+func replayDays(res replay.Result, resume time.Time) []string {
 	seen := map[string]bool{}
 	for _, d := range res.Flush.Days {
 		seen[d.Day.UTC().Format(report.DateLayout)] = true
 	}
 	for _, iv := range res.Flush.Coverage {
+		if iv.Start.Before(resume) {
+			iv.Start = resume
+		}
 		for d := iv.Start.UTC().Truncate(24 * time.Hour); d.Before(iv.End); d = d.Add(24 * time.Hour) {
 			seen[d.Format(report.DateLayout)] = true
 		}
