@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"headcount/replay/replaytest"
+	"headcount/store"
 )
 
 // continuousRE finds the number of sessions a resumed run reports as maybe
@@ -195,4 +198,184 @@ func csvDays(t *testing.T, csv string) map[string]int64 {
 		out[f[0]] = n
 	}
 	return out
+}
+
+// exportJSON returns `headcount export --format json` of July 2026.
+func exportJSON(t *testing.T, bin, db string) string {
+	t.Helper()
+	code, stdout, stderr := runBinaryAt(t, bin, "export", "--db", db, "--format", "json", "2026-07-01", "2026-08-01")
+	if code != 0 {
+		t.Fatalf("export of %s: exit %d, %s", db, code, stderr)
+	}
+	return stdout
+}
+
+// A day metered live is refused, naming it, and nothing is written;
+// --replace-days replaces it with what the logs give, in one transaction:
+// killed (kill -9, injected by strace) at any fdatasync or page write of the
+// run, the database holds the old day or the new one, never a mix, and
+// passes check. --since: a bad time and one before the database's settled
+// point are refused with status 2; a later one is where the run starts. A
+// file last modified before the run's reading start is skipped unread.
+func TestReplay_SinceAndReplaceDays(t *testing.T) {
+	bin := headcountBinFast(t)
+	dir := t.TempDir()
+	first := []string{
+		ncsaLine("192.0.2.1", "02/Jul/2026:08:00:00 +0000", "/a"),
+		ncsaLine("192.0.2.1", "02/Jul/2026:08:10:00 +0000", "/b"),
+		ncsaLine("192.0.2.2", "02/Jul/2026:09:00:00 +0000", "/a"),
+		ncsaLine("192.0.2.3", "02/Jul/2026:10:00:00 +0000", "/a"),
+		ncsaLine("192.0.2.3", "02/Jul/2026:10:20:00 +0000", "/b"),
+	}
+	log := replayLog(t, dir, "access.log", append(first,
+		ncsaLine("192.0.2.4", "03/Jul/2026:09:00:00 +0000", "/a"),
+		ncsaLine("192.0.2.5", "03/Jul/2026:10:00:00 +0000", "/a"))...)
+
+	// What the agent metered on 2 July.
+	live := filepath.Join(dir, "live.db")
+	db, err := store.Open(live, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Flush(store.Flush{Seq: 1, Now: time.Date(2026, 7, 2, 11, 0, 0, 0, time.UTC),
+		Days:         []store.DayCount{{Day: time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC), Sessions: 7, Bots: 2}},
+		HourSessions: []store.HourCount{{Hour: time.Date(2026, 7, 2, 9, 0, 0, 0, time.UTC), Sessions: 7, Bots: 2}},
+		Windows:      []store.WindowCount{{Start: time.Date(2026, 7, 2, 9, 10, 0, 0, time.UTC), Sessions: 7, Bots: 2}},
+		Hours:        []store.HourStat{{Hour: time.Date(2026, 7, 2, 9, 0, 0, 0, time.UTC), Peak: 5, LiveMillis: 7200000, SampledMillis: 3600000}},
+		Coverage:     []store.Interval{{Start: time.Date(2026, 7, 2, 8, 30, 0, 0, time.UTC), End: time.Date(2026, 7, 2, 11, 0, 0, 0, time.UTC)}},
+		Started:      7, Completed: map[string]uint64{"idle": 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldExport := exportJSON(t, bin, live)
+
+	code, stdout, stderr := runBinaryAt(t, bin, "replay", "--final", "--db", live, log)
+	wantErr := "headcount: " + live + " already has sessions or coverage that replay did not write for 1 day: 2026-07-02; nothing written. " +
+		"Replay the logs of other days, into another database, or with --replace-days to replace those days\n"
+	if code != 1 || stdout != "" || stderr != wantErr {
+		t.Errorf("replay over a metered day: exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, wantErr)
+	}
+	if after, _ := os.ReadFile(live); string(after) != string(before) {
+		t.Error("the refused replay changed the database")
+	}
+
+	// What replacing gives: the export of the logs replayed alone.
+	alone := filepath.Join(dir, "alone.db")
+	if code, _, stderr := runBinaryAt(t, bin, "replay", "--final", "--db", alone, log); code != 0 {
+		t.Fatalf("replay: exit %d, %s", code, stderr)
+	}
+	newExport := exportJSON(t, bin, alone)
+	if newExport == oldExport {
+		t.Fatal("the logs give what the agent metered: the replacement proves nothing")
+	}
+
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Fatalf("strace is needed (installed by .ci/run): %v", err)
+	}
+	kills := map[string]int{}
+	for _, call := range []string{"fdatasync", "pwrite64"} {
+		for n := 1; ; n++ {
+			if n > 100 {
+				t.Fatalf("%s: replay was still killed at call %d", call, n)
+			}
+			victim := filepath.Join(dir, fmt.Sprintf("victim-%s-%d.db", call, n))
+			if err := os.WriteFile(victim, before, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace="+call,
+				"-e", fmt.Sprintf("inject=%s:signal=SIGKILL:when=%d", call, n), bin, "replay", "--final", "--replace-days", "--db", victim, log)
+			cmd.Env = processEnv("GOMAXPROCS=1")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if err == nil {
+				if n == 1 {
+					t.Fatalf("%s: replay was never killed: the test proves nothing", call)
+				}
+				if got := exportJSON(t, bin, victim); got != newExport {
+					t.Errorf("%s: replay not killed, but the days are not replaced:\n%s", call, got)
+				}
+				break
+			}
+			if !errors.As(err, &exit) || !killed(exit) {
+				t.Fatalf("%s %d: %v: %s", call, n, err, out)
+			}
+			switch got := exportJSON(t, bin, victim); got {
+			case oldExport:
+				kills["old"]++
+			case newExport:
+				kills["new"]++
+			default:
+				t.Errorf("killed at %s %d: the database holds neither the old days nor the new ones:\n%s", call, n, got)
+			}
+			if code, out, errOut := runBinaryAt(t, bin, "check", "--db", victim); code != 0 {
+				t.Errorf("killed at %s %d: check: status %d\n%s%s", call, n, code, out, errOut)
+			}
+		}
+	}
+	t.Logf("kills that left the old days: %d, the new ones: %d", kills["old"], kills["new"])
+	if kills["old"] == 0 {
+		t.Error("no kill left the old days: the test did not kill the replay before its commit")
+	}
+
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--final", "--replace-days", "--db", live, log)
+	want := "replayed 7 lines of 1 file: 0 lines skipped, 0 lines late, 0 requests excluded; 5 sessions; 2 days replaced in " + live + " (existing)\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Errorf("--replace-days: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
+	}
+	if got := exportJSON(t, bin, live); got != newExport {
+		t.Errorf("after --replace-days the export is\n%s\nwant the logs' alone\n%s", got, newExport)
+	}
+	if code, out, errOut := runBinaryAt(t, bin, "check", "--db", live); code != 0 {
+		t.Errorf("check after --replace-days: status %d\n%s%s", code, out, errOut)
+	}
+
+	// --since.
+	part := replayLog(t, dir, "part.log", first...)
+	steps := filepath.Join(dir, "steps.db")
+	if code, _, stderr := runBinaryAt(t, bin, "replay", "--db", steps, part); code != 0 {
+		t.Fatalf("replay: exit %d, %s", code, stderr)
+	}
+	// A dry run goes on from the database's settled point too, and says so on stderr.
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--dry-run", "--db", steps, log)
+	wantOut := "day,sessions,bot_sessions\n2026-07-02,1,0\n2026-07-03,1,0\n"
+	wantErr = "replayed 7 lines of 1 file: 0 lines skipped, 0 lines late, 0 requests excluded; 2 sessions; resumed from 2026-07-02T10:15:00Z; " +
+		"0 sessions of clients active without a pause since before 2026-07-02T05:25:00Z may be split differently from one run over the whole period; " +
+		"settled at 2026-07-03T09:55:00Z: sessions still live then wait for the next run (--final counts them); nothing written (--dry-run)\n"
+	if code != 0 || stdout != wantOut || stderr != wantErr {
+		t.Errorf("dry run: exit %d\nstdout %q\nwant   %q\nstderr %q\nwant   %q", code, stdout, wantOut, stderr, wantErr)
+	}
+	for _, tc := range []struct {
+		since, want string
+	}{
+		{"yesterday", "headcount: --since \"yesterday\": want an RFC 3339 time such as 2026-03-01T06:00:00Z or a UTC day such as 2026-03-01\n"},
+		{"2026-07-01", "headcount: --since 2026-07-01T00:00:00Z is before 2026-07-02T10:15:00Z, where the replays into " + steps +
+			" settled: the sessions ending between were counted already and would count twice; nothing replayed. " +
+			"Give a later --since, none to go on from there, or add --replace-days to count the days from --since's on anew\n"},
+	} {
+		code, stdout, stderr := runBinaryAt(t, bin, "replay", "--db", steps, "--since", tc.since, log)
+		if code != 2 || stdout != "" || stderr != tc.want {
+			t.Errorf("--since %s: exit %d\nstdout %q\nstderr %q\nwant   %q", tc.since, code, stdout, stderr, tc.want)
+		}
+	}
+	old := replayLog(t, dir, "old.log", ncsaLine("192.0.2.9", "01/Jun/2026:10:00:00 +0000", "/a"))
+	if err := os.Chtimes(old, time.Date(2026, 6, 1, 10, 0, 1, 0, time.UTC), time.Date(2026, 6, 1, 10, 0, 1, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--final", "--db", steps, "--since", "2026-07-03T00:00:00Z", old, log)
+	want = "replayed 7 lines of 2 files: 0 lines skipped, 0 lines late, 0 requests excluded; 2 sessions; 1 day written into " + steps + " (existing); " +
+		"resumed from 2026-07-03T00:00:00Z, 5 lines before 2026-07-02T19:25:00Z ignored, 1 file last modified before 2026-07-02T19:25:00Z skipped; " +
+		"0 sessions of clients active without a pause since before 2026-07-02T19:25:00Z may be split differently from one run over the whole period\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Errorf("a later --since: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
+	}
+	if got := storedCSV(t, steps); got != "day,sessions,bot_sessions\n2026-07-02,2,0\n2026-07-03,2,0\n" {
+		t.Errorf("stored after a later --since:\n%s", got)
+	}
 }
