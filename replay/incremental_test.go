@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"headcount/agent/keying"
+	"headcount/agent/session"
 	"headcount/internal/botclass"
 	"headcount/replay/replaytest"
 	"headcount/store"
@@ -18,7 +19,10 @@ import (
 // incrementalConfig is the configuration of the incremental tests' runs.
 func incrementalConfig(format Format) Config {
 	bots := botclass.New(botclass.Config{MatchesPerSecond: 1 << 30})
-	return Config{Format: format, Keyer: keying.New(keying.Config{Bots: bots}), LogoutPath: regexp.MustCompile(`/logout$`)}
+	// One shard: the table sweeps every minute of four days in each of the
+	// runs, and the sessions of 300 clients fit.
+	return Config{Format: format, Keyer: keying.New(keying.Config{Bots: bots}), LogoutPath: regexp.MustCompile(`/logout$`),
+		Session: session.Config{Shards: 1}}
 }
 
 // storeFlushes writes the flushes into a new database and returns its
