@@ -50,8 +50,10 @@ type Config struct {
 	Resume, ResumeOpen time.Time
 	// Settle leaves uncounted the sessions that may continue in lines not
 	// read yet: those ending after the run's settled point (Result.Settled,
-	// the reorder window before the newest line, down to a 10-minute
-	// boundary), for the next run resumed from it. Without Settle the
+	// the reorder window before the newest line, down to the table's tick),
+	// for the next run resumed from it. Every session the run completed
+	// before reading its last line ended by then: no completion needs the
+	// settled point before it is known. Without Settle the
 	// sessions live at the end of the logs end by their idle timeout or
 	// maximum, as if no request followed, and the settled point is the
 	// hour after the last of them ended.
@@ -61,10 +63,6 @@ type Config struct {
 	// days from DaysFrom on leaves the day before as it is stored.
 	DaysFrom time.Time
 }
-
-// settleStep is what settled points are rounded down to: a window's end, so
-// that the completions of each 10-minute window are collected by one run.
-const settleStep = store.Window
 
 // readMargin is how much earlier than the session rules need a resumed run
 // starts reading: sessions ending up to two sweeps late (the table waits a
@@ -264,8 +262,9 @@ type source struct {
 	ok        bool // head holds the next event
 
 	// cps holds checkpoints of the stream, in order: no line before off is
-	// later than max. One is added each minute of log time, and the old
-	// ones pruned (prune), to find where the next run must read from.
+	// later than max. One is added each minute of log time, and those the
+	// next run cannot need are dropped (checkpoint), to find where the next
+	// run must read from (offsets).
 	cps      []checkpoint
 	maxT     int64 // the latest time of the lines read
 	haveMax  bool

@@ -378,4 +378,21 @@ func TestReplay_SinceAndReplaceDays(t *testing.T) {
 	if got := storedCSV(t, steps); got != "day,sessions,bot_sessions\n2026-07-02,2,0\n2026-07-03,2,0\n" {
 		t.Errorf("stored after a later --since:\n%s", got)
 	}
+
+	// --since before the settled point with --replace-days: the days from
+	// --since's on are counted anew; a session ending after --since whose
+	// last request came the day before leaves that day as stored.
+	eve := replayLog(t, dir, "eve.log", append([]string{ncsaLine("192.0.2.8", "01/Jul/2026:23:50:00 +0000", "/a")}, first...)...)
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--final", "--replace-days", "--since", "2026-07-02T06:00:00Z", "--db", steps, eve, log)
+	want = "replayed 13 lines of 2 files: 0 lines skipped, 0 lines late, 0 requests excluded; 5 sessions; 2 days replaced in " + steps + " (existing); " +
+		"resumed from 2026-07-02T00:00:00Z; 0 sessions of clients active without a pause since before 2026-07-01T19:25:00Z may be split differently from one run over the whole period\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Errorf("--replace-days with an earlier --since: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
+	}
+	if got := storedCSV(t, steps); got != "day,sessions,bot_sessions\n2026-07-02,3,0\n2026-07-03,2,0\n" {
+		t.Errorf("stored after --replace-days:\n%s", got)
+	}
+	if code, out, errOut := runBinaryAt(t, bin, "check", "--db", steps); code != 0 {
+		t.Errorf("check after --replace-days: status %d\n%s%s", code, out, errOut)
+	}
 }
