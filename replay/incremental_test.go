@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +174,36 @@ func TestRun_IncrementalEquality(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A resumed run reports the clients whose first line after it started
+// reading came within the idle timeout of that start and whose session then
+// ran into the maximum or ended after the resume point: one active every ten
+// minutes since before (its maximum-session cut falls elsewhere than in one
+// run), not one that began after a pause, nor one whose session ended idle
+// before the resume point.
+func TestRun_ContinuousReported(t *testing.T) {
+	resume := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) // reading starts at 07:25
+	var lines []string
+	at := func(ip string, tm time.Time) {
+		lines = append(lines, ncsa(ip, tm.Format("02/Jan/2006:15:04:05 -0700"), "/", "Mozilla/5.0", "-"))
+	}
+	for tm := resume.Add(-7 * time.Hour); tm.Before(resume.Add(time.Hour)); tm = tm.Add(10 * time.Minute) {
+		at("192.0.2.1", tm) // 05:00 to 12:50, every ten minutes
+	}
+	at("192.0.2.2", resume.Add(-4*time.Hour)) // 08:00, after a pause: its own session either way
+	at("192.0.2.3", resume.Add(-4*time.Hour-30*time.Minute))
+	at("192.0.2.3", resume.Add(-4*time.Hour-20*time.Minute)) // 07:30 and 07:40: ended idle at 08:10
+	sort.Slice(lines, func(i, j int) bool { return lines[i][strings.Index(lines[i], "[")+1:] < lines[j][strings.Index(lines[j], "[")+1:] })
+	res := runLines(t, Config{Resume: resume}, lines)
+	if res.Continuous != 1 {
+		t.Errorf("Continuous = %d, want 1 (192.0.2.1)", res.Continuous)
+	}
+	if res.Ignored != 15 {
+		t.Errorf("Ignored = %d, want the 15 lines of 192.0.2.1 before 07:25", res.Ignored)
+	}
+	if got := dayCSV(res); got != "day,sessions,bot_sessions\n2026-05-01,1,0\n" {
+		t.Errorf("days\n%s\nwant only 192.0.2.1's session after its cut at 11:30 (its session from 07:30 ended before the resume point)", got)
 	}
 }
