@@ -195,7 +195,9 @@ func TestRun_ContinuousReported(t *testing.T) {
 	at("192.0.2.2", resume.Add(-4*time.Hour)) // 08:00, after a pause: its own session either way
 	at("192.0.2.3", resume.Add(-4*time.Hour-30*time.Minute))
 	at("192.0.2.3", resume.Add(-4*time.Hour-20*time.Minute)) // 07:30 and 07:40: ended idle at 08:10
-	sort.Slice(lines, func(i, j int) bool { return lines[i][strings.Index(lines[i], "[")+1:] < lines[j][strings.Index(lines[j], "[")+1:] })
+	sort.Slice(lines, func(i, j int) bool {
+		return lines[i][strings.Index(lines[i], "[")+1:] < lines[j][strings.Index(lines[j], "[")+1:]
+	})
 	res := runLines(t, Config{Resume: resume}, lines)
 	if res.Continuous != 1 {
 		t.Errorf("Continuous = %d, want 1 (192.0.2.1)", res.Continuous)

@@ -64,7 +64,8 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"out (that day stays as stored). --since earlier than the database's settled point would count the\n" +
 			"sessions between twice: refused unless --replace-days, which then reads every FILE from its start.\n" +
 			"With --dry-run nothing is written: the per-day counts are printed as CSV day,sessions,bot_sessions and the\n" +
-			"summary goes to stderr. The agent must be stopped: it holds the database while it runs.",
+			"summary goes to stderr; given --db of an existing database, it goes on from that database's settled point.\n" +
+			"The agent must be stopped: it holds the database while it runs.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
