@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"sort"
 	"time"
@@ -38,6 +39,51 @@ type Config struct {
 	// Progress, when not nil, is called with the lines read so far every
 	// ProgressLines lines, from Run's goroutine.
 	Progress func(lines uint64)
+
+	// Resume, when not zero, is the settled point of an earlier run over
+	// the same logs (its Result.Settled): lines before ReadFrom(Resume) are
+	// ignored, and only the sessions ending after Resume are counted, the
+	// coverage from Resume on and the hour statistics from Resume's hour on
+	// (the earlier run wrote those before). ResumeOpen is that run's
+	// Result.SettledOpen: a covered span running across Resume continues
+	// the interval the earlier run stored under that start.
+	Resume, ResumeOpen time.Time
+	// Settle leaves uncounted the sessions that may continue in lines not
+	// read yet: those ending after the run's settled point (Result.Settled,
+	// the reorder window before the newest line, down to the table's tick),
+	// for the next run resumed from it. Every session the run completed
+	// before reading its last line ended by then: no completion needs the
+	// settled point before it is known. Without Settle the
+	// sessions live at the end of the logs end by their idle timeout or
+	// maximum, as if no request followed, and the settled point is the
+	// hour after the last of them ended.
+	Settle bool
+	// DaysFrom, when not zero, leaves uncounted the sessions whose UTC day
+	// (that of their last request) is before it: a run that replaces the
+	// days from DaysFrom on leaves the day before as it is stored.
+	DaysFrom time.Time
+}
+
+// readMargin is how much earlier than the session rules need a resumed run
+// starts reading: sessions ending up to two sweeps late (the table waits a
+// minute where a day is at stake) are live in the earlier run's hours
+// as they are in the resumed run's.
+const readMargin = 5 * time.Minute
+
+// ReadFrom returns the time from which a run resumed from the settled point
+// resume reads the logs: no session ending after resume, and none live in
+// resume's hour or later, started before it (the maximum session and the
+// idle timeout before the start of resume's hour, and a margin).
+func ReadFrom(cfg Config, resume time.Time) time.Time {
+	s := cfg.Session
+	idle, maxSession := s.IdleTimeout, s.MaxSession
+	if idle == 0 {
+		idle = 30 * time.Minute
+	}
+	if maxSession == 0 {
+		maxSession = 4 * time.Hour
+	}
+	return resume.UTC().Truncate(time.Hour).Add(-maxSession - idle - readMargin)
 }
 
 // ProgressLines is how many lines Run reads between two calls of
@@ -48,6 +94,12 @@ const ProgressLines = 1 << 16
 type Input struct {
 	Name string
 	R    io.Reader
+	// Offset is where R starts in the file's stream (for Result.Offsets):
+	// a resumed run may seek past the lines an earlier one read. Line is
+	// the number of lines before it, so that skipped lines are named by
+	// their number in the file.
+	Offset int64
+	Line   uint64
 }
 
 // SkippedLine names a line that fits no format by its file and number.
@@ -79,6 +131,32 @@ type Result struct {
 	// coverage, the hour statistics and the counters, ready for store.Flush
 	// (Seq and Now are the caller's).
 	Flush store.Flush
+
+	// Ignored is the number of lines before ReadFrom of Config.Resume,
+	// which a resumed run does not count.
+	Ignored uint64
+	// Settled is the run's settled point: every session ending at or before
+	// it is counted (by this run or an earlier one), none ending after it,
+	// and the coverage and hour statistics stop there (at its hour, for the
+	// hour statistics). Zero when the run read no line at or after
+	// ReadFrom. A later run resumes from it (Config.Resume).
+	Settled time.Time
+	// SettledOpen is the start of the coverage interval running across
+	// Settled (cut there), zero if none: Config.ResumeOpen of the next run.
+	SettledOpen time.Time
+	// Offsets holds per input the offset in its stream from which the next
+	// run, resumed from Settled, must read: no line before it is at or
+	// after that run's ReadFrom. OffsetLines holds the number of lines
+	// before each (Input.Line of the next run).
+	Offsets     []int64
+	OffsetLines []uint64
+	// Continuous is the number of clients of a resumed run whose sessions
+	// may be split differently from one run over the whole period: their
+	// first line after ReadFrom came within the idle timeout of it, so a
+	// session started before may have been running, and the session that
+	// line started ran into the maximum or ended after Resume. Zero for a
+	// run that does not resume.
+	Continuous uint64
 }
 
 // Sessions returns the number of completed sessions in r.
@@ -128,11 +206,17 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	if cfg.Keyer == nil {
 		cfg.Keyer = keying.New(keying.Config{})
 	}
-	e := &engine{cfg: cfg, window: int64(cfg.ReorderWindow), hole: int64(cfg.Hole)}
+	e := &engine{cfg: cfg, window: int64(cfg.ReorderWindow), hole: int64(cfg.Hole), from: math.MinInt64}
+	if !cfg.Resume.IsZero() {
+		e.resume = cfg.Resume.UnixNano()
+		e.from = ReadFrom(cfg, cfg.Resume).UnixNano()
+	}
 	e.classFn = func() session.Class { return e.class }
 	e.res.Formats = make([]Format, len(inputs))
 	for i, in := range inputs {
-		s := &source{name: in.Name, lr: newLineReader(in.R), format: cfg.Format}
+		s := &source{name: in.Name, lr: newLineReader(in.R, in.Offset), format: cfg.Format}
+		s.lr.line = in.Line
+		s.cps = []checkpoint{{max: math.MinInt64, off: in.Offset, line: in.Line}}
 		if err := e.start(s); err != nil {
 			return Result{}, err
 		}
@@ -142,6 +226,10 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	if err := e.run(); err != nil {
 		return Result{}, err
 	}
+	if e.resume != 0 && (e.res.Settled.IsZero() || e.res.Settled.Equal(cfg.Resume)) {
+		e.res.Settled, e.res.SettledOpen = cfg.Resume.UTC(), cfg.ResumeOpen // nothing new settled
+	}
+	e.res.Offsets, e.res.OffsetLines = e.offsets()
 	return e.res, nil
 }
 
@@ -166,10 +254,28 @@ type source struct {
 	// are parsed; earlyLong tells which of them were longer than maxLine.
 	early     [][]byte
 	earlyLong []bool
-	// earlyLine is the line number of early[0].
+	// earlyLine is the line number of early[0]; earlyOff holds the offsets
+	// of the early lines.
 	earlyLine uint64
+	earlyOff  []int64
 	head      event
 	ok        bool // head holds the next event
+
+	// cps holds checkpoints of the stream, in order: no line before off is
+	// later than max. One is added each minute of log time, and those the
+	// next run cannot need are dropped (checkpoint), to find where the next
+	// run must read from (offsets).
+	cps      []checkpoint
+	maxT     int64 // the latest time of the lines read
+	haveMax  bool
+	cpMinute int64 // the minute of the last checkpoint
+}
+
+// checkpoint is a place in a stream: no line before off (line lines) is
+// later than max.
+type checkpoint struct {
+	max, off int64
+	line     uint64
 }
 
 type engine struct {
@@ -201,13 +307,31 @@ type engine struct {
 	hours   map[int64]*store.HourCount
 	windows map[int64]*store.WindowCount
 	stats   map[int64]*store.HourStat
+
+	// from is ReadFrom of the resume point, resume that point (Unix
+	// nanoseconds; from is math.MinInt64 and resume 0 for a run that does
+	// not resume).
+	from, resume int64
+	// cov holds the covered spans, before they are cut to the run's share.
+	cov []store.Interval
+	// probes follows, in a resumed run, the first session of each key whose
+	// first line came within the idle timeout of from (Result.Continuous).
+	probes   map[uint64]*probe
+	probeEnd int64 // no probe is open after it
+}
+
+// probe is the first session of a key in a resumed run, in ticks of
+// session.Tick since the Unix epoch.
+type probe struct {
+	start, last int64
+	done        bool
 }
 
 // start reads a source's first lines to detect its format when asked to,
 // and its first event.
 func (e *engine) start(s *source) error {
 	if s.format == FormatAuto {
-		s.earlyLine = 1
+		s.earlyLine = s.lr.line + 1
 		for len(s.early) < detectLines {
 			line, ok := s.lr.Next()
 			if !ok {
@@ -215,6 +339,7 @@ func (e *engine) start(s *source) error {
 			}
 			s.early = append(s.early, append([]byte(nil), line...))
 			s.earlyLong = append(s.earlyLong, s.lr.longLine)
+			s.earlyOff = append(s.earlyOff, s.lr.off)
 		}
 		if err := s.lr.Err(); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -243,10 +368,11 @@ func (e *engine) advance(s *source) error {
 	for {
 		var line []byte
 		var n uint64
+		var off int64
 		long := false
 		if len(s.early) > 0 {
-			line, n, long = s.early[0], s.earlyLine, s.earlyLong[0]
-			s.early, s.earlyLong = s.early[1:], s.earlyLong[1:]
+			line, n, long, off = s.early[0], s.earlyLine, s.earlyLong[0], s.earlyOff[0]
+			s.early, s.earlyLong, s.earlyOff = s.early[1:], s.earlyLong[1:], s.earlyOff[1:]
 			s.earlyLine++
 		} else {
 			var ok bool
@@ -257,7 +383,7 @@ func (e *engine) advance(s *source) error {
 				}
 				return nil
 			}
-			n, long = s.lr.line, s.lr.longLine
+			n, long, off = s.lr.line, s.lr.longLine, s.lr.off
 		}
 		if len(trimEOL(line)) == 0 && !long {
 			continue
@@ -273,6 +399,7 @@ func (e *engine) advance(s *source) error {
 			}
 			continue
 		}
+		e.checkpoint(s, e.record.Time, off, n-1)
 		s.head = e.keyed(&e.record)
 		s.ok = true
 		return nil
@@ -316,6 +443,7 @@ func (e *engine) run() error {
 			first, any = s.head.t, true
 		}
 	}
+	first = max(first, e.from)
 	e.days = make(map[int64]*store.DayCount)
 	e.hours = make(map[int64]*store.HourCount)
 	e.windows = make(map[int64]*store.WindowCount)
@@ -333,6 +461,11 @@ func (e *engine) run() error {
 		return err
 	}
 	e.table = table
+	if e.resume != 0 {
+		table.CountWithin(time.Unix(0, e.resume), time.Time{})
+		e.probes = make(map[uint64]*probe)
+		e.probeEnd = e.from + 2*int64(e.idle()) + int64(e.maxSession()) + int64(session.Tick)
+	}
 	e.oldest = first - int64(tableSlack)
 	e.nextSweep = first - first%int64(sweepStep) + int64(sweepStep)
 	e.lastWindow = e.nextSweep
@@ -347,10 +480,23 @@ func (e *engine) run() error {
 		if next == nil {
 			break
 		}
-		e.push(next.head)
+		if next.head.t < e.from {
+			e.res.Ignored++
+		} else {
+			e.push(next.head)
+		}
 		if err := e.advance(next); err != nil {
 			return err
 		}
+	}
+	if e.cfg.Settle && e.haveNewest {
+		// The lines still held by the reorder window are applied, but no
+		// session ending after the settled point is counted: the next run
+		// reads them again.
+		settled := e.newest - e.window
+		settled -= settled % int64(session.Tick)
+		e.res.Settled = time.Unix(0, max(settled, e.resume)).UTC()
+		e.table.CountWithin(time.Unix(0, e.resume), e.res.Settled)
 	}
 	for e.pendHead < len(e.pending) {
 		e.apply(e.pending[e.pendHead])
@@ -401,6 +547,9 @@ func (e *engine) apply(ev event) {
 			e.nextSweep = ev.t - ev.t%int64(sweepStep) + int64(sweepStep)
 		}
 	}
+	if e.probes != nil && ev.t < e.probeEnd && ev.kind != kindCoverage {
+		e.probe(ev)
+	}
 	switch {
 	case !e.covered:
 		e.covStart, e.covEnd, e.covered = ev.t, ev.t, true
@@ -441,6 +590,16 @@ func (e *engine) finish() {
 	if e.covered {
 		e.addCoverage()
 	}
+	if !e.cfg.Settle {
+		// Every session ended: the next run, if any, starts after them.
+		e.res.Settled = time.Unix(0, max(e.nextSweep, e.resume)).UTC().Truncate(time.Hour).Add(time.Hour)
+	}
+	for _, p := range e.probes {
+		if !p.done && e.splits(p) {
+			e.res.Continuous++
+		}
+	}
+	e.share()
 	f := &e.res.Flush
 	for _, d := range e.days {
 		f.Days = append(f.Days, *d)
@@ -451,12 +610,24 @@ func (e *engine) finish() {
 	for _, w := range e.windows {
 		f.Windows = append(f.Windows, *w)
 	}
+	fromHour, untilHour := time.Time{}, e.res.Settled.Truncate(time.Hour)
+	if e.resume != 0 {
+		fromHour = time.Unix(0, e.resume).UTC().Truncate(time.Hour)
+	}
 	for _, h := range e.stats {
-		// The table samples the hours of a hole too (with the sessions
-		// live at its end); an hour wholly in a hole was not metered.
-		if meets(f.Coverage, h.Hour, h.Hour.Add(time.Hour)) {
+		// The table samples the hours of a hole too; an hour wholly in a
+		// hole was not metered. A resumed run's table lacks the sessions
+		// started before it read, in the hours before the resume point's
+		// (the earlier run wrote those), and the hours from the settled
+		// point's on are the next run's.
+		if meets(e.cov, h.Hour, h.Hour.Add(time.Hour)) && !h.Hour.Before(fromHour) &&
+			(e.res.Settled.IsZero() || h.Hour.Before(untilHour)) {
 			f.Hours = append(f.Hours, *h)
 		}
+	}
+	f.Started = 0
+	for _, n := range f.Completed {
+		f.Started += n // every session counted here started and ended within the run's share
 	}
 	sort.Slice(f.Days, func(i, j int) bool { return f.Days[i].Day.Before(f.Days[j].Day) })
 	sort.Slice(f.HourSessions, func(i, j int) bool { return f.HourSessions[i].Hour.Before(f.HourSessions[j].Hour) })
@@ -469,7 +640,159 @@ func (e *engine) finish() {
 func (e *engine) addCoverage() {
 	start := time.Unix(0, e.covStart).UTC().Truncate(time.Second)
 	end := time.Unix(0, e.covEnd).UTC().Truncate(time.Second).Add(time.Second)
-	e.res.Flush.Coverage = append(e.res.Flush.Coverage, store.Interval{Start: start, End: end})
+	e.cov = append(e.cov, store.Interval{Start: start, End: end})
+}
+
+// share cuts the coverage to the run's share, from the resume point to the
+// settled point: the interval running across the resume point continues
+// the one the earlier run stored (Config.ResumeOpen), and the start of the
+// one running across the settled point is Result.SettledOpen.
+func (e *engine) share() {
+	from := time.Unix(0, e.resume).UTC()
+	until := e.res.Settled
+	for _, iv := range e.cov {
+		continued, open := false, false
+		if e.resume != 0 {
+			if !iv.End.After(from) {
+				continue // the earlier run's
+			}
+			if !iv.Start.After(from) {
+				iv.Start, continued = from, !e.cfg.ResumeOpen.IsZero()
+			}
+		}
+		if !until.IsZero() {
+			if !iv.Start.Before(until) {
+				continue // the next run's
+			}
+			if iv.End.After(until) {
+				iv.End, open = until, true
+			}
+		}
+		if continued {
+			iv.Start = e.cfg.ResumeOpen
+		}
+		if open {
+			e.res.SettledOpen = iv.Start
+		}
+		e.res.Flush.Coverage = append(e.res.Flush.Coverage, iv)
+	}
+}
+
+// idle and maxSession return the session rules with their defaults.
+func (e *engine) idle() time.Duration {
+	if d := e.cfg.Session.IdleTimeout; d > 0 {
+		return d
+	}
+	return 30 * time.Minute
+}
+
+func (e *engine) maxSession() time.Duration {
+	if d := e.cfg.Session.MaxSession; d > 0 {
+		return d
+	}
+	return 4 * time.Hour
+}
+
+// overTicks returns a duration in the table's ticks as the table counts it
+// (session.Tick precision: a time is proven that far from another only one
+// tick further).
+func overTicks(d time.Duration) int64 { return int64((d+session.Tick-1)/session.Tick) + 1 }
+
+// probe follows the first session of a key of a resumed run whose first
+// line came within the idle timeout of where the run started reading: a
+// session started before may have been running then, and the session that
+// line starts may not be the one a run over all the logs has. It is counted
+// in Result.Continuous when the difference may show (splits).
+func (e *engine) probe(ev event) {
+	tk := ev.t / int64(session.Tick)
+	p := e.probes[ev.key]
+	if p == nil {
+		if ev.t >= e.from+int64(e.idle()) {
+			return // a pause of the idle timeout at least: a session of its own either way
+		}
+		// A logout ends whatever ran before it: after it both agree.
+		p = &probe{start: tk, last: tk, done: ev.kind == kindLogout}
+		e.probes[ev.key] = p
+		return
+	}
+	if p.done {
+		return
+	}
+	idleEnd, maxEnd := p.last+overTicks(e.idle()), p.start+overTicks(e.maxSession())
+	switch {
+	case tk >= idleEnd || tk >= maxEnd:
+		p.done = true
+		if e.splits(p) {
+			e.res.Continuous++
+		}
+	case ev.kind == kindLogout:
+		p.done = true
+		if tk*int64(session.Tick) > e.resume {
+			e.res.Continuous++
+		}
+	default:
+		p.last = tk
+	}
+}
+
+// splits reports whether the first session of a probed key, ended by its
+// idle timeout or maximum, may differ from the one a run over all the logs
+// counts: it ran into the maximum (where an earlier start would have cut it
+// elsewhere), or it ended after the resume point (it is counted now, where
+// the earlier run may have counted the session it belonged to).
+func (e *engine) splits(p *probe) bool {
+	idleEnd, maxEnd := p.last+overTicks(e.idle()), p.start+overTicks(e.maxSession())
+	if maxEnd < idleEnd {
+		return true
+	}
+	return idleEnd*int64(session.Tick) > e.resume
+}
+
+// checkpoint notes the place of a line of s at time t and offset off.
+func (e *engine) checkpoint(s *source, t, off int64, line uint64) {
+	if !s.haveMax {
+		s.maxT, s.haveMax = t, true
+		s.cpMinute = t - t%int64(time.Minute)
+		return
+	}
+	if t >= s.cpMinute+int64(time.Minute) {
+		s.cps = append(s.cps, checkpoint{max: s.maxT, off: off, line: line})
+		s.cpMinute = t - t%int64(time.Minute)
+		// The next run reads from at least this much before the newest
+		// line: a checkpoint with a later one before it is of no use.
+		keep := s.maxT - int64(e.cfg.ReorderWindow+time.Hour+e.maxSession()+e.idle()+readMargin+time.Hour)
+		n := 0
+		for n+1 < len(s.cps) && s.cps[n+1].max < keep {
+			n++
+		}
+		if n > 0 {
+			s.cps = append(s.cps[:0], s.cps[n:]...)
+		}
+	}
+	s.maxT = max(s.maxT, t)
+}
+
+// offsets returns per source the offset from which the next run must read,
+// and the number of lines before it.
+func (e *engine) offsets() ([]int64, []uint64) {
+	next := int64(math.MinInt64)
+	if !e.res.Settled.IsZero() {
+		next = ReadFrom(e.cfg, e.res.Settled).UnixNano()
+	}
+	out, lines := make([]int64, len(e.sources)), make([]uint64, len(e.sources))
+	for i, s := range e.sources {
+		if !s.haveMax || s.maxT < next {
+			out[i], lines[i] = s.lr.consumed(), s.lr.line // read to its end, every line before the next start
+			continue
+		}
+		out[i], lines[i] = s.cps[0].off, s.cps[0].line
+		for _, c := range s.cps {
+			if c.max < next {
+				out[i], lines[i] = c.off, c.line
+			}
+		}
+	}
+	return out, lines
 }
 
 // collect adds the table's completions since the previous collection to the
@@ -480,6 +803,9 @@ func (e *engine) collect(t int64) {
 	f.Started += d.Started
 	w := (t - 1) - (t-1)%int64(store.Window)
 	for _, c := range d.Completions {
+		if c.Day.Before(e.cfg.DaysFrom) {
+			continue
+		}
 		f.Completed[c.Reason.String()] += c.Sessions
 		bots, unclassified := c.Parts()
 		day := e.days[c.Day.Unix()]

@@ -24,7 +24,16 @@ const (
 // When read is not nil, the bytes read from the file (compressed, for a
 // gzipped one) are added to it as they are read, for a progress line.
 func Open(name string, stdin io.Reader, read *int64) (io.ReadCloser, error) {
+	return OpenAt(name, stdin, read, 0)
+}
+
+// OpenAt is Open that starts reading at offset in the file's stream (the
+// decompressed one, for a gzipped file, whose bytes up to offset are read
+// and dropped): where an earlier run's Result.Offsets says to read on. The
+// offset of stdin must be 0.
+func OpenAt(name string, stdin io.Reader, read *int64, offset int64) (io.ReadCloser, error) {
 	var rc io.ReadCloser
+	plain := false
 	if name == "-" {
 		rc = io.NopCloser(stdin)
 	} else {
@@ -33,12 +42,30 @@ func Open(name string, stdin io.Reader, read *int64) (io.ReadCloser, error) {
 			return nil, err
 		}
 		rc = f
+		if offset > 0 {
+			var magic [2]byte
+			n, err := f.ReadAt(magic[:], 0)
+			if err != nil && !errors.Is(err, io.EOF) {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if n < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+				if _, err := f.Seek(offset, io.SeekStart); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				plain = true
+			}
+		}
 	}
 	var src io.Reader = rc
 	if read != nil {
 		src = &countingReader{r: rc, n: read}
 	}
 	br := bufio.NewReaderSize(src, 64<<10)
+	if plain {
+		return readCloser{br, rc}, nil
+	}
 	magic, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
 		rc.Close()
@@ -49,6 +76,10 @@ func Open(name string, stdin io.Reader, read *int64) (io.ReadCloser, error) {
 		if err != nil {
 			rc.Close()
 			return nil, fmt.Errorf("%s: not a readable gzip file: %w", name, err)
+		}
+		if _, err := io.CopyN(io.Discard, zr, offset); err != nil && !errors.Is(err, io.EOF) {
+			rc.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return readCloser{zr, rc}, nil
 	}
@@ -82,12 +113,19 @@ type lineReader struct {
 	err      error
 	tooLong  bool // the current line exceeded maxLine: its rest is being dropped
 	line     uint64
-	longLine bool // set with the line Next returns when it was longer than maxLine
+	longLine bool  // set with the line Next returns when it was longer than maxLine
+	base     int64 // offset in the stream of buf[0]
+	off      int64 // offset in the stream of the line Next returned
 }
 
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{r: r, buf: make([]byte, readBufferSize)}
+// newLineReader returns a lineReader of r, which starts at offset in its
+// stream.
+func newLineReader(r io.Reader, offset int64) *lineReader {
+	return &lineReader{r: r, buf: make([]byte, readBufferSize), base: offset}
 }
+
+// consumed returns the offset in the stream of the first byte not returned yet.
+func (lr *lineReader) consumed() int64 { return lr.base + int64(lr.start) }
 
 // Next returns the next line without its newline, and false at the end or
 // on a read error (Err).
@@ -95,6 +133,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 	for {
 		if i := bytes.IndexByte(lr.buf[lr.start:lr.end], '\n'); i >= 0 {
 			line := lr.buf[lr.start : lr.start+i]
+			lr.off = lr.base + int64(lr.start)
 			lr.start += i + 1
 			lr.line++
 			// Long whether or not it fitted in what the reads brought in.
@@ -105,6 +144,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 		if lr.err != nil {
 			if lr.start < lr.end { // a last line without a newline
 				line := lr.buf[lr.start:lr.end]
+				lr.off = lr.base + int64(lr.start)
 				lr.start = lr.end
 				lr.line++
 				lr.longLine = lr.tooLong || len(line) > maxLine
@@ -119,6 +159,7 @@ func (lr *lineReader) Next() ([]byte, bool) {
 		}
 		if lr.start > 0 {
 			lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+			lr.base += int64(lr.start)
 			lr.start = 0
 		}
 		n, err := lr.r.Read(lr.buf[lr.end:])

@@ -26,7 +26,8 @@ type CheckResult struct {
 
 // Check verifies, in one read transaction, bbolt's page structure and headcount's own invariants, and
 // reports each broken one as a problem rather than an error:
-//   - the days sum to completed_total plus imported_total, minus the sessions set aside;
+//   - the days sum to completed_total plus imported_total, minus the sessions set aside and those
+//     removed from days replay replaced;
 //   - completed_total is the sum of its reasons, and no more than started_total;
 //   - counts and a last flush time exist only with a flush sequence;
 //   - coverage intervals end after they start, and are ordered and disjoint;
@@ -54,7 +55,7 @@ func (db *DB) Check(now time.Time) (CheckResult, error) {
 			return v
 		}
 		started, completed, imported := get(keyStartedTotal), get(keyCompletedTotal), get(keyImportedTotal)
-		setAside := get(keySetAsideTotal)
+		setAside := get(keySetAsideTotal) + get(keyReplacedTotal) // both in no day
 		r.FlushSeq = get(keyFlushCount)
 		if r.FlushSeq == 0 && (started > 0 || completed > 0) {
 			problem("%s %d and %s %d but no flush sequence: counts were written outside a flush",

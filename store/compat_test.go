@@ -78,6 +78,25 @@ func MustWriteAdditions(t *testing.T, db *DB) {
 	if from, err := db.RenameEnvironment("prod-eu", at(2024, 3, 11, 0, 0, 0)); err != nil || from != "prod" {
 		t.Fatalf("RenameEnvironment = %q, %v; want the old id prod", from, err)
 	}
+	// Replay counts a day, then counts it again replacing it, and records its state.
+	for i := 0; i < 2; i++ {
+		var replace []time.Time
+		if i == 1 {
+			replace = []time.Time{day(2024, 3, 12)}
+		}
+		seq, err := db.FlushSeq()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aside, err := db.ReplayFlush(Flush{Days: []DayCount{{Day: day(2024, 3, 12), Sessions: 2, Bots: 1}}, Started: 2,
+			Completed: map[string]uint64{"idle": 2}, Coverage: []Interval{{Start: at(2024, 3, 12, 8, 0, 0), End: at(2024, 3, 12, 9, 30, 0)}},
+			Seq: seq + 1, Now: at(2024, 3, 13, 0, 0, 0)},
+			ReplayState{Settled: at(2024, 3, 12, 9, 30, 0), Open: at(2024, 3, 12, 8, 0, 0),
+				Files: []ReplayFile{{Name: "access.log", Device: 2049, Inode: 131, Size: 4096, Offset: 1024, Line: 12}}},
+			replace); err != nil || len(aside) > 0 {
+			t.Fatalf("ReplayFlush: %v, set aside %v", err, aside)
+		}
+	}
 }
 
 // MustDump returns every bucket, key and value of the bbolt file at path, one per line in key order:

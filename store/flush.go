@@ -179,8 +179,21 @@ func (db *DB) Flush(f Flush) ([]SetAside, error) {
 		return nil, fmt.Errorf("%s: flush rejected: %w", db.path, err)
 	}
 	var aside []SetAside
-	err = db.update(func(tx *bbolt.Tx) error {
-		aside = aside[:0]
+	err = db.update(func(tx *bbolt.Tx) (err error) {
+		aside, err = applyFlush(tx, f, completed)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrCommit) {
+		return nil, err
+	}
+	return aside, err
+}
+
+// applyFlush applies f, validated, which completes completed sessions, in tx, and returns the entries
+// it set aside.
+func applyFlush(tx *bbolt.Tx, f Flush, completed uint64) ([]SetAside, error) {
+	var aside []SetAside
+	err := func() error {
 		meta := tx.Bucket(bucketMeta)
 		stored, err := getUint(meta, keyFlushCount)
 		if err != nil {
@@ -284,10 +297,7 @@ func (db *DB) Flush(f Flush) ([]SetAside, error) {
 			return err
 		}
 		return recordSetAside(tx, aside)
-	})
-	if err != nil && !errors.Is(err, ErrCommit) {
-		return nil, err
-	}
+	}()
 	return aside, err
 }
 

@@ -22,6 +22,9 @@ package store
 // the single counts as unclassified and writes nothing. Builds that know only schema 1 refuse a
 // schema-2 file with ErrNewerSchema, as they refuse any schema above theirs.
 //
+// Schema 2 grew by additions of the kind described next for schema 1: the replay bucket and the meta key
+// replaced_total (log replay), which a file without them reads as no replay and 0.
+//
 // Schema 1 grew by additions that a reader of the same schema tolerates being absent, without a version bump: the
 // imported, windows, set_aside and environment_history buckets, created by the first write that needs
 // them, and the meta keys imported_total, set_aside_total, entitlement and usage_transmission, which
@@ -101,14 +104,24 @@ var (
 	// empty). Created by the first RenameEnvironment. Written only by RenameEnvironment, in the
 	// transaction that changes keyEnvironment; read by EnvironmentHistory.
 	bucketEnvironmentHistory = []byte("environment_history")
+
+	// bucketReplay holds what log replay records for its next run over the same logs, under the one key
+	// keyReplayState: a JSON object (ReplayState's fields) of times, the sessions replay stored on the
+	// days a next run may add to, and per log file its name, identity (device and inode), size and an
+	// offset, never anything of a line. Created by the first ReplayFlush, which rewrites it in the
+	// transaction of its counts; read by ReplayState. A file without it has no replay to resume.
+	bucketReplay = []byte("replay")
 )
+
+// keyReplayState is the one key of bucketReplay.
+var keyReplayState = []byte("state")
 
 // requiredBuckets are created with every file, and Open rejects a file that lacks one with ErrCorrupt.
 var requiredBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage}
 
 // schemaBuckets lists every bucket of schema 2: requiredBuckets and those created on first use.
 var schemaBuckets = [][]byte{bucketMeta, bucketDays, bucketHours, bucketCoverage, bucketImported, bucketWindows, bucketSetAside,
-	bucketEnvironmentHistory, bucketHourSessions}
+	bucketEnvironmentHistory, bucketHourSessions, bucketReplay}
 
 // Keys of bucketMeta. Counters are 8-byte big-endian integers, times 8-byte big-endian Unix seconds;
 // a missing counter reads as 0 and a missing time as the zero time.
@@ -163,6 +176,12 @@ var (
 	// keyUsageTransmission holds the usage transmitter's state, a JSON document the store stores verbatim
 	// and does not interpret. Written by SetUsageState; read by UsageState.
 	keyUsageTransmission = []byte("usage_transmission")
+
+	// keyReplacedTotal counts the completed sessions ReplayFlush removed from days it replaced: they are
+	// in keyCompletedTotal (or keyImportedTotal) but in no day any more. Added to by ReplayFlush; read by
+	// Check, for which the days sum to keyCompletedTotal plus keyImportedTotal minus keySetAsideTotal
+	// minus keyReplacedTotal.
+	keyReplacedTotal = []byte("replaced_total")
 )
 
 // metaKeys lists every fixed key of bucketMeta; the only other keys there start with
@@ -170,6 +189,7 @@ var (
 var metaKeys = [][]byte{
 	keyMagic, keySchema, keyEnvironment, keyLastFlush, keyFlushCount,
 	keyStartedTotal, keyCompletedTotal, keyImportedTotal, keySetAsideTotal, keyEntitlement, keyUsageTransmission,
+	keyReplacedTotal,
 }
 
 const (

@@ -52,6 +52,7 @@ func TestSchema_Declared(t *testing.T) {
 		string(bucketSetAside):           func(k []byte) bool { return len(k) == uintValueSize+4 },
 		string(bucketEnvironmentHistory): func(k []byte) bool { return len(k) == uintValueSize },
 		string(bucketHourSessions):       func(k []byte) bool { _, ok := parseKeyTime(k, true); return ok },
+		string(bucketReplay):             func(k []byte) bool { return bytes.Equal(k, keyReplayState) },
 	}
 	if len(keyOK) != len(schemaBuckets) {
 		t.Fatalf("the test knows the keys of %d buckets, schemaBuckets declares %d", len(keyOK), len(schemaBuckets))

@@ -48,6 +48,7 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -391,6 +392,10 @@ type Table struct {
 	hours      map[int64]*HourStat // by Unix hour
 	lastSample int64               // ticks of the previous Sweep, 0 before the first
 	collected  uint64              // started total at the previous Collect
+
+	// countAfter and countUntil bound the ends of the sessions Collect
+	// returns, in Unix nanoseconds (see CountWithin).
+	countAfter, countUntil atomic.Int64
 }
 
 // HourStat is the number of live sessions in one UTC hour, sampled by Sweep.
@@ -420,6 +425,7 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		hours:      make(map[int64]*HourStat),
 		maxHeld:    min(cfg.MaxLive, heldMask), // more is no bound: 2^40 places are 28 TiB
 	}
+	t.CountWithin(time.Time{}, time.Time{})
 	t.setWall(t.base.UnixNano())
 	if cfg.Shards == 1 {
 		t.shardShift = 64
@@ -633,7 +639,9 @@ func (t *Table) vacate() { t.places.Add(-1) }
 // completed at tk.
 func (t *Table) overflow(sh *shard, tk int64, class Class) {
 	sh.overflowed[class].Add(1) // before the completion: Collect's Started covers its completions
-	t.completions.add(ReasonOverflow, class, t.hour(tk))
+	if t.counted(tk) {
+		t.completions.add(ReasonOverflow, class, t.hour(tk))
+	}
 }
 
 // observe looks key up in tab and applies a request at tk to it, installing
@@ -717,7 +725,7 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool, cl *classifi
 		if reason, ended := t.ended(last, start, tk); ended {
 			if s.state.CompareAndSwap(st, packLive(tk, tk, classOf(st))) {
 				sh.started.Add(1) // before the completion: live never dips below the truth
-				t.complete(sh, reason, classOf(st), last)
+				t.complete(sh, reason, classOf(st), last, t.end(last, start))
 				return resStarted
 			}
 			continue
@@ -805,7 +813,7 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 				}
 				if reason, ended := t.ended(last, start, tk); ended {
 					if s.state.CompareAndSwap(st, st&^liveBit) {
-						t.complete(sh, reason, classOf(st), last)
+						t.complete(sh, reason, classOf(st), last, t.end(last, start))
 						return resNone
 					}
 					continue
@@ -815,13 +823,13 @@ func (t *Table) logout(sh *shard, tab *slots, key uint64, tk int64) result {
 					// it: they started the next session.
 					if s.state.CompareAndSwap(st, packLive(last, last, classOf(st))) {
 						sh.started.Add(1) // before the completion: live never dips below the truth
-						t.complete(sh, ReasonLogout, classOf(st), tk)
+						t.complete(sh, ReasonLogout, classOf(st), tk, tk)
 						return resStarted
 					}
 					continue
 				}
 				if s.state.CompareAndSwap(st, packLogout(tk, classOf(st))) {
-					t.complete(sh, ReasonLogout, classOf(st), tk)
+					t.complete(sh, ReasonLogout, classOf(st), tk, tk)
 					return resStarted
 				}
 			}
@@ -853,11 +861,44 @@ func (t *Table) logoutEnded(st uint64, tk int64) (uint64, bool) {
 }
 
 // complete counts one session of class ended for reason, in the UTC hour
-// (and so day) of lastTick.
-func (t *Table) complete(sh *shard, reason Reason, class Class, lastTick int64) {
+// (and so day) of lastTick; Collect returns it if its end, the tick endTick,
+// is within the bounds of CountWithin.
+func (t *Table) complete(sh *shard, reason Reason, class Class, lastTick, endTick int64) {
 	sh.completed[reason][class].Add(1)
-	t.completions.add(reason, class, t.hour(lastTick))
+	if t.counted(endTick) {
+		t.completions.add(reason, class, t.hour(lastTick))
+	}
 }
+
+// CountWithin limits the completions Collect returns from now on to the
+// sessions that end after after and not after until (a zero time is no
+// bound): a session ends at its logout, or at the first tick at which its
+// idle timeout or maximum is over (a request then starts another). The
+// others still end, leave their tombstones and count in Stats. Log replay
+// run in steps counts so each session in exactly one step: the one whose
+// span holds its end.
+func (t *Table) CountWithin(after, until time.Time) {
+	a, u := int64(math.MinInt64), int64(math.MaxInt64)
+	if !after.IsZero() {
+		a = after.UnixNano()
+	}
+	if !until.IsZero() {
+		u = until.UnixNano()
+	}
+	t.countAfter.Store(a)
+	t.countUntil.Store(u)
+}
+
+// counted reports whether a session ending at tick end is within the
+// bounds of CountWithin.
+func (t *Table) counted(end int64) bool {
+	ns := t.wallBase.Load() + end*int64(Tick)
+	return ns > t.countAfter.Load() && ns <= t.countUntil.Load()
+}
+
+// end returns the tick at which the session with the given last request and
+// start is over: its idle timeout or its maximum, whichever comes first.
+func (t *Table) end(last, start int64) int64 { return min(last+t.idle, start+t.max) }
 
 // Sweep completes every session that is over at now (idle or past its
 // maximum), samples the number of live sessions for the hour statistics and
@@ -958,8 +999,12 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 			if all {
 				next = vacant // requests after EndAll start new sessions
 			}
+			end := t.end(last, start)
+			if !ended {
+				end = tk // ended by EndAll
+			}
 			if s.state.CompareAndSwap(st, next) {
-				t.complete(sh, reason, classOf(st), last)
+				t.complete(sh, reason, classOf(st), last, end)
 				n++
 				if next == vacant {
 					t.vacate()

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -40,12 +41,31 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"           its date is UTC unless the line starts with an RFC 5424 syslog header carrying an offset\n" +
 			"A line that fits no format is skipped and counted; the summary names the first by file and line number.\n" +
 			"On a terminal, a progress line on stderr shows the lines read, their rate, the bytes read and the time left.\n" +
-			"Sessions still live at the end of the logs end by their own idle timeout or maximum. Coverage is the time\n" +
-			"the logs span, less every stretch longer than --hole without a line in any file.\n" +
-			"Counts are written in one transaction, into a database created if missing. A day the database already\n" +
-			"has sessions or coverage for is refused (nothing is written): replay each day once. With --dry-run\n" +
-			"nothing is written: the per-day counts are printed as CSV day,sessions,bot_sessions and the summary\n" +
-			"goes to stderr. The agent must be stopped: it holds the database while it runs.",
+			"Coverage is the time the logs span, less every stretch longer than --hole without a line in any file.\n" +
+			"Runs in steps (e.g. daily, on logs that grow or rotate): a run settles at the reorder window before the\n" +
+			"newest line it read and counts only the sessions that ended by then; the sessions that may still continue\n" +
+			"wait for the next run, which resumes from that point. That is the default because a session counted too\n" +
+			"early cannot be taken back, while one left waiting is counted by the next run; --final ends and counts them\n" +
+			"(for a last run: the sessions of later logs would be split). The database records, for the next run, the\n" +
+			"settled point and per FILE its identity (device and inode), size and the byte offset to read on from; never\n" +
+			"a key or anything of a line. The next run reads a FILE of the same identity, not shorter, from that offset;\n" +
+			"any other FILE (rotated, new, truncated) from its start, ignoring its lines before the maximum session and\n" +
+			"idle timeout before the settled point's hour, and it skips a FILE last modified before then unread.\n" +
+			"It counts only the sessions ending after the settled point, the coverage from it and the hour statistics\n" +
+			"from its hour on. Known limit: with no key on disk, a client active without a pause as long as the idle\n" +
+			"timeout since before that reading start had a session whose start the resumed run cannot see; its later\n" +
+			"maximum-session cuts may fall differently from one run over the whole period. The summary counts the\n" +
+			"sessions of such clients.\n" +
+			"Counts are written in one transaction, into a database created if missing. A day the database has\n" +
+			"sessions or coverage for that replay did not write is refused (nothing is written), unless --replace-days:\n" +
+			"then the UTC days the run writes from the day of its start point on are emptied first (their sessions,\n" +
+			"sessions by hour, 10-minute windows, hour statistics and coverage) and written anew, in the same\n" +
+			"transaction; the start point moves to its UTC midnight, and the sessions counted on an earlier day are left\n" +
+			"out (that day stays as stored). --since earlier than the database's settled point would count the\n" +
+			"sessions between twice: refused unless --replace-days, which then reads every FILE from its start.\n" +
+			"With --dry-run nothing is written: the per-day counts are printed as CSV day,sessions,bot_sessions and the\n" +
+			"summary goes to stderr; given --db of an existing database, it goes on from that database's settled point.\n" +
+			"The agent must be stopped: it holds the database while it runs.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
@@ -62,12 +82,15 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			&cli.StringSliceFlag{Name: "trusted-proxies", EnvVars: env("TRUSTED_PROXIES"), Usage: "believe X-Forwarded-For only from requests whose client is in `CIDR` (repeatable), as serve does. Default: every client is trusted"},
 			&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` to store if the database has none yet; refused if it has another (see headcount environment rename)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "write nothing: print the per-day counts as CSV day,sessions,bot_sessions"},
+			&cli.StringFlag{Name: "since", Usage: "count as if an earlier replay had settled at `TIME` (RFC 3339, or YYYY-MM-DD for that UTC midnight): only sessions ending after it, coverage from it; refused before the database's settled point unless --replace-days"},
+			&cli.BoolFlag{Name: "final", Usage: "end the sessions still live at the end of the logs and count them, for a last run when no more logs will come"},
+			&cli.BoolFlag{Name: "replace-days", Usage: "empty the UTC days the run writes, from the day of its start point (--since, or where the database's replay settled) on, and write them anew, in one transaction"},
 		},
 		Action: replayLogs,
 	})
 }
 
-func replayLogs(c *cli.Context) error {
+func replayLogs(c *cli.Context) (retErr error) {
 	if c.NArg() == 0 {
 		return usagef("replay takes the log files to read, e.g. headcount replay --db headcount.db access.log access.log.1.gz (- reads stdin)")
 	}
@@ -129,12 +152,141 @@ func replayLogs(c *cli.Context) error {
 			return err
 		}
 	}
+	var since time.Time
+	if v := c.String("since"); v != "" {
+		var err1, err2 error
+		if since, err1 = time.Parse(time.RFC3339Nano, v); err1 != nil {
+			if since, err2 = time.Parse(report.DateLayout, v); err2 != nil {
+				return usagef("--since %q: want an RFC 3339 time such as 2026-03-01T06:00:00Z or a UTC day such as 2026-03-01", v)
+			}
+		}
+		since = since.UTC()
+	}
+	replace := c.Bool("replace-days")
+
+	// The database comes first: its replay state says where to resume.
+	var db *store.DB
+	defer func() {
+		if db != nil && retErr != nil {
+			_ = db.Discard() // a database this run created and wrote nothing into goes again
+		} else if db != nil {
+			db.Close()
+		}
+	}()
+	discard := func() {
+		if db != nil {
+			_ = db.Discard()
+			db = nil
+		}
+	}
+	dbPath := c.String("db")
+	if !dryRun {
+		var err error
+		if db, err = store.Open(dbPath, store.Options{}); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(dbPath); err == nil && c.IsSet("db") {
+		var err error
+		if db, err = store.Open(dbPath, store.Options{ReadOnly: true}); err != nil {
+			return err
+		}
+	}
+	var state store.ReplayState
+	stateFound := false
+	if db != nil {
+		var err error
+		if state, stateFound, err = db.ReplayState(); err != nil {
+			return err
+		}
+	}
+	if given != "" && db != nil {
+		stored, err := db.Environment()
+		if err != nil {
+			return err
+		}
+		if stored != "" && stored != given {
+			discard()
+			return usagef("--environment %q is not the database's environment %q; nothing replayed. "+
+				"Replay without --environment, or rename the environment first: %s", given, stored, renameCommandLine(dbPath, given))
+		}
+	}
+
+	// The start point: the database's settled point, or --since.
+	var resume, open time.Time
+	switch {
+	case !since.IsZero() && stateFound && since.Before(state.Settled) && !replace:
+		discard()
+		return usagef("--since %s is before %s, where the replays into %s settled: the sessions ending between were counted "+
+			"already and would count twice; nothing replayed. Give a later --since, none to go on from there, "+
+			"or add --replace-days to count the days from --since's on anew",
+			since.Format(time.RFC3339Nano), state.Settled.Format(time.RFC3339Nano), dbPath)
+	case !since.IsZero():
+		resume = since
+		if stateFound && since.Equal(state.Settled) {
+			open = state.Open
+		}
+	case stateFound:
+		resume, open = state.Settled, state.Open
+	}
+	var daysFrom time.Time
+	if replace && !resume.IsZero() {
+		resume = resume.Truncate(24 * time.Hour)
+		daysFrom, open = resume, time.Time{}
+		if db != nil {
+			cov, err := db.Coverage()
+			if err != nil {
+				return err
+			}
+			for _, iv := range cov { // the interval the emptied days cut at resume, continued by the run
+				if iv.Start.Before(resume) && !iv.End.Before(resume) {
+					open = iv.Start
+				}
+			}
+		}
+	}
+	rcfg := replay.Config{Format: format, Session: scfg, Keyer: keyer, LogoutPath: logout,
+		ReorderWindow: c.Duration("reorder-window"), Hole: c.Duration("hole"),
+		Resume: resume, ResumeOpen: open, Settle: !c.Bool("final"), DaysFrom: daysFrom}
+	var readFrom time.Time
+	if !resume.IsZero() {
+		readFrom = replay.ReadFrom(rcfg, resume)
+	}
+	// Offsets are a shortcut that only a run going on from the settled point may take.
+	useOffsets := stateFound && resume.Equal(state.Settled)
 
 	var inputs []replay.Input
+	var files []store.ReplayFile // by input, then the files skipped
+	var skipped []store.ReplayFile
 	var read, total int64 // bytes read of the files, and their sizes (-1: unknown, stdin)
 	for _, name := range c.Args().Slice() {
-		rc, err := replay.Open(name, c.App.Reader, &read)
+		file := store.ReplayFile{Name: name}
+		var fi os.FileInfo
+		if name != "-" {
+			var err error
+			if fi, err = os.Stat(name); err == nil {
+				file.Size = fi.Size()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					file.Device, file.Inode = uint64(st.Dev), uint64(st.Ino)
+				}
+			}
+		}
+		if fi != nil && fi.Mode().IsRegular() && !readFrom.IsZero() && fi.ModTime().Before(readFrom) {
+			file.Offset = -1 // wholly before the lines the run reads: not even opened
+			skipped = append(skipped, file)
+			continue
+		}
+		var offset int64
+		var line uint64
+		if useOffsets && file.Inode != 0 {
+			for _, old := range state.Files {
+				if old.Device == file.Device && old.Inode == file.Inode && file.Size >= old.Size && old.Offset >= 0 {
+					offset, line = old.Offset, old.Line
+				}
+			}
+		}
+		rc, err := replay.OpenAt(name, c.App.Reader, &read, offset)
 		if err != nil {
+			discard()
 			var pe *fs.PathError
 			if errors.As(err, &pe) && pe.Path == name { // not "open NAME: …"
 				return usagef("cannot read %s: %v; check the path", name, pe.Err)
@@ -142,15 +294,14 @@ func replayLogs(c *cli.Context) error {
 			return usagef("cannot read %v", err)
 		}
 		defer rc.Close()
-		inputs = append(inputs, replay.Input{Name: name, R: rc})
-		if fi, err := os.Stat(name); name != "-" && err == nil && total >= 0 {
-			total += fi.Size()
+		inputs = append(inputs, replay.Input{Name: name, R: rc, Offset: offset, Line: line})
+		files = append(files, file)
+		if name != "-" && fi != nil && total >= 0 {
+			total += fi.Size() - offset
 		} else {
 			total = -1
 		}
 	}
-	rcfg := replay.Config{Format: format, Session: scfg, Keyer: keyer, LogoutPath: logout,
-		ReorderWindow: c.Duration("reorder-window"), Hole: c.Duration("hole")}
 	shown := false
 	if isTerminal(c.App.ErrWriter) {
 		start := time.Now()
@@ -165,11 +316,13 @@ func replayLogs(c *cli.Context) error {
 	}
 	var unknown *replay.FormatError
 	if errors.As(err, &unknown) {
+		discard()
 		return usageError{err}
 	}
 	if err != nil {
 		return err
 	}
+	notes := replayNotes(res, rcfg, readFrom, len(skipped))
 
 	if dryRun {
 		w := c.App.Writer
@@ -177,48 +330,33 @@ func replayLogs(c *cli.Context) error {
 		for _, d := range res.Flush.Days {
 			fmt.Fprintf(w, "%s,%d,%d\n", d.Day.Format(report.DateLayout), d.Sessions, d.Bots)
 		}
-		_, err := fmt.Fprintf(c.App.ErrWriter, "%s; nothing written (--dry-run)\n", replaySummary(res, len(inputs)))
+		_, err := fmt.Fprintf(c.App.ErrWriter, "%s%s; nothing written (--dry-run)\n", replaySummary(res, len(inputs)+len(skipped)), notes)
 		return err
 	}
 
-	db, err := store.Open(c.String("db"), store.Options{})
-	if err != nil {
-		return err
-	}
 	created := db.Created()
-	defer func() {
-		if db != nil {
-			db.Close()
+	days := replayDays(res, resume)
+	var replaced []time.Time
+	if replace {
+		for _, d := range days {
+			day, _ := time.Parse(report.DateLayout, d)
+			replaced = append(replaced, day)
 		}
-	}()
-	if given != "" {
-		stored, err := db.Environment()
-		if err != nil {
-			return err
-		}
-		if stored != "" && stored != given {
-			_ = db.Discard()
-			db = nil
-			return usagef("--environment %q is not the database's environment %q; nothing replayed. "+
-				"Replay without --environment, or rename the environment first: %s", given, stored, renameCommandLine(c.String("db"), given))
-		}
-	}
-	days := replayDays(res)
-	if taken, err := daysTaken(db, days); err != nil {
+	} else if taken, err := daysTaken(db, days, resume, state, stateFound && !resume.Before(state.Settled)); err != nil {
 		return err
 	} else if len(taken) > 0 {
-		_ = db.Discard()
-		db = nil
-		return fmt.Errorf("%s already has sessions or coverage for %s: %s; nothing written. Replay the logs of other days, "+
-			"or into another database", c.String("db"), plural.Count(len(taken), "day"), strings.Join(taken, ", "))
+		discard()
+		return fmt.Errorf("%s already has sessions or coverage that replay did not write for %s: %s; nothing written. "+
+			"Replay the logs of other days, into another database, or with --replace-days to replace those days",
+			dbPath, plural.Count(len(taken), "day"), strings.Join(taken, ", "))
 	}
-	seq, err := db.FlushSeq()
-	if err != nil {
-		return err
+	for i := range files {
+		files[i].Offset, files[i].Line = res.Offsets[i], res.OffsetLines[i]
 	}
+	files = append(files, skipped...) // Offset -1: not read
 	f := res.Flush
-	f.Seq, f.Now = seq+1, time.Now()
-	if aside, err := db.Flush(f); err != nil {
+	f.Now = time.Now()
+	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files}, replaced); err != nil {
 		return err
 	} else if len(aside) > 0 {
 		return fmt.Errorf("%s: %s of the logs could not be stored (see headcount check): times outside 1970-9999", db.Path(), plural.Count(len(aside), "entry"))
@@ -228,12 +366,38 @@ func replayLogs(c *cli.Context) error {
 			return err
 		}
 	}
-	state := "existing"
+	dbState := "existing"
 	if created {
-		state = "created"
+		dbState = "created"
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "%s; %s written into %s (%s)\n", replaySummary(res, len(inputs)), plural.Count(len(days), "day"), db.Path(), state)
+	verb := "written into"
+	if replace && len(days) > 0 {
+		verb = "replaced in"
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "%s; %s %s %s (%s)%s\n", replaySummary(res, len(inputs)+len(skipped)), plural.Count(len(days), "day"), verb, db.Path(), dbState, notes)
 	return err
+}
+
+// replayNotes says, after the summary, where a run resumed and settled, what
+// it skipped, and how many sessions the known limit of resumed runs may
+// split differently.
+func replayNotes(res replay.Result, cfg replay.Config, readFrom time.Time, skipped int) string {
+	var b strings.Builder
+	if !cfg.Resume.IsZero() {
+		fmt.Fprintf(&b, "; resumed from %s", cfg.Resume.UTC().Format(time.RFC3339Nano))
+		if res.Ignored > 0 {
+			fmt.Fprintf(&b, ", %s before %s ignored", plural.Count(res.Ignored, "line"), readFrom.UTC().Format(time.RFC3339))
+		}
+		if skipped > 0 {
+			fmt.Fprintf(&b, ", %s last modified before %s skipped", plural.Count(skipped, "file"), readFrom.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(&b, "; %s of clients active without a pause since before %s may be split differently from one run over the whole period",
+			plural.Count(res.Continuous, "session"), readFrom.UTC().Format(time.RFC3339))
+	}
+	if cfg.Settle && !res.Settled.IsZero() {
+		fmt.Fprintf(&b, "; settled at %s: sessions still live then wait for the next run (--final counts them)", res.Settled.Format(time.RFC3339Nano))
+	}
+	return b.String()
 }
 
 // replaySummary says what a replay read and counted.
@@ -258,13 +422,17 @@ func replaySummary(res replay.Result, files int) string {
 }
 
 // replayDays returns the UTC days a replay writes: those of its sessions and
-// of its coverage, as YYYY-MM-DD in order.
-func replayDays(res replay.Result) []string {
+// of its coverage from its start point resume on (a resumed run continues
+// the coverage interval stored before), as YYYY-MM-DD in order.
+func replayDays(res replay.Result, resume time.Time) []string {
 	seen := map[string]bool{}
 	for _, d := range res.Flush.Days {
 		seen[d.Day.UTC().Format(report.DateLayout)] = true
 	}
 	for _, iv := range res.Flush.Coverage {
+		if iv.Start.Before(resume) {
+			iv.Start = resume
+		}
 		for d := iv.Start.UTC().Truncate(24 * time.Hour); d.Before(iv.End); d = d.Add(24 * time.Hour) {
 			seen[d.Format(report.DateLayout)] = true
 		}
@@ -278,8 +446,10 @@ func replayDays(res replay.Result) []string {
 }
 
 // daysTaken returns those of days (YYYY-MM-DD, in order) the database has
-// sessions or coverage for.
-func daysTaken(db *store.DB, days []string) ([]string, error) {
+// sessions or coverage for that replay did not write: for a run going on
+// from the replay state (own), sessions on a day other than those the
+// state recorded, and coverage after the start point resume (zero: any).
+func daysTaken(db *store.DB, days []string, resume time.Time, state store.ReplayState, own bool) ([]string, error) {
 	if len(days) == 0 {
 		return nil, nil
 	}
@@ -289,15 +459,31 @@ func daysTaken(db *store.DB, days []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	replayed := map[string]uint64{}
+	if own {
+		for _, d := range state.Days {
+			replayed[d.Day.UTC().Format(report.DateLayout)] = d.Sessions
+		}
+	}
 	have := map[string]bool{}
 	for _, d := range stored {
-		have[d.Day.UTC().Format(report.DateLayout)] = true
+		if day := d.Day.UTC().Format(report.DateLayout); d.Sessions != replayed[day] {
+			have[day] = true
+		}
 	}
 	cov, err := db.Coverage()
 	if err != nil {
 		return nil, err
 	}
 	for _, iv := range cov {
+		if !resume.IsZero() {
+			if !iv.End.After(resume) {
+				continue // before the start point: replay's own, or a day before the run's
+			}
+			if iv.Start.Before(resume) {
+				iv.Start = resume
+			}
+		}
 		for d := iv.Start.UTC().Truncate(24 * time.Hour); d.Before(iv.End) || d.Equal(iv.Start.UTC().Truncate(24*time.Hour)); d = d.Add(24 * time.Hour) {
 			have[d.Format(report.DateLayout)] = true
 		}

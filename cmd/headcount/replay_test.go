@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,7 +34,7 @@ func TestReplay_GeneratedLogs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var outputs []string
-			code, stdout, stderr := runBinaryAt(t, bin, append([]string{"replay", "--dry-run", "--format", format}, paths...)...)
+			code, stdout, stderr := runBinaryAt(t, bin, append([]string{"replay", "--dry-run", "--final", "--format", format}, paths...)...)
 			outputs = append(outputs, stdout, stderr)
 			if code != 0 || stdout != want {
 				t.Fatalf("--dry-run: exit %d, stdout\n%s\nwant\n%s\nstderr: %s", code, stdout, want, stderr)
@@ -48,7 +47,7 @@ func TestReplay_GeneratedLogs(t *testing.T) {
 			}
 
 			db := filepath.Join(dir, "replay.db")
-			code, stdout, stderr = runBinaryAt(t, bin, append([]string{"replay", "--db", db}, paths...)...)
+			code, stdout, stderr = runBinaryAt(t, bin, append([]string{"replay", "--final", "--db", db}, paths...)...)
 			outputs = append(outputs, stdout, stderr)
 			if code != 0 || !strings.HasSuffix(stdout, "written into "+db+" (created)\n") {
 				t.Fatalf("replay: exit %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -128,7 +127,7 @@ func TestReplay_Messages(t *testing.T) {
 		ncsaLine("10.1.1.1", "02/Jul/2026:00:11:00 +0000", "/c"),
 	)
 	db := filepath.Join(dir, "h.db")
-	code, stdout, stderr := runBinaryAt(t, bin, "replay", "--db", db, "--exclude-ip", "10.0.0.0/8", log)
+	code, stdout, stderr := runBinaryAt(t, bin, "replay", "--final", "--db", db, "--exclude-ip", "10.0.0.0/8", log)
 	want := "replayed 6 lines of 1 file: 1 line skipped (first: " + log + " line 2), 1 line late, 1 request excluded; 2 sessions; 2 days written into " + db + " (created)\n"
 	if code != 0 || stdout != want || stderr != "" {
 		t.Fatalf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
@@ -136,24 +135,25 @@ func TestReplay_Messages(t *testing.T) {
 	if got := storedCSV(t, db); got != "day,sessions,bot_sessions\n2026-07-01,1,0\n2026-07-02,1,0\n" {
 		t.Errorf("stored:\n%s", got)
 	}
-	before, _ := os.ReadFile(db)
-
+	// The same log again goes on from where the first run settled: nothing new.
 	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--db", db, log)
-	wantErr := "headcount: " + db + " already has sessions or coverage for 2 days: 2026-07-01, 2026-07-02; nothing written. " +
-		"Replay the logs of other days, or into another database\n"
-	if code != 1 || stdout != "" || stderr != wantErr {
-		t.Errorf("second replay: exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, wantErr)
+	want = "replayed 6 lines of 1 file: 1 line skipped (first: " + log + " line 2), 1 line late, 0 requests excluded; 0 sessions; 0 days written into " + db + " (existing); " +
+		"resumed from 2026-07-02T01:00:00Z; 0 sessions of clients active without a pause since before 2026-07-01T20:25:00Z may be split differently from one run over the whole period; " +
+		"settled at 2026-07-02T01:00:00Z: sessions still live then wait for the next run (--final counts them)\n"
+	if code != 0 || stdout != want || stderr != "" {
+		t.Errorf("second replay: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
 	}
-	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
-		t.Error("the refused replay changed the database")
+	if got := storedCSV(t, db); got != "day,sessions,bot_sessions\n2026-07-01,1,0\n2026-07-02,1,0\n" {
+		t.Errorf("stored after the second replay:\n%s", got)
 	}
 	if strings.Contains(stdout+stderr, "secret-line") {
 		t.Error("a skipped line's content reached the output")
 	}
 
 	other := replayLog(t, dir, "b.log", ncsaLine("192.0.2.1", "05/Jul/2026:10:00:00 -0500", "/a"))
-	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--db", db, other)
-	want = "replayed 1 line of 1 file: 0 lines skipped, 0 lines late, 0 requests excluded; 1 session; 1 day written into " + db + " (existing)\n"
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--final", "--db", db, other)
+	want = "replayed 1 line of 1 file: 0 lines skipped, 0 lines late, 0 requests excluded; 1 session; 1 day written into " + db + " (existing); " +
+		"resumed from 2026-07-02T01:00:00Z; 0 sessions of clients active without a pause since before 2026-07-01T20:25:00Z may be split differently from one run over the whole period\n"
 	if code != 0 || stdout != want || stderr != "" {
 		t.Errorf("replay of another day: exit %d\nstdout %q\nwant   %q\nstderr %q", code, stdout, want, stderr)
 	}
@@ -199,7 +199,7 @@ func TestReadme_ReplayExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := headcountBinFast(t)
-	code, stdout, _ := runBinaryAt(t, bin, "replay", "--dry-run", log)
+	code, stdout, _ := runBinaryAt(t, bin, "replay", "--dry-run", "--final", log)
 	prose := strings.Join(strings.Fields(readme), " ")
 	for _, row := range strings.Split(strings.TrimSpace(stdout), "\n")[1:] {
 		if !strings.Contains(prose, "`"+row+"`") {
@@ -210,7 +210,7 @@ func TestReadme_ReplayExample(t *testing.T) {
 		t.Errorf("dry run: exit %d, %q", code, stdout)
 	}
 	db := filepath.Join(dir, "replay.db")
-	code, stdout, _ = runBinaryAt(t, bin, "replay", "--db", db, log)
+	code, stdout, _ = runBinaryAt(t, bin, "replay", "--final", "--db", db, log)
 	summary := strings.ReplaceAll(strings.TrimSuffix(stdout, "\n"), db, "./replay.db")
 	if code != 0 || !strings.Contains(prose, "`"+summary+"`") {
 		t.Errorf("replay prints %q, which README.md does not show", summary)

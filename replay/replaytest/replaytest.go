@@ -74,6 +74,16 @@ var Skew = [2]time.Duration{0, 2500 * time.Millisecond}
 // Generate returns a population of n clients whose traffic starts at start
 // and lasts about days days, from the seed.
 func Generate(seed uint64, n int, start time.Time, days int) *Population {
+	return GenerateQuiet(seed, n, start, days, nil)
+}
+
+// Span is a stretch of time, from Start to End.
+type Span struct{ Start, End time.Time }
+
+// GenerateQuiet is Generate with no request in the quiet spans: a test of
+// incremental replay leaves so no client active where a resumed run starts
+// reading.
+func GenerateQuiet(seed uint64, n int, start time.Time, days int, quiet []Span) *Population {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	p := &Population{Expected: make(map[string]Expected)}
 	span := time.Duration(days) * 24 * time.Hour
@@ -94,7 +104,7 @@ func Generate(seed uint64, n int, start time.Time, days int) *Population {
 		p.clients = append(p.clients, c)
 		for {
 			reqs, ok := timeline(rng, i, start.Add(time.Duration(rng.Int64N(int64(span/2)))), start.Add(span))
-			if ok {
+			if ok && !within(reqs, quiet) {
 				p.requests = append(p.requests, reqs...)
 				break
 			}
@@ -174,6 +184,18 @@ func timeline(rng *rand.Rand, id int, from, until time.Time) ([]request, bool) {
 		}
 	}
 	return out, true
+}
+
+// within reports whether a request falls in one of the spans.
+func within(reqs []request, spans []Span) bool {
+	for _, r := range reqs {
+		for _, s := range spans {
+			if !r.t.Before(s.Start) && r.t.Before(s.End) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func near(d, limit time.Duration) bool { return d > limit-margin && d < limit+margin }
@@ -270,28 +292,11 @@ var Zones = [2]*time.Location{time.FixedZone("", 2*3600), time.FixedZone("", -5*
 // Each node writes its lines out of order by up to 90 s (buffered writers)
 // and one malformed line in every 500.
 func (p *Population) Write(dir, format string, gz bool, seed uint64) ([]string, error) {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	type line struct {
-		at   time.Time
-		text string
-	}
-	var nodes [2][]line
-	malformed := 0
-	for _, r := range p.requests {
-		nodes[r.node] = append(nodes[r.node], line{r.t.Add(time.Duration(rng.Int64N(int64(90 * time.Second)))), p.format(format, r, rng)})
-		if rng.IntN(500) == 0 {
-			bad := []string{"garbage", "- - - [not a date] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"", p.format(format, r, rng)[:20]}
-			nodes[r.node] = append(nodes[r.node], line{r.t, bad[rng.IntN(len(bad))]})
-			malformed++
-		}
-	}
-	p.Malformed = malformed
 	var paths []string
-	for n, lines := range nodes {
-		sort.SliceStable(lines, func(a, b int) bool { return lines[a].at.Before(lines[b].at) })
+	for n, lines := range p.Lines(format, seed) {
 		var b strings.Builder
 		for _, l := range lines {
-			b.WriteString(l.text)
+			b.WriteString(l.Text)
 			b.WriteByte('\n')
 		}
 		name := filepath.Join(dir, fmt.Sprintf("node%d-%s.log", n+1, format))
@@ -318,6 +323,35 @@ func (p *Population) Write(dir, format string, gz bool, seed uint64) ([]string, 
 		paths = append(paths, name)
 	}
 	return paths, nil
+}
+
+// Line is a line of a node's log and the time the node wrote it.
+type Line struct {
+	At   time.Time
+	Text string
+}
+
+// Lines returns the population's log lines in format ("dx-ust", "ncsa" or
+// "haproxy"), per node in the order written: each node writes its lines out
+// of order by up to 90 s (buffered writers) and one malformed line in every
+// 500 (Malformed counts them).
+func (p *Population) Lines(format string, seed uint64) [2][]Line {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var nodes [2][]Line
+	malformed := 0
+	for _, r := range p.requests {
+		nodes[r.node] = append(nodes[r.node], Line{r.t.Add(time.Duration(rng.Int64N(int64(90 * time.Second)))), p.format(format, r, rng)})
+		if rng.IntN(500) == 0 {
+			bad := []string{"garbage", "- - - [not a date] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"", p.format(format, r, rng)[:20]}
+			nodes[r.node] = append(nodes[r.node], Line{r.t, bad[rng.IntN(len(bad))]})
+			malformed++
+		}
+	}
+	p.Malformed = malformed
+	for _, lines := range nodes {
+		sort.SliceStable(lines, func(a, b int) bool { return lines[a].At.Before(lines[b].At) })
+	}
+	return nodes
 }
 
 // format returns the line of one request.
