@@ -542,8 +542,12 @@ func (e *engine) apply(ev event) {
 		e.nextSweep += int64(sweepStep)
 		if e.table.Live() == 0 && ev.t >= e.nextSweep {
 			// Nothing live: jump over the quiet time (a hole in the logs),
-			// the completions so far in the window they completed in.
+			// the completions so far in the window they completed in. A
+			// sweep at its end, before ev starts a session, samples the
+			// quiet time with nothing live; the next sweep's sample would
+			// charge all of it with the sessions live then.
 			e.collect(e.nextSweep)
+			e.table.Sweep(time.Unix(0, ev.t-ev.t%int64(sweepStep)))
 			e.nextSweep = ev.t - ev.t%int64(sweepStep) + int64(sweepStep)
 		}
 	}
