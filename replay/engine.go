@@ -411,6 +411,10 @@ func (e *engine) advance(s *source) error {
 func (e *engine) keyed(r *Record) event {
 	ev := event{t: r.Time, kind: kindCoverage}
 	k := e.cfg.Keyer
+	// The agent receives the values cut as the shipped configuration cuts
+	// them; the log holds them whole.
+	r.UA = r.UA[:min(len(r.UA), keying.FieldLimit)]
+	r.XFF = r.XFF[:min(len(r.XFF), keying.FieldLimit)]
 	addr := parseAddr(r.Host)
 	if k.ExcludedAddr(addr) || k.ExcludedUA(r.UA) {
 		e.res.Excluded++

@@ -78,3 +78,35 @@ func TestRun_GeneratedPopulation(t *testing.T) {
 		}
 	}
 }
+
+// The live agent receives at most keying.FieldLimit bytes of the
+// User-Agent and of X-Forwarded-For (the shipped configuration sends
+// req.fhdr(…),bytes(0,512)): two clients whose values differ only after
+// that are one session there, so they are one in a replay too. A difference
+// within the limit keeps them apart.
+func TestRun_HeaderValuesCutAsTheAgentReceivesThem(t *testing.T) {
+	long := "Mozilla/5.0 " + strings.Repeat("a", keying.FieldLimit)
+	xff := strings.Repeat("203.0.113.7, ", keying.FieldLimit/13+1)
+	line := func(minute int, ua, xff string) string {
+		return "192.0.2.1 - - [01/Mar/2026:10:" + strconv.Itoa(10+minute) + ":00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"" + ua + "\" \"" + xff + "\"\n"
+	}
+	for _, c := range []struct {
+		name  string
+		lines string
+		want  uint64
+	}{
+		{"User-Agents differing after the limit", line(0, long+"X", "-") + line(1, long+"Y", "-"), 1},
+		{"X-Forwarded-For differing after the limit", line(0, "curl/8", xff+"1") + line(1, "curl/8", xff+"2"), 1},
+		{"User-Agents differing within the limit", line(0, "A"+long, "-") + line(1, "B"+long, "-"), 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Run(Config{Format: FormatNCSA}, []Input{{Name: "access.log", R: strings.NewReader(c.lines)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Skipped != 0 || res.Sessions() != c.want {
+				t.Errorf("%d sessions (%d lines skipped), want %d", res.Sessions(), res.Skipped, c.want)
+			}
+		})
+	}
+}

@@ -24,6 +24,12 @@ import (
 // Missing is the value an absent header counts as in the key.
 const Missing = "-"
 
+// FieldLimit is how many bytes of the User-Agent and of X-Forwarded-For
+// the shipped HAProxy configuration sends the agent (req.fhdr(…),bytes(0,512)):
+// the agent keys, classifies and excludes on those bytes only, and a replay
+// of access logs, whose lines hold the whole values, cuts them to the same.
+const FieldLimit = 512
+
 // MissingBytes is Missing as bytes; never modify it.
 var MissingBytes = []byte(Missing)
 
@@ -214,7 +220,7 @@ func (k *Keyer) Hash(ip, ua, xff []byte) uint64 {
 }
 
 // keyBufferSize holds the three fields at the shipped configuration's
-// bounds (512 bytes each) with their length prefixes.
+// bounds (FieldLimit bytes each) with their length prefixes.
 const keyBufferSize = 1600
 
 func appendField(b, field []byte) []byte {
