@@ -541,6 +541,14 @@ func (e *engine) apply(ev event) {
 	if ev.t < e.oldest {
 		return
 	}
+	hole := e.covered && ev.t > e.covEnd+e.hole
+	if hole {
+		// No line from covEnd to ev.t: that time is not metered. The hour
+		// statistics are sampled up to its start; the sweeps through it end
+		// sessions but sample nothing (no sampled time, no live time).
+		e.table.Sweep(time.Unix(0, e.covEnd))
+		e.table.Unmetered(true)
+	}
 	for ev.t >= e.nextSweep {
 		e.sweep(e.nextSweep)
 		e.nextSweep += int64(sweepStep)
@@ -554,6 +562,10 @@ func (e *engine) apply(ev event) {
 			e.table.Sweep(time.Unix(0, ev.t-ev.t%int64(sweepStep)))
 			e.nextSweep = ev.t - ev.t%int64(sweepStep) + int64(sweepStep)
 		}
+	}
+	if hole {
+		e.table.Sweep(time.Unix(0, ev.t)) // sampling starts again here
+		e.table.Unmetered(false)
 	}
 	if e.probes != nil && ev.t < e.probeEnd && ev.kind != kindCoverage {
 		e.probe(ev)
@@ -589,6 +601,12 @@ func (e *engine) sweep(t int64) {
 // finish ends the sessions still live after the last line, each at its own
 // idle timeout or maximum, and closes the coverage.
 func (e *engine) finish() {
+	if e.covered {
+		// After the last line nothing is metered: the sessions still live
+		// end, but their time after it is in no hour statistics.
+		e.table.Sweep(time.Unix(0, e.covEnd))
+		e.table.Unmetered(true)
+	}
 	for e.table.Live() > 0 {
 		e.sweep(e.nextSweep)
 		e.nextSweep += int64(sweepStep)

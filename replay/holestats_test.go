@@ -5,29 +5,44 @@ import (
 	"time"
 )
 
-// TestRun_HourStatsAroundAHole: the live-session statistics charge the
-// quiet time of a hole in the logs (nothing live) with no live session. A
-// session that starts after the hole is live from its first request on,
-// not since the last sample before the hole: the hour it starts in, and
-// the hour the hole starts in, hold the session time the log shows.
+// TestRun_HourStatsAroundAHole: the live-session statistics cover what the
+// logs cover. A hole in the logs (longer than Config.Hole without a line)
+// and the time after the last line are not metered: no sampled time and no
+// session time there, as for an agent that was not running, so that an
+// hour's average is over its metered part only and is not diluted by the
+// hole's time as if nobody had been there. A session that starts after the
+// hole is live from its first request on, not since the last sample before
+// the hole.
 func TestRun_HourStatsAroundAHole(t *testing.T) {
 	res := runLines(t, Config{}, []string{
-		// One session, 09:00 to 09:40 (its idle timeout, 30 minutes, after 09:10).
+		// One session from 09:00; its last line, 09:10, is the last before
+		// a hole of four hours and twenty minutes.
 		ncsa("192.0.2.1", "07/Nov/2026:09:00:00 +0000", "/", "UA", "-"),
 		ncsa("192.0.2.1", "07/Nov/2026:09:10:00 +0000", "/", "UA", "-"),
-		// Another, 13:30 to 14:00, after four quiet hours.
+		// Another from 13:30 to the logs' end at 13:50.
 		ncsa("192.0.2.3", "07/Nov/2026:13:30:00 +0000", "/", "UA", "-"),
+		ncsa("192.0.2.3", "07/Nov/2026:13:40:00 +0000", "/", "UA", "-"),
+		ncsa("192.0.2.3", "07/Nov/2026:13:50:00 +0000", "/", "UA", "-"),
 	})
-	minutes := map[int]float64{}
+	type minutes struct{ sampled, live float64 }
+	got := map[int]minutes{}
 	for _, h := range res.Flush.Hours {
-		minutes[h.Hour.Hour()] = float64(h.LiveMillis) / float64(time.Minute/time.Millisecond)
+		m := float64(time.Minute / time.Millisecond)
+		got[h.Hour.Hour()] = minutes{float64(h.SampledMillis) / m, float64(h.LiveMillis) / m}
 	}
-	// The table samples once a minute: a session's time may be off by a
-	// minute at either end.
-	if m := minutes[9]; m < 38 || m > 41 {
-		t.Errorf("09h: %.1f session-minutes, want the first session's 40 (±2)", m)
+	// The table samples once a minute: the first minute of a covered span
+	// may be missing.
+	for hour, want := range map[int]float64{9: 10, 13: 20} {
+		if m := got[hour]; m.sampled < want-1.01 || m.sampled > want || m.live != m.sampled {
+			t.Errorf("%02dh: %.1f minutes sampled with %.1f session-minutes; want %.0f (-1) of each: one session live all the covered time", hour, m.sampled, m.live, want)
+		}
 	}
-	if m := minutes[13]; m < 28 || m > 31 {
-		t.Errorf("13h: %.1f session-minutes, want the second session's 30 (±2)", m)
+	for hour := range got {
+		if hour != 9 && hour != 13 {
+			t.Errorf("%02dh has statistics (%+v): it is in the hole", hour, got[hour])
+		}
+	}
+	if len(res.Flush.Coverage) != 2 {
+		t.Errorf("coverage %v, want two spans around the hole", res.Flush.Coverage)
 	}
 }

@@ -391,6 +391,7 @@ type Table struct {
 	hourMu     sync.Mutex
 	hours      map[int64]*HourStat // by Unix hour
 	lastSample int64               // ticks of the previous Sweep, 0 before the first
+	unmetered  bool                // set by Unmetered: sweeps sample nothing
 	collected  uint64              // started total at the previous Collect
 
 	// countAfter and countUntil bound the ends of the sessions Collect
@@ -1083,6 +1084,18 @@ func (t *Table) awaitMigration(sh *shard, tab *slots) {
 	}
 }
 
+// Unmetered tells whether the time from the next Sweep on is metered: while
+// it is not, sweeps still end sessions but add nothing to the hour
+// statistics (no sampled time, no live time, no peak), and the first sweep
+// after it is metered again samples only from its predecessor on. Log
+// replay marks a hole in the logs so, for the agent was not metering there
+// either; the agent never calls it.
+func (t *Table) Unmetered(unmetered bool) {
+	t.hourMu.Lock()
+	t.unmetered = unmetered
+	t.hourMu.Unlock()
+}
+
 // sample records the live count at now into the hour statistics. The time
 // since the previous sample is split at hour boundaries, so that an hour's
 // samples never cover more than that hour; the peak goes to now's hour.
@@ -1090,6 +1103,10 @@ func (t *Table) sample(now time.Time, tk int64) {
 	live := uint64(max(t.Live(), 0)) // Live is never negative; a wrapped sample would be a peak of 2^64-1 for good
 	t.hourMu.Lock()
 	defer t.hourMu.Unlock()
+	if t.unmetered {
+		t.lastSample = tk
+		return
+	}
 	from := tk
 	if t.lastSample != 0 && tk > t.lastSample {
 		from = t.lastSample
