@@ -283,6 +283,10 @@ func replayLogs(c *cli.Context) (retErr error) {
 					offset, line = old.Offset, old.Line
 				}
 			}
+			// Truncated and written anew past the recorded size (copytruncate): from its start.
+			if offset > 0 && !replay.OffsetHolds(name, offset, format, state.Settled.Add(rcfg.ReorderWindow+time.Second)) {
+				offset, line = 0, 0
+			}
 		}
 		rc, err := replay.OpenAt(name, c.App.Reader, &read, offset)
 		if err != nil {
