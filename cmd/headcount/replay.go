@@ -48,9 +48,11 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"early cannot be taken back, while one left waiting is counted by the next run; --final ends and counts them\n" +
 			"(for a last run: the sessions of later logs would be split). The database records, for the next run, the\n" +
 			"settled point and per FILE its identity (device and inode), size and the byte offset to read on from; never\n" +
-			"a key or anything of a line. The next run reads a FILE of the same identity, not shorter, from that offset;\n" +
-			"any other FILE (rotated, new, truncated) from its start, ignoring its lines before the maximum session and\n" +
-			"idle timeout before the settled point's hour, and it skips a FILE last modified before then unread.\n" +
+			"a key or anything of a line. The next run reads a FILE of the same identity, not shorter, from that offset\n" +
+			"when a line starts there that is not newer than that run's newest (a FILE truncated and written anew, as\n" +
+			"logrotate's copytruncate leaves it, is not); any other FILE (rotated, new, truncated) from its start,\n" +
+			"ignoring its lines before the maximum session and idle timeout before the settled point's hour, and it\n" +
+			"skips a FILE last modified before then unread.\n" +
 			"It counts only the sessions ending after the settled point, the coverage from it and the hour statistics\n" +
 			"from its hour on. Known limit: with no key on disk, a client active without a pause as long as the idle\n" +
 			"timeout since before that reading start had a session whose start the resumed run cannot see; its later\n" +
