@@ -213,6 +213,14 @@ func replayLogs(c *cli.Context) (retErr error) {
 		}
 	}
 
+	if stateFound && !replace && state.IdleTimeout != 0 && (state.IdleTimeout != scfg.IdleTimeout || state.MaxSession != scfg.MaxSession) {
+		discard()
+		return usagef("--idle-timeout %s and --max-session %s are not the rules the replays into %s counted with (%s and %s): "+
+			"the sessions they ended would end elsewhere and count twice or not at all; nothing replayed. "+
+			"Give the same rules, or add --replace-days to count the days from the start point's on anew",
+			scfg.IdleTimeout, scfg.MaxSession, dbPath, state.IdleTimeout, state.MaxSession)
+	}
+
 	// The start point: the database's settled point, or --since.
 	var resume, open time.Time
 	switch {
@@ -362,7 +370,8 @@ func replayLogs(c *cli.Context) (retErr error) {
 	files = append(files, skipped...) // Offset -1: not read
 	f := res.Flush
 	f.Now = time.Now()
-	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files}, replaced); err != nil {
+	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files,
+		IdleTimeout: scfg.IdleTimeout, MaxSession: scfg.MaxSession}, replaced); err != nil {
 		return err
 	} else if len(aside) > 0 {
 		return fmt.Errorf("%s: %s of the logs could not be stored (see headcount check): times outside 1970-9999", db.Path(), plural.Count(len(aside), "entry"))
