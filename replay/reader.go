@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"time"
 	"unsafe"
 )
 
@@ -224,4 +225,66 @@ func parseOther(b []byte) netip.Addr {
 		return netip.Addr{}
 	}
 	return addr.Unmap().WithZone("")
+}
+
+// OffsetHolds reports whether the file name still holds at offset the stream
+// an earlier run read up to there, as far as a look at it can tell: the byte
+// before offset ends a line, and the first line from offset on that fits the
+// format (any, for FormatAuto) is not later than notAfter, the newest line
+// that run can have read. A file truncated in place and written anew since
+// (logrotate's copytruncate) that has grown past the size recorded fails it:
+// its lines at offset are newer. A gzipped file is taken as it is (it is
+// read from its start up to offset anyway). Reading a file from its start
+// instead of offset costs time only: the lines before the run's reading
+// start are ignored by their times.
+func OffsetHolds(name string, offset int64, format Format, notAfter time.Time) bool {
+	if offset <= 0 {
+		return true
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 1+maxLine)
+	n, err := f.ReadAt(buf, offset-1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	var magic [2]byte
+	if m, _ := f.ReadAt(magic[:], 0); m == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		return true
+	}
+	if n == 0 || buf[0] != '\n' {
+		return false
+	}
+	rest := buf[1:n]
+	if n == len(buf) { // the last line may be cut: only whole lines are looked at
+		if i := bytes.LastIndexByte(rest, '\n'); i >= 0 {
+			rest = rest[:i]
+		}
+	}
+	parsers := []parser{parserOf(format)}
+	if format == FormatAuto {
+		parsers = []parser{ParseDXUST, ParseNCSA, ParseHAProxy}
+	}
+	var r Record
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = trimEOL(line)
+		if len(line) == 0 {
+			continue
+		}
+		for _, p := range parsers {
+			if p(line, &r) {
+				return r.Time <= notAfter.UnixNano()
+			}
+		}
+	}
+	return n == 1 // nothing after offset yet holds; lines that fit no format do not
 }

@@ -25,6 +25,11 @@ type ReplayState struct {
 	Days []DayCount `json:"days"`
 	// Files holds the log files read.
 	Files []ReplayFile `json:"files"`
+	// IdleTimeout and MaxSession are the session rules the run counted with: a next run with others
+	// would end elsewhere the sessions this one ended, and count them twice or not at all. Zero in a
+	// state stored before they were kept.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	MaxSession  time.Duration `json:"max_session,omitempty"`
 }
 
 // ReplayFile is a log file a replay read.

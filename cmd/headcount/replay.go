@@ -48,9 +48,11 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"early cannot be taken back, while one left waiting is counted by the next run; --final ends and counts them\n" +
 			"(for a last run: the sessions of later logs would be split). The database records, for the next run, the\n" +
 			"settled point and per FILE its identity (device and inode), size and the byte offset to read on from; never\n" +
-			"a key or anything of a line. The next run reads a FILE of the same identity, not shorter, from that offset;\n" +
-			"any other FILE (rotated, new, truncated) from its start, ignoring its lines before the maximum session and\n" +
-			"idle timeout before the settled point's hour, and it skips a FILE last modified before then unread.\n" +
+			"a key or anything of a line. The next run reads a FILE of the same identity, not shorter, from that offset\n" +
+			"when a line starts there that is not newer than that run's newest (a FILE truncated and written anew, as\n" +
+			"logrotate's copytruncate leaves it, is not); any other FILE (rotated, new, truncated) from its start,\n" +
+			"ignoring its lines before the maximum session and idle timeout before the settled point's hour, and it\n" +
+			"skips a FILE last modified before then unread.\n" +
 			"It counts only the sessions ending after the settled point, the coverage from it and the hour statistics\n" +
 			"from its hour on. Known limit: with no key on disk, a client active without a pause as long as the idle\n" +
 			"timeout since before that reading start had a session whose start the resumed run cannot see; its later\n" +
@@ -211,6 +213,14 @@ func replayLogs(c *cli.Context) (retErr error) {
 		}
 	}
 
+	if stateFound && !replace && state.IdleTimeout != 0 && (state.IdleTimeout != scfg.IdleTimeout || state.MaxSession != scfg.MaxSession) {
+		discard()
+		return usagef("--idle-timeout %s and --max-session %s are not the rules the replays into %s counted with (%s and %s): "+
+			"the sessions they ended would end elsewhere and count twice or not at all; nothing replayed. "+
+			"Give the same rules, or add --replace-days to count the days from the start point's on anew",
+			scfg.IdleTimeout, scfg.MaxSession, dbPath, state.IdleTimeout, state.MaxSession)
+	}
+
 	// The start point: the database's settled point, or --since.
 	var resume, open time.Time
 	switch {
@@ -282,6 +292,10 @@ func replayLogs(c *cli.Context) (retErr error) {
 				if old.Device == file.Device && old.Inode == file.Inode && file.Size >= old.Size && old.Offset >= 0 {
 					offset, line = old.Offset, old.Line
 				}
+			}
+			// Truncated and written anew past the recorded size (copytruncate): from its start.
+			if offset > 0 && !replay.OffsetHolds(name, offset, format, state.Settled.Add(rcfg.ReorderWindow+time.Second)) {
+				offset, line = 0, 0
 			}
 		}
 		rc, err := replay.OpenAt(name, c.App.Reader, &read, offset)
@@ -356,7 +370,8 @@ func replayLogs(c *cli.Context) (retErr error) {
 	files = append(files, skipped...) // Offset -1: not read
 	f := res.Flush
 	f.Now = time.Now()
-	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files}, replaced); err != nil {
+	if aside, err := db.ReplayFlush(f, store.ReplayState{Settled: res.Settled, Open: res.SettledOpen, Files: files,
+		IdleTimeout: scfg.IdleTimeout, MaxSession: scfg.MaxSession}, replaced); err != nil {
 		return err
 	} else if len(aside) > 0 {
 		return fmt.Errorf("%s: %s of the logs could not be stored (see headcount check): times outside 1970-9999", db.Path(), plural.Count(len(aside), "entry"))
