@@ -100,6 +100,12 @@ type Input struct {
 	// their number in the file.
 	Offset int64
 	Line   uint64
+	// Seen, when not zero, is how many bytes of the file an earlier run
+	// read (the size it recorded), for the file that run read. A line from
+	// Seen on whose time is not after Config.Resume was written after that
+	// run settled with a time before its settled point: Result.WrittenLate
+	// counts it.
+	Seen int64
 }
 
 // SkippedLine names a line that fits no format by its file and number.
@@ -157,6 +163,14 @@ type Result struct {
 	// line started ran into the maximum or ended after Resume. Zero for a
 	// run that does not resume.
 	Continuous uint64
+	// WrittenLate is the number of lines of a resumed run written to a file
+	// after the earlier run read it (Input.Seen) with a time not after the
+	// settled point (Config.Resume): a node whose clock is behind the others'
+	// by more than the reorder window, or a writer that held its lines that
+	// long. The earlier run may have counted the session such a line
+	// belongs to, ended before the line; this run then counts it again. One
+	// run over all the logs would have counted it once.
+	WrittenLate uint64
 }
 
 // Sessions returns the number of completed sessions in r.
@@ -214,7 +228,7 @@ func Run(cfg Config, inputs []Input) (Result, error) {
 	e.classFn = func() session.Class { return e.class }
 	e.res.Formats = make([]Format, len(inputs))
 	for i, in := range inputs {
-		s := &source{name: in.Name, lr: newLineReader(in.R, in.Offset), format: cfg.Format}
+		s := &source{name: in.Name, lr: newLineReader(in.R, in.Offset), format: cfg.Format, seen: in.Seen}
 		s.lr.line = in.Line
 		s.cps = []checkpoint{{max: math.MinInt64, off: in.Offset, line: in.Line}}
 		if err := e.start(s); err != nil {
@@ -259,7 +273,8 @@ type source struct {
 	earlyLine uint64
 	earlyOff  []int64
 	head      event
-	ok        bool // head holds the next event
+	ok        bool  // head holds the next event
+	seen      int64 // Input.Seen
 
 	// cps holds checkpoints of the stream, in order: no line before off is
 	// later than max. One is added each minute of log time, and those the
@@ -400,6 +415,9 @@ func (e *engine) advance(s *source) error {
 			continue
 		}
 		e.checkpoint(s, e.record.Time, off, n-1)
+		if s.seen > 0 && off >= s.seen && e.resume != 0 && e.record.Time <= e.resume {
+			e.res.WrittenLate++
+		}
 		s.head = e.keyed(&e.record)
 		s.ok = true
 		return nil

@@ -285,17 +285,17 @@ func replayLogs(c *cli.Context) (retErr error) {
 			skipped = append(skipped, file)
 			continue
 		}
-		var offset int64
+		var offset, seen int64
 		var line uint64
 		if useOffsets && file.Inode != 0 {
 			for _, old := range state.Files {
 				if old.Device == file.Device && old.Inode == file.Inode && file.Size >= old.Size && old.Offset >= 0 {
-					offset, line = old.Offset, old.Line
+					offset, line, seen = old.Offset, old.Line, old.Size
 				}
 			}
 			// Truncated and written anew past the recorded size (copytruncate): from its start.
 			if offset > 0 && !replay.OffsetHolds(name, offset, format, state.Settled.Add(rcfg.ReorderWindow+time.Second)) {
-				offset, line = 0, 0
+				offset, line, seen = 0, 0, 0
 			}
 		}
 		rc, err := replay.OpenAt(name, c.App.Reader, &read, offset)
@@ -308,7 +308,7 @@ func replayLogs(c *cli.Context) (retErr error) {
 			return usagef("cannot read %v", err)
 		}
 		defer rc.Close()
-		inputs = append(inputs, replay.Input{Name: name, R: rc, Offset: offset, Line: line})
+		inputs = append(inputs, replay.Input{Name: name, R: rc, Offset: offset, Line: line, Seen: seen})
 		files = append(files, file)
 		if name != "-" && fi != nil && total >= 0 {
 			total += fi.Size() - offset
@@ -408,6 +408,10 @@ func replayNotes(res replay.Result, cfg replay.Config, readFrom time.Time, skipp
 		}
 		fmt.Fprintf(&b, "; %s of clients active without a pause since before %s may be split differently from one run over the whole period",
 			plural.Count(res.Continuous, "session"), readFrom.UTC().Format(time.RFC3339))
+		if res.WrittenLate > 0 {
+			fmt.Fprintf(&b, "; %s written since the last run carry times before its settled point: a session they belong to may be counted twice (widen --reorder-window to cover the nodes' clock skew and their writers' delay)",
+				plural.Count(res.WrittenLate, "line"))
+		}
 	}
 	if cfg.Settle && !res.Settled.IsZero() {
 		fmt.Fprintf(&b, "; settled at %s: sessions still live then wait for the next run (--final counts them)", res.Settled.Format(time.RFC3339Nano))
