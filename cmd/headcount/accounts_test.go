@@ -223,3 +223,41 @@ func TestExport_AccountsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestExport_SeveralDBSameFile: several --db naming one database file, by
+// the same path, another path or a symbolic link, are refused (status 2,
+// nothing written): merged, its sessions would be counted twice.
+func TestExport_SeveralDBSameFile(t *testing.T) {
+	dir := filepath.Dir(accountsTree(t))
+	uat := filepath.Join(dir, "uat.db")
+	link := filepath.Join(dir, "uat-link.db")
+	if err := os.Symlink(uat, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := dir + "/sub/../uat.db"
+	globex := filepath.Join(dir, "globex.db")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"same path", []string{"--db", uat, "--db", globex, "--db", uat}, "--db " + uat + " is given twice: its sessions would be counted twice; give each database once"},
+		{"another path", []string{"--db", uat, "--db", other}, "--db " + other + " is the same file as --db " + uat + ": its sessions would be counted twice; give each database once"},
+		{"a link", []string{"--db", link, "--db", uat, "--by-environment"}, "--db " + uat + " is the same file as --db " + link + ": its sessions would be counted twice; give each database once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, "out.csv")
+			args := append(append([]string{"export", "--output", out}, tc.args...), "2026-01-01", "2026-05-01")
+			code, stdout, errOut := runCLI(t, args...)
+			if code != 2 || stdout != "" || errOut != "headcount: "+tc.want+"\n" {
+				t.Errorf("status %d, stdout %q, stderr\n%s\nwant status 2 and\nheadcount: %s", code, stdout, errOut, tc.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written", out)
+			}
+		})
+	}
+}

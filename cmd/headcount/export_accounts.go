@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -142,6 +145,9 @@ func accountDBError(id string, d accounts.DB, err error) error {
 func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) error) error) error {
 	hours := o.summary || o.format == report.JSON || o.format == report.HTML || o.by == report.Day
 	dbs := c.StringSlice("db")
+	if err := distinctDatabases(dbs); err != nil {
+		return err
+	}
 	snaps := make([]store.Snapshot, 0, len(dbs))
 	for _, db := range dbs {
 		s, err := admin.ReadSnapshot(db, o.client, o.from, o.to, store.Parts{Hours: hours})
@@ -212,6 +218,31 @@ func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) er
 		}
 		return writeCSVBlocks(w, reports)
 	})
+}
+
+// distinctDatabases refuses a database file given twice among several --db,
+// by the same path, another path to it or a link: merged, its sessions
+// would be counted twice. A file that cannot be read is left to the read,
+// which says why.
+func distinctDatabases(dbs []string) error {
+	type seen struct {
+		name string
+		info fs.FileInfo
+	}
+	var files []seen
+	for _, db := range dbs {
+		info, _ := os.Stat(db)
+		for _, f := range files {
+			switch {
+			case f.name == db:
+				return usagef("--db %s is given twice: its sessions would be counted twice; give each database once", db)
+			case filepath.Clean(f.name) == filepath.Clean(db) || info != nil && f.info != nil && os.SameFile(f.info, info):
+				return usagef("--db %s is the same file as --db %s: its sessions would be counted twice; give each database once", db, f.name)
+			}
+		}
+		files = append(files, seen{db, info})
+	}
+	return nil
 }
 
 // writeCSVBlocks writes the reports as one CSV: the first's header, then

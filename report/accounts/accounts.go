@@ -126,6 +126,10 @@ func Parse(path string, data []byte) (*File, error) {
 		if k.Value != "accounts" {
 			return nil, fail(k.Line, `unknown key %q; the file has one key, "accounts"`, k.Value)
 		}
+		if list != nil {
+			// A second list would silently replace the first one's accounts.
+			return nil, fail(k.Line, `key "accounts" given twice; put every account in one list`)
+		}
 		list = v
 	}
 	if list == nil || list.Kind == yaml.ScalarNode && list.Tag == "!!null" || list.Kind == yaml.SequenceNode && len(list.Content) == 0 {
@@ -239,15 +243,23 @@ func parseDBs(path, dir, id string, n *yaml.Node, fail func(int, string, ...any)
 		case yaml.ScalarNode:
 			d.Path = it.Value
 		case yaml.MappingNode:
+			seen := map[string]bool{}
 			for i := 0; i+1 < len(it.Content); i += 2 {
 				k, v := it.Content[i], it.Content[i+1]
-				switch k.Value {
-				case "path":
-					d.Path = v.Value
-				case "admin-addr":
-					d.AdminAddr = v.Value
-				default:
+				if k.Value != "path" && k.Value != "admin-addr" {
 					return nil, fail(k.Line, "unknown key %q in a database of account %q; its keys are path and admin-addr", k.Value, id)
+				}
+				if seen[k.Value] {
+					return nil, fail(k.Line, "key %q given twice in a database of account %q", k.Value, id)
+				}
+				seen[k.Value] = true
+				if v.Kind != yaml.ScalarNode {
+					return nil, fail(v.Line, "account %q: %s must be a single value", id, k.Value)
+				}
+				if k.Value == "path" {
+					d.Path = v.Value
+				} else {
+					d.AdminAddr = v.Value
 				}
 			}
 		default:

@@ -52,6 +52,9 @@ func TestParse_Errors(t *testing.T) {
 		{"db empty", "accounts:\n  - id: a\n    db: ['']\n", file + `:3: account "a": a database with no path`},
 		{"db bad shape", "accounts:\n  - id: a\n    db: [[x.db]]\n", file + `:3: account "a": a database is a path, or a mapping with path and admin-addr`},
 		{"db unknown key", "accounts:\n  - id: a\n    db:\n      - file: x.db\n", file + `:4: unknown key "file" in a database of account "a"; its keys are path and admin-addr`},
+		{"accounts twice", "accounts:\n  - id: a\n    db: x.db\naccounts:\n  - id: b\n", file + `:4: key "accounts" given twice; put every account in one list`},
+		{"db key twice", "accounts:\n  - id: a\n    db: {path: x.db, path: y.db}\n", file + `:3: key "path" given twice in a database of account "a"`},
+		{"db path not scalar", "accounts:\n  - id: a\n    db:\n      - path: [x.db]\n", file + `:4: account "a": path must be a single value`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
