@@ -142,7 +142,7 @@ func newSummaryHTMLView(s Summary) summaryView {
 		v.Rows = append(v.Rows, summaryRow{Label: p.Label, Metered: c[0], Peak: c[1], Average: c[2], Session: c[3],
 			Unknown: strconv.Itoa(p.UnknownDays), NotMetered: !p.All.Metered()})
 
-		name := summaryPeriodName(s.By, p.Label)
+		name := s.By.prettyName(p.Label)
 		pv := summaryPeriodView{Label: p.Label, Title: strings.ToUpper(name[:1]) + name[1:], HourLabels: hourLabels, NotMetered: !p.All.Metered()}
 		switch {
 		case !p.All.Metered() && p.UnknownDays > 0:

@@ -101,20 +101,6 @@ func WriteSummaryCSV(w io.Writer, s Summary) error {
 	return cw.Error()
 }
 
-// summaryPeriodName names a period in a sentence: "2026-11", "the week of
-// 2026-11-29", "the day 2026-11-29", "the year 2026".
-func summaryPeriodName(by Granularity, label string) string {
-	switch by {
-	case Week:
-		return "the week of " + label
-	case Day:
-		return "the day " + label
-	case Year:
-		return "the year " + label
-	}
-	return label
-}
-
 // WriteSummaryPretty writes the summary as text: a banner, then per period
 // a line with its figures and two tables, by hour of day and (weeks and
 // longer) by weekday; an hour or weekday without statistics reads "not
@@ -129,7 +115,7 @@ func WriteSummaryPretty(w io.Writer, s Summary) error {
 	fmt.Fprintln(bw, "Live sessions: peak, and average over the busiest 8 hours of a day and 5 days of a week")
 	fmt.Fprintln(bw, rule)
 	for _, p := range s.Periods {
-		name := summaryPeriodName(s.By, p.Label)
+		name := s.By.prettyName(p.Label)
 		switch {
 		case !p.All.Metered() && p.UnknownDays > 0:
 			fmt.Fprintf(bw, "Summary for %s: unknown, %s metered without hourly statistics (imported history)\n", name, plural(p.UnknownDays, "day"))
