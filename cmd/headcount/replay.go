@@ -66,7 +66,8 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 			"out (that day stays as stored). --since earlier than the database's settled point would count the\n" +
 			"sessions between twice: refused unless --replace-days, which then reads every FILE from its start.\n" +
 			"With --dry-run nothing is written: the per-day counts are printed as CSV day,sessions,bot_sessions and the\n" +
-			"summary goes to stderr; given --db of an existing database, it goes on from that database's settled point.\n" +
+			"summary goes to stderr; given --db of an existing database, it goes on from that database's settled point\n" +
+			"and the summary says if the run itself would be refused.\n" +
 			"The agent must be stopped: it holds the database while it runs.",
 		OnUsageError: onUsage,
 		Flags: []cli.Flag{
@@ -339,6 +340,18 @@ func replayLogs(c *cli.Context) (retErr error) {
 	notes := replayNotes(res, rcfg, readFrom, len(skipped))
 
 	if dryRun {
+		if db != nil && !replace {
+			// Say what the run itself would refuse, so that a dry run is
+			// not taken for a run that would go through.
+			taken, err := daysTaken(db, replayDays(res, resume), resume, state, stateFound && !resume.Before(state.Settled))
+			if err != nil {
+				return err
+			}
+			if len(taken) > 0 {
+				notes += fmt.Sprintf("; without --dry-run it would be refused: %s already has sessions or coverage that replay did not write for %s: %s",
+					dbPath, plural.Count(len(taken), "day"), strings.Join(taken, ", "))
+			}
+		}
 		w := c.App.Writer
 		fmt.Fprintln(w, "day,sessions,bot_sessions")
 		for _, d := range res.Flush.Days {

@@ -264,6 +264,12 @@ func TestReplay_SinceAndReplaceDays(t *testing.T) {
 	if after, _ := os.ReadFile(live); string(after) != string(before) {
 		t.Error("the refused replay changed the database")
 	}
+	// A dry run says the run would be refused.
+	code, _, stderr = runBinaryAt(t, bin, "replay", "--final", "--dry-run", "--db", live, log)
+	wantNote := "; without --dry-run it would be refused: " + live + " already has sessions or coverage that replay did not write for 1 day: 2026-07-02; nothing written (--dry-run)\n"
+	if code != 0 || !strings.HasSuffix(stderr, wantNote) {
+		t.Errorf("dry run over a metered day: exit %d\nstderr %q\nwant it to end with %q", code, stderr, wantNote)
+	}
 
 	// What replacing gives: the export of the logs replayed alone.
 	alone := filepath.Join(dir, "alone.db")
