@@ -852,6 +852,13 @@ func (e *engine) collect(t int64) {
 	f := &e.res.Flush
 	f.Started += d.Started
 	w := (t - 1) - (t-1)%int64(store.Window)
+	if e.covered && w > e.covEnd {
+		// Completed in a hole of the logs or after the last line, where
+		// nothing is metered: counted in the last metered window, as the
+		// agent counts the sessions it ends when it stops, so that the
+		// metered windows hold every session (headcount metrics-file).
+		w = e.covEnd - e.covEnd%int64(store.Window)
+	}
 	for _, c := range d.Completions {
 		if c.Day.Before(e.cfg.DaysFrom) {
 			continue

@@ -123,13 +123,17 @@ func TestRun_MergeCoverageLate(t *testing.T) {
 		t.Errorf("coverage %v, want %v", res.Flush.Coverage, wantCov)
 	}
 	// Sessions count in the 10-minute window in which the sweep of the
-	// log's clock completed them, also before a hole.
+	// log's clock completed them when it is metered; those completed in a
+	// hole or after the last line, in the last metered window before
+	// (00:10 for the session of 00:10, over at 00:40 in the hole; 08:20 for
+	// those of 08:12 and 08:22, over at 08:42 and 08:52 after the last
+	// line), so that the metered windows hold every session.
 	var windowList []string
 	for _, w := range res.Flush.Windows {
 		windowList = append(windowList, fmt.Sprintf("%s:%d", w.Start.Format("02T15:04"), w.Sessions))
 	}
-	if got := strings.Join(windowList, " "); got != "02T00:40:1 02T08:10:1 02T08:40:1 02T08:50:1" {
-		t.Errorf("windows %s, want 02T00:40:1 02T08:10:1 02T08:40:1 02T08:50:1", got)
+	if got := strings.Join(windowList, " "); got != "02T00:10:1 02T08:10:1 02T08:20:2" {
+		t.Errorf("windows %s, want 02T00:10:1 02T08:10:1 02T08:20:2", got)
 	}
 	// The live-session statistics keep the hours the coverage meets only.
 	var hourList []string
