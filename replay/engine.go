@@ -565,12 +565,17 @@ func (e *engine) apply(ev event) {
 	if ev.t < e.oldest {
 		return
 	}
-	hole := e.covered && ev.t > e.covEnd+e.hole
+	hole := !e.covered || ev.t > e.covEnd+e.hole
 	if hole {
 		// No line from covEnd to ev.t: that time is not metered. The hour
 		// statistics are sampled up to its start; the sweeps through it end
-		// sessions but sample nothing (no sampled time, no live time).
-		e.table.Sweep(time.Unix(0, e.covEnd))
+		// sessions but sample nothing (no sampled time, no live time). Nor
+		// is the time before the run's first line: a resumed run's table
+		// starts at ReadFrom, and one run over all the logs has a hole
+		// there, or lines before that the earlier run sampled.
+		if e.covered {
+			e.table.Sweep(time.Unix(0, e.covEnd))
+		}
 		e.table.Unmetered(true)
 	}
 	for ev.t >= e.nextSweep {

@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +46,41 @@ func TestRun_HourStatsAroundAHole(t *testing.T) {
 	}
 	if len(res.Flush.Coverage) != 2 {
 		t.Errorf("coverage %v, want two spans around the hole", res.Flush.Coverage)
+	}
+}
+
+// TestRun_HourStatsResumedAfterAHole: a resumed run whose first line after
+// it starts reading follows a hole samples the hour statistics from that
+// line on, as one run over all the logs samples them from the hole's end:
+// the time before it is not metered, read from the file's start (the lines
+// before ReadFrom ignored) or from the earlier run's offset. It was sampled
+// with nothing live from ReadFrom on (10h: an hour sampled, average 0.5,
+// for one run's half hour with one session live, average 1), or lost its
+// first minute.
+func TestRun_HourStatsResumedAfterAHole(t *testing.T) {
+	at := func(ip, hm string) string { return ncsa(ip, "24/Nov/2026:"+hm+":00 +0000", "/", "UA", "-") }
+	early := []string{at("192.0.2.1", "00:00"), at("192.0.2.1", "00:10")}
+	// A hole from 00:10 to 10:30: the resumed run starts reading at 05:25.
+	first := []string{at("192.0.2.2", "10:30"), at("192.0.2.2", "10:40"), at("192.0.2.2", "10:47")}
+	later := []string{at("192.0.2.3", "11:00"), at("192.0.2.3", "11:10"), at("192.0.2.3", "11:20"), at("192.0.2.3", "11:30")}
+	all := append(append(append([]string{}, early...), first...), later...)
+
+	hours := func(rs ...Result) string {
+		var b strings.Builder
+		for _, r := range rs {
+			for _, h := range r.Flush.Hours {
+				fmt.Fprintf(&b, "%s sampled %v live %v peak %d\n", h.Hour.Format("15h"),
+					time.Duration(h.SampledMillis)*time.Millisecond, time.Duration(h.LiveMillis)*time.Millisecond, h.Peak)
+			}
+		}
+		return b.String()
+	}
+	one := runLines(t, Config{}, all)
+	earlier := runLines(t, Config{Settle: true}, append(append([]string{}, early...), first...))
+	resumed := Config{Resume: earlier.Settled, ResumeOpen: earlier.SettledOpen}
+	for name, lines := range map[string][]string{"from the file's start": all, "from the offset": append(append([]string{}, first...), later...)} {
+		if got, want := hours(earlier, runLines(t, resumed, lines)), hours(one); got != want {
+			t.Errorf("resumed, reading %s: hour statistics\n%swant those of one run\n%s", name, got, want)
+		}
 	}
 }
