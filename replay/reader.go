@@ -227,6 +227,19 @@ func parseOther(b []byte) netip.Addr {
 	return addr.Unmap().WithZone("")
 }
 
+// Gzipped reports whether the file name is gzipped, by its first bytes. Its
+// offsets are in the decompressed stream; its size is not.
+func Gzipped(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [2]byte
+	m, _ := f.ReadAt(magic[:], 0)
+	return m == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
 // OffsetHolds reports whether the file name still holds at offset the stream
 // an earlier run read up to there, as far as a look at it can tell: the byte
 // before offset ends a line, and the first line from offset on that fits the

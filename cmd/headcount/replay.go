@@ -298,6 +298,11 @@ func replayLogs(c *cli.Context) (retErr error) {
 			if offset > 0 && !replay.OffsetHolds(name, offset, format, state.Settled.Add(rcfg.ReorderWindow+time.Second)) {
 				offset, line, seen = 0, 0, 0
 			}
+			// A gzipped file's recorded size is not a place in the stream its
+			// lines are read from: it is not written to, no line is late.
+			if seen > 0 && replay.Gzipped(name) {
+				seen = 0
+			}
 		}
 		rc, err := replay.OpenAt(name, c.App.Reader, &read, offset)
 		if err != nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A line written to a log after a run read it, with a time before that run's
@@ -87,5 +90,51 @@ func appendText(t *testing.T, path string, lines ...string) {
 		if _, err := f.WriteString(l); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A gzipped file read again by the next run (hourly runs after a rotation
+// that compressed yesterday's file) has no line written late: its recorded
+// size is the compressed one, and the next run's offset in it, in the
+// decompressed stream, is past that. Its lines before the settled point
+// were all taken for lines written late (825 here).
+func TestReplay_GzipReadAgainIsNotWrittenLate(t *testing.T) {
+	bin := headcountBinFast(t)
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC)
+	var old bytes.Buffer
+	for ; at.Before(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)); at = at.Add(20 * time.Second) {
+		old.WriteString(ncsaLine(fmt.Sprintf("10.0.%d.%d", at.Hour(), at.Minute()), at.Format("02/Jan/2006:15:04:05 -0700"), "/") + "\n")
+	}
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	if _, err := zw.Write(old.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gz := filepath.Join(dir, "access.log.1.gz")
+	if err := os.WriteFile(gz, zipped.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for ; at.Before(time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)); at = at.Add(time.Minute) {
+		lines = append(lines, ncsaLine("10.1.0.1", at.Format("02/Jan/2006:15:04:05 -0700"), "/"))
+	}
+	live := replayLog(t, dir, "access.log", lines...)
+	db := filepath.Join(dir, "hourly.db")
+	if out, err := exec.Command(bin, "replay", "--db", db, live, gz).CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	for ; at.Before(time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)); at = at.Add(time.Minute) {
+		appendText(t, live, ncsaLine("10.1.0.1", at.Format("02/Jan/2006:15:04:05 -0700"), "/"))
+	}
+	out, err := exec.Command(bin, "replay", "--db", db, live, gz).CombinedOutput()
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "; resumed from 2026-11-24T00:54:00Z") || strings.Contains(string(out), "written since the last run") {
+		t.Errorf("second run, the gzipped file read again from its offset, said\n%s\nwant it resumed and no line written late", out)
 	}
 }
