@@ -317,6 +317,10 @@ type engine struct {
 	covEnd     int64
 	covered    bool
 	lastWindow int64
+	// unmetered is set from the start of a hole in the logs to its end,
+	// and after the last line: the completions collected then count in
+	// covEnd's window.
+	unmetered bool
 
 	days    map[int64]*store.DayCount
 	hours   map[int64]*store.HourCount
@@ -577,6 +581,7 @@ func (e *engine) apply(ev event) {
 			e.table.Sweep(time.Unix(0, e.covEnd))
 		}
 		e.table.Unmetered(true)
+		e.unmetered = e.covered
 	}
 	for ev.t >= e.nextSweep {
 		e.sweep(e.nextSweep)
@@ -595,6 +600,7 @@ func (e *engine) apply(ev event) {
 	if hole {
 		e.table.Sweep(time.Unix(0, ev.t)) // sampling starts again here
 		e.table.Unmetered(false)
+		e.unmetered = false
 	}
 	if e.probes != nil && ev.t < e.probeEnd && ev.kind != kindCoverage {
 		e.probe(ev)
@@ -635,6 +641,7 @@ func (e *engine) finish() {
 		// end, but their time after it is in no hour statistics.
 		e.table.Sweep(time.Unix(0, e.covEnd))
 		e.table.Unmetered(true)
+		e.unmetered = true
 	}
 	for e.table.Live() > 0 {
 		e.sweep(e.nextSweep)
@@ -857,7 +864,7 @@ func (e *engine) collect(t int64) {
 	f := &e.res.Flush
 	f.Started += d.Started
 	w := (t - 1) - (t-1)%int64(store.Window)
-	if e.covered && w > e.covEnd {
+	if e.unmetered && w > e.covEnd {
 		// Completed in a hole of the logs or after the last line, where
 		// nothing is metered: counted in the last metered window, as the
 		// agent counts the sessions it ends when it stops, so that the

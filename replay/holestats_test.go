@@ -84,3 +84,29 @@ func TestRun_HourStatsResumedAfterAHole(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_WindowsOfAQuietSpan: a session completed in a 10-minute window
+// without a line, between two lines less than Config.Hole apart, counts in
+// that window: it is covered, and the agent counts there. Only those
+// completed in a hole or after the last line count in the last metered
+// window. The session of 09:42 (over at 10:12, between the lines of 10:09
+// and 10:22) counted in the window of 10:00.
+func TestRun_WindowsOfAQuietSpan(t *testing.T) {
+	at := func(ip, hm string) string { return ncsa(ip, "24/Nov/2026:"+hm+":00 +0000", "/", "UA", "-") }
+	res := runLines(t, Config{}, []string{
+		at("192.0.2.1", "09:42"), at("192.0.2.2", "09:55"),
+		at("192.0.2.3", "10:09"), at("192.0.2.3", "10:22"), at("192.0.2.3", "10:35"),
+	})
+	var got []string
+	for _, w := range res.Flush.Windows {
+		got = append(got, fmt.Sprintf("%s:%d", w.Start.Format("15:04"), w.Sessions))
+	}
+	// 09:42 ends at 10:12, 09:55 at 10:25, and the session of 10:09 to
+	// 10:35 after the last line, at 11:05.
+	if got, want := strings.Join(got, " "), "10:10:1 10:20:1 10:30:1"; got != want {
+		t.Errorf("windows %s, want %s", got, want)
+	}
+	if len(res.Flush.Coverage) != 1 {
+		t.Errorf("coverage %v, want one span", res.Flush.Coverage)
+	}
+}
