@@ -54,19 +54,9 @@ func WriteAccountsCSV(w io.Writer, r AccountsReport) error {
 	return cw.Error()
 }
 
-func (a AccountRow) sessionsText() string {
-	if !a.Covered {
-		return ""
-	}
-	return strconv.FormatUint(a.Sessions, 10)
-}
+func (a AccountRow) sessionsText() string { return countText(a.Covered, a.Sessions) }
 
-func (a AccountRow) subtreeText() string {
-	if !a.SubtreeCovered {
-		return ""
-	}
-	return strconv.FormatUint(a.Subtree, 10)
-}
+func (a AccountRow) subtreeText() string { return countText(a.SubtreeCovered, a.Subtree) }
 
 // WriteAccountsPretty writes a tree per month: each account indented under
 // its parent with its own sessions ("-" when its databases covered no day

@@ -85,19 +85,19 @@ func WriteCSV(w io.Writer, r Report) error {
 	return cw.Error()
 }
 
-func sessionsText(p Period) string {
-	if !p.Covered() {
-		return ""
-	}
-	return strconv.FormatUint(p.Sessions, 10)
-}
+// sessionsText is the period's sessions, empty when it has no covered day.
+func sessionsText(p Period) string { return countText(p.Covered(), p.Sessions) }
 
 // botsText is the period's bot sessions, empty when it has no covered day.
-func botsText(p Period) string {
-	if !p.Covered() {
+func botsText(p Period) string { return countText(p.Covered(), p.Classes.Bots) }
+
+// countText is a CSV cell of a count: n, or empty when it is not known
+// (nothing was metered).
+func countText(known bool, n uint64) string {
+	if !known {
 		return ""
 	}
-	return strconv.FormatUint(p.Classes.Bots, 10)
+	return strconv.FormatUint(n, 10)
 }
 
 func gapsText(spans []Span) string {

@@ -43,15 +43,15 @@ type SummaryPeriod struct {
 	// that have no hourly statistics: their live sessions are unknown and
 	// in none of the figures.
 	UnknownDays int
-	// All is the whole period; its Busiest is the mean, over the weeks
-	// (Sunday to Saturday, cut to the period) with a metered hour, of the
-	// mean of the week's 5 busiest days, a day's figure being the mean of
-	// its 8 busiest hours' average live sessions (fewer when fewer were
-	// metered). For a day that is the day's own figure.
+	// All is the whole period; its Busiest is the mean of the 5 busiest
+	// metered days of each week (Sunday to Saturday, cut to the period),
+	// pooled (overWeeks), a day's figure being the mean of its 8 busiest
+	// hours' average live sessions (fewer when fewer were metered). For a
+	// day that is the day's own figure.
 	All Profile
 	// Hours[h] is the hour of day h (UTC) over the period's days; its
-	// Busiest is, as All's, the mean over the weeks of the mean of the 5
-	// busiest of the week's hours h, by their average live sessions.
+	// Busiest is, as All's, the mean of the 5 busiest of each week's hours
+	// h, by their average live sessions, pooled.
 	Hours [24]Profile
 	// Weekdays[w] is weekday w (time.Sunday first) over the period's days;
 	// its Busiest is the mean of those days' figures (each the mean of the
@@ -229,8 +229,8 @@ func BuildSummary(in Input) Summary {
 				}
 			}
 		}
-		// The busiest averages: per week (cut to the period), the mean of
-		// the 5 busiest days; then the mean over the weeks.
+		// The busiest averages: the 5 busiest days of each week (cut to
+		// the period), pooled.
 		p.All.Busiest, p.All.Averaged = overWeeks(r, a, b, func(i int) (float64, bool) { return dayFigure[i], dayMetered[i] })
 		for h := range p.Hours {
 			p.Hours[h].Busiest, p.Hours[h].Averaged = overWeeks(r, a, b, func(i int) (float64, bool) { return cells[i][h].average() })

@@ -138,7 +138,7 @@ func newSummaryHTMLView(s Summary) summaryView {
 		hourLabels[h] = twoDigits(h)
 	}
 	for _, p := range s.Periods {
-		c := summaryCells(p.All, p.All.Busiest, p.All.Averaged)
+		c := summaryCells(p.All)
 		v.Rows = append(v.Rows, summaryRow{Label: p.Label, Metered: c[0], Peak: c[1], Average: c[2], Session: c[3],
 			Unknown: strconv.Itoa(p.UnknownDays), NotMetered: !p.All.Metered()})
 
@@ -157,12 +157,12 @@ func newSummaryHTMLView(s Summary) summaryView {
 			}
 		}
 		for h, hp := range p.Hours {
-			c := summaryCells(hp, hp.Busiest, hp.Averaged)
+			c := summaryCells(hp)
 			pv.Hours = append(pv.Hours, summaryFiguresRow{Key: twoDigits(h), Name: twoDigits(h) + ":00", Metered: c[0], Peak: c[1], Average: c[2], Session: c[3], NotMetered: !hp.Metered()})
 		}
 		if p.HasWeekdays(s.By) {
 			for wd, wp := range p.Weekdays {
-				c := summaryCells(wp, wp.Busiest, wp.Averaged)
+				c := summaryCells(wp)
 				pv.Weekdays = append(pv.Weekdays, summaryFiguresRow{Key: weekdayNames[wd], Name: weekdayNames[wd], Metered: c[0], Peak: c[1], Average: c[2], Session: c[3], NotMetered: !wp.Metered()})
 			}
 		}

@@ -51,13 +51,13 @@ func millisHours(ms uint64) string {
 // summaryCells returns p's four figures as CSV cells: metered hours, peak,
 // average, session-hours; all empty when p has no statistics, the average
 // empty when nothing was sampled.
-func summaryCells(p Profile, average float64, averaged bool) [4]string {
+func summaryCells(p Profile) [4]string {
 	if !p.Metered() {
 		return [4]string{}
 	}
 	c := [4]string{millisHours(p.SampledMillis), strconv.FormatUint(p.Peak, 10), "", millisHours(p.LiveMillis)}
-	if averaged {
-		c[2] = formatAverage(average)
+	if p.Averaged {
+		c[2] = formatAverage(p.Busiest)
 	}
 	return c
 }
@@ -79,16 +79,16 @@ func WriteSummaryCSV(w io.Writer, s Summary) error {
 	}
 	for i, p := range s.Periods {
 		row := []string{p.Label}
-		all := summaryCells(p.All, p.All.Busiest, p.All.Averaged)
+		all := summaryCells(p.All)
 		row = append(row, all[:]...)
 		for _, h := range p.Hours {
-			c := summaryCells(h, h.Busiest, h.Averaged)
+			c := summaryCells(h)
 			row = append(row, c[:]...)
 		}
 		for _, wd := range p.Weekdays {
 			var c [4]string
 			if p.HasWeekdays(s.By) {
-				c = summaryCells(wd, wd.Busiest, wd.Averaged)
+				c = summaryCells(wd)
 			}
 			row = append(row, c[:]...)
 		}
@@ -227,17 +227,17 @@ func WriteSummaryJSON(w io.Writer, s Summary) error {
 	field("granularity", s.By.String())
 	periods := make([]jsonSummaryPeriod, 0, len(s.Periods))
 	for _, p := range s.Periods {
-		all := jsonCells(summaryCells(p.All, p.All.Busiest, p.All.Averaged))
+		all := jsonCells(summaryCells(p.All))
 		jp := jsonSummaryPeriod{Period: p.Label, Start: date(p.Start), End: date(p.End), Days: p.Days, UnknownDays: p.UnknownDays,
 			MeteredHours: all[0], PeakLive: all[1], Average: all[2], SessionHours: all[3], Hours: make([]jsonSummaryFigures, 0, 24)}
 		for h, hp := range p.Hours {
-			c := jsonCells(summaryCells(hp, hp.Busiest, hp.Averaged))
+			c := jsonCells(summaryCells(hp))
 			hour := h
 			jp.Hours = append(jp.Hours, jsonSummaryFigures{Hour: &hour, MeteredHours: c[0], PeakLive: c[1], Average: c[2], SessionHours: c[3]})
 		}
 		if p.HasWeekdays(s.By) {
 			for wd, wp := range p.Weekdays {
-				c := jsonCells(summaryCells(wp, wp.Busiest, wp.Averaged))
+				c := jsonCells(summaryCells(wp))
 				jp.Weekdays = append(jp.Weekdays, jsonSummaryFigures{Weekday: weekdayNames[wd], MeteredHours: c[0], PeakLive: c[1], Average: c[2], SessionHours: c[3]})
 			}
 		}
