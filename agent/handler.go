@@ -113,7 +113,7 @@ type Handler struct {
 // exclusion files.
 func NewHandler(cfg HandlerConfig, sessions Sessions, log zerolog.Logger) *Handler {
 	if cfg.MaxSession <= 0 {
-		cfg.MaxSession = 4 * time.Hour
+		cfg.MaxSession = session.DefaultMaxSession
 	}
 	heard := spop.AppendSetVarUint(nil, spop.ScopeTxn, VarOK, 1)
 	maxIn := uint32((cfg.MaxSession+time.Second-1)/time.Second) + maxInMargin

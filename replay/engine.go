@@ -75,14 +75,7 @@ const readMargin = 5 * time.Minute
 // resume's hour or later, started before it (the maximum session and the
 // idle timeout before the start of resume's hour, and a margin).
 func ReadFrom(cfg Config, resume time.Time) time.Time {
-	s := cfg.Session
-	idle, maxSession := s.IdleTimeout, s.MaxSession
-	if idle == 0 {
-		idle = 30 * time.Minute
-	}
-	if maxSession == 0 {
-		maxSession = 4 * time.Hour
-	}
+	idle, maxSession := rules(cfg.Session)
 	return resume.UTC().Truncate(time.Hour).Add(-maxSession - idle - readMargin)
 }
 
@@ -740,19 +733,27 @@ func (e *engine) share() {
 	}
 }
 
+// rules returns the session rules of s with the table's defaults.
+func rules(s session.Config) (idle, maxSession time.Duration) {
+	idle, maxSession = s.IdleTimeout, s.MaxSession
+	if idle <= 0 {
+		idle = session.DefaultIdleTimeout
+	}
+	if maxSession <= 0 {
+		maxSession = session.DefaultMaxSession
+	}
+	return idle, maxSession
+}
+
 // idle and maxSession return the session rules with their defaults.
 func (e *engine) idle() time.Duration {
-	if d := e.cfg.Session.IdleTimeout; d > 0 {
-		return d
-	}
-	return 30 * time.Minute
+	idle, _ := rules(e.cfg.Session)
+	return idle
 }
 
 func (e *engine) maxSession() time.Duration {
-	if d := e.cfg.Session.MaxSession; d > 0 {
-		return d
-	}
-	return 4 * time.Hour
+	_, maxSession := rules(e.cfg.Session)
+	return maxSession
 }
 
 // overTicks returns a duration in the table's ticks as the table counts it

@@ -137,13 +137,19 @@ const Tick = 10 * time.Millisecond
 // (the width of the state word's age field).
 const MaxDuration = 24 * time.Hour
 
+// The session rules a Config holds unless it says otherwise (seed 004).
+const (
+	DefaultIdleTimeout = 30 * time.Minute
+	DefaultMaxSession  = 4 * time.Hour
+)
+
 // Config sets a Table's session rules and size.
 type Config struct {
 	// IdleTimeout ends a session when no request with its key came for this
-	// long. Default 30m.
+	// long. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxSession ends a session this long after its start; the next request
-	// starts a new one. Default 4h.
+	// starts a new one. Default DefaultMaxSession.
 	MaxSession time.Duration
 	// Shards is the number of shards, a power of two. More shards spread
 	// growth pauses thinner and contention wider at a fixed cost of 256 bytes
@@ -170,10 +176,10 @@ const DefaultMaxLive = 40_000_000
 
 func (c *Config) setDefaults() error {
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 30 * time.Minute
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxSession == 0 {
-		c.MaxSession = 4 * time.Hour
+		c.MaxSession = DefaultMaxSession
 	}
 	if c.Shards == 0 {
 		c.Shards = 256

@@ -73,8 +73,8 @@ func replayCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
 			&cli.StringFlag{Name: "format", Value: "auto", EnvVars: env("FORMAT"), Usage: "line format of every FILE: auto (detected per file), dx-ust, ncsa or haproxy"},
-			&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
-			&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: session.DefaultIdleTimeout, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
+			&cli.DurationFlag{Name: "max-session", Value: session.DefaultMaxSession, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
 			&cli.StringFlag{Name: "logout-path", Value: "(?i)/logout$", EnvVars: env("LOGOUT_PATH"), Usage: "a request whose path (without query string) matches `REGEX` ends its session; the default is the shipped HAProxy configuration's logout ACL, path_end -i /logout"},
 			&cli.DurationFlag{Name: "reorder-window", Value: 5 * time.Minute, EnvVars: env("REORDER_WINDOW"), Usage: "a line up to this much older than the newest line read is still counted in time order; an older one is counted late and applied at once"},
 			&cli.DurationFlag{Name: "hole", Value: 15 * time.Minute, EnvVars: env("HOLE"), Usage: "a stretch longer than this without a line in any file is left out of the coverage (reported as not metered)"},

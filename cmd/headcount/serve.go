@@ -14,6 +14,7 @@ import (
 
 	"headcount/agent"
 	"headcount/agent/admin"
+	"headcount/agent/session"
 	"headcount/entitlement"
 	"headcount/report/export"
 	"headcount/store"
@@ -29,8 +30,8 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "web-config-file", EnvVars: env("WEB_CONFIG_FILE"), Usage: "the admin endpoint's TLS and basic-auth users, in the Prometheus exporters' web configuration `FILE` format (see README: Admin endpoint)"},
 		&cli.StringFlag{Name: "db", Value: "./headcount.db", EnvVars: env("DB"), Usage: "database `FILE`, created with mode 0600 if missing"},
 		&cli.StringFlag{Name: "environment", EnvVars: env("ENVIRONMENT"), Usage: "environment `ID` named in reports, stored on the first successful start (default RELEASE-NAMESPACE from HEADCOUNT_RELEASE and HEADCOUNT_NAMESPACE or POD_NAMESPACE, else the host name); a later different ID is logged as a warning and not used (see headcount environment rename)"},
-		&cli.DurationFlag{Name: "idle-timeout", Value: 30 * time.Minute, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
-		&cli.DurationFlag{Name: "max-session", Value: 4 * time.Hour, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
+		&cli.DurationFlag{Name: "idle-timeout", Value: session.DefaultIdleTimeout, EnvVars: env("IDLE_TIMEOUT"), Usage: "a session ends after this long without a request"},
+		&cli.DurationFlag{Name: "max-session", Value: session.DefaultMaxSession, EnvVars: env("MAX_SESSION"), Usage: "a session ends this long after it started; the next request starts a new one"},
 		&cli.IntFlag{Name: "max-live-sessions", Value: agent.DefaultMaxLiveSessions, EnvVars: env("MAX_LIVE_SESSIONS"), Usage: "keep at most `N` sessions in memory, those ended within the last minute included (the default takes 1 GiB when full, about 27 bytes a session). Beyond it a request with a new key is counted at once as a completed one-request session (reason overflow) and not kept; headcount_sessions_completed_total{reason=\"overflow\"} and a warning (at most one a minute) say how many"},
 		&cli.DurationFlag{Name: "flush-interval", Value: 5 * time.Second, EnvVars: env("FLUSH_INTERVAL"), Usage: "write counts and coverage to the database this often. A crash (power loss, kill -9) loses the sessions started in the last interval; those started earlier are counted at the next start. While the database cannot be written, each flush goes to FILE.pending next to it instead, applied at the next start; if that fails too (a full file system fails both), a crash loses everything since the last write that succeeded (logged, and counted in headcount_store_pending_file_errors_total)"},
 		&cli.DurationFlag{Name: "heartbeat", EnvVars: env("HEARTBEAT"), Usage: "0 with HAProxy's per-request configuration; with the heartbeat configuration (haproxy/haproxy-heartbeat.cfg), its interval (60s there): a session then ends after --idle-timeout plus this without a report"},
