@@ -44,13 +44,12 @@ func OpenAt(name string, stdin io.Reader, read *int64, offset int64) (io.ReadClo
 		}
 		rc = f
 		if offset > 0 {
-			var magic [2]byte
-			n, err := f.ReadAt(magic[:], 0)
-			if err != nil && !errors.Is(err, io.EOF) {
+			gz, err := gzipFile(f)
+			if err != nil {
 				f.Close()
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			if n < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+			if !gz {
 				if _, err := f.Seek(offset, io.SeekStart); err != nil {
 					f.Close()
 					return nil, fmt.Errorf("%s: %w", name, err)
@@ -72,7 +71,7 @@ func OpenAt(name string, stdin io.Reader, read *int64, offset int64) (io.ReadClo
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if gzipMagic(magic) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			rc.Close()
@@ -235,9 +234,21 @@ func Gzipped(name string) bool {
 		return false
 	}
 	defer f.Close()
+	gz, _ := gzipFile(f)
+	return gz
+}
+
+// gzipMagic reports whether b starts with gzip's magic number.
+func gzipMagic(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
+
+// gzipFile reports whether f starts with gzip's magic number.
+func gzipFile(f *os.File) (bool, error) {
 	var magic [2]byte
-	m, _ := f.ReadAt(magic[:], 0)
-	return m == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+	n, err := f.ReadAt(magic[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return gzipMagic(magic[:n]), nil
 }
 
 // OffsetHolds reports whether the file name still holds at offset the stream
@@ -264,8 +275,7 @@ func OffsetHolds(name string, offset int64, format Format, notAfter time.Time) b
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false
 	}
-	var magic [2]byte
-	if m, _ := f.ReadAt(magic[:], 0); m == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if gz, _ := gzipFile(f); gz {
 		return true
 	}
 	if n == 0 || buf[0] != '\n' {
