@@ -40,46 +40,26 @@ func Merge(snaps ...store.Snapshot) store.Snapshot {
 		if s.Environment != "" && !slices.Contains(envs, s.Environment) {
 			envs = append(envs, s.Environment)
 		}
-		for _, d := range s.Days {
-			if t := days[d.Day.Unix()]; t != nil {
-				t.Sessions += d.Sessions
-				t.Bots += d.Bots
-				t.Unclassified += d.Unclassified
-			} else {
-				c := d
-				days[d.Day.Unix()] = &c
-			}
-		}
-		for _, h := range s.Hours {
-			if t := hours[h.Hour.Unix()]; t != nil {
-				t.Peak += h.Peak
-				t.LiveMillis += h.LiveMillis
-				t.SampledMillis = max(t.SampledMillis, h.SampledMillis)
-			} else {
-				c := h
-				hours[h.Hour.Unix()] = &c
-			}
-		}
-		for _, h := range s.HourSessions {
-			if t := hourSessions[h.Hour.Unix()]; t != nil {
-				t.Sessions += h.Sessions
-				t.Bots += h.Bots
-				t.Unclassified += h.Unclassified
-			} else {
-				c := h
-				hourSessions[h.Hour.Unix()] = &c
-			}
-		}
-		for _, w := range s.Windows {
-			if t := windows[w.Start.Unix()]; t != nil {
-				t.Sessions += w.Sessions
-				t.Bots += w.Bots
-				t.Unclassified += w.Unclassified
-			} else {
-				c := w
-				windows[w.Start.Unix()] = &c
-			}
-		}
+		accumulate(days, s.Days, dayOf, func(t *store.DayCount, d store.DayCount) {
+			t.Sessions += d.Sessions
+			t.Bots += d.Bots
+			t.Unclassified += d.Unclassified
+		})
+		accumulate(hours, s.Hours, hourStatOf, func(t *store.HourStat, h store.HourStat) {
+			t.Peak += h.Peak
+			t.LiveMillis += h.LiveMillis
+			t.SampledMillis = max(t.SampledMillis, h.SampledMillis)
+		})
+		accumulate(hourSessions, s.HourSessions, hourCountOf, func(t *store.HourCount, h store.HourCount) {
+			t.Sessions += h.Sessions
+			t.Bots += h.Bots
+			t.Unclassified += h.Unclassified
+		})
+		accumulate(windows, s.Windows, windowOf, func(t *store.WindowCount, w store.WindowCount) {
+			t.Sessions += w.Sessions
+			t.Bots += w.Bots
+			t.Unclassified += w.Unclassified
+		})
 		for _, d := range s.Imported {
 			imported[d.Unix()] = d
 		}
@@ -87,10 +67,10 @@ func Merge(snaps ...store.Snapshot) store.Snapshot {
 	}
 	slices.Sort(envs)
 	m.Environment = strings.Join(envs, "+")
-	m.Days = sortedValues(days, func(d store.DayCount) time.Time { return d.Day })
-	m.Hours = sortedValues(hours, func(h store.HourStat) time.Time { return h.Hour })
-	m.HourSessions = sortedValues(hourSessions, func(h store.HourCount) time.Time { return h.Hour })
-	m.Windows = sortedValues(windows, func(w store.WindowCount) time.Time { return w.Start })
+	m.Days = sortedValues(days, dayOf)
+	m.Hours = sortedValues(hours, hourStatOf)
+	m.HourSessions = sortedValues(hourSessions, hourCountOf)
+	m.Windows = sortedValues(windows, windowOf)
 	for _, d := range imported {
 		m.Imported = append(m.Imported, d)
 	}
@@ -109,6 +89,25 @@ func Earliest(s store.Snapshot) time.Time {
 		}
 	}
 	return first
+}
+
+// The times the merged rows are keyed and sorted by.
+func dayOf(d store.DayCount) time.Time        { return d.Day }
+func hourStatOf(h store.HourStat) time.Time   { return h.Hour }
+func hourCountOf(h store.HourCount) time.Time { return h.Hour }
+func windowOf(w store.WindowCount) time.Time  { return w.Start }
+
+// accumulate adds each of items to the row of m with the same time (at),
+// with add, or puts a copy of it in m when there is none yet.
+func accumulate[T any](m map[int64]*T, items []T, at func(T) time.Time, add func(row *T, item T)) {
+	for _, item := range items {
+		if row := m[at(item).Unix()]; row != nil {
+			add(row, item)
+		} else {
+			c := item
+			m[at(item).Unix()] = &c
+		}
+	}
 }
 
 func sortedValues[T any](m map[int64]*T, key func(T) time.Time) []T {
