@@ -11,7 +11,6 @@ import (
 	"headcount/internal/atomicfile"
 	"headcount/report"
 	"headcount/report/export"
-	"headcount/store"
 )
 
 // maxReportDays bounds a report's range: a century of days.
@@ -206,23 +205,16 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	o := exportOptions{from: from, to: to, now: now, format: format, by: by, bots: bots, summary: summary, client: client}
 	if several {
-		o := exportOptions{from: from, to: to, now: now, format: format, by: by, bots: bots, summary: summary, client: client}
 		return exportSeveral(c, o, func(write func(io.Writer) error) error { return writeReport(c, output, write) })
 	}
 	db := c.StringSlice("db")[0]
-	hours := summary || format == report.JSON || format == report.HTML || by == report.Day
-	snap, err := admin.ReadSnapshot(db, client, from, to, store.Parts{Hours: hours})
+	snap, err := admin.ReadSnapshot(db, client, from, to, o.parts())
 	if err != nil {
 		return err
 	}
-	env := c.String("environment")
-	if env == "" {
-		env = snap.Environment
-	}
-	if env == "" {
-		env = environment("")
-	}
+	env := reportEnvironment(c, snap.Environment)
 	in := export.Input(snap, from, to, by, env, now)
 	if summary {
 		s := report.BuildSummary(in)

@@ -43,6 +43,24 @@ type exportOptions struct {
 	client   admin.Client
 }
 
+// parts returns what a snapshot must hold for the options: the hour
+// statistics when the summary, JSON, HTML or a report by day show them.
+func (o exportOptions) parts() store.Parts {
+	return store.Parts{Hours: o.summary || o.format == report.JSON || o.format == report.HTML || o.by == report.Day}
+}
+
+// reportEnvironment is the environment a report names: --environment, or
+// the one the database stores, or this host's default.
+func reportEnvironment(c *cli.Context, stored string) string {
+	if env := c.String("environment"); env != "" {
+		return env
+	}
+	if stored != "" {
+		return stored
+	}
+	return environment("")
+}
+
 // severalDatabases reports whether the export reads more than one database
 // or an accounts file, refusing the flags that belong to the other mode.
 func severalDatabases(c *cli.Context) (bool, error) {
@@ -143,14 +161,13 @@ func accountDBError(id string, d accounts.DB, err error) error {
 // exportMerged prints the report of several --db merged as one account, or
 // with --by-environment one block per stored environment and a TOTAL.
 func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) error) error) error {
-	hours := o.summary || o.format == report.JSON || o.format == report.HTML || o.by == report.Day
 	dbs := c.StringSlice("db")
 	if err := distinctDatabases(dbs); err != nil {
 		return err
 	}
 	snaps := make([]store.Snapshot, 0, len(dbs))
 	for _, db := range dbs {
-		s, err := admin.ReadSnapshot(db, o.client, o.from, o.to, store.Parts{Hours: hours})
+		s, err := admin.ReadSnapshot(db, o.client, o.from, o.to, o.parts())
 		if err != nil {
 			return err
 		}
@@ -164,13 +181,7 @@ func exportMerged(c *cli.Context, o exportOptions, write func(func(io.Writer) er
 		return r
 	}
 	all := export.Merge(snaps...)
-	env := c.String("environment")
-	if env == "" {
-		env = all.Environment
-	}
-	if env == "" {
-		env = environment("")
-	}
+	env := reportEnvironment(c, all.Environment)
 	if o.summary {
 		if c.Bool("by-environment") {
 			return usagef("--by-environment does not apply to the summary: it sums the databases' live sessions; leave it out")
