@@ -49,7 +49,8 @@ func (c Class) String() string {
 // Config sizes a Classifier.
 type Config struct {
 	// CacheEntries is the number of User-Agents whose class is remembered,
-	// rounded up to a power of two; 8 bytes each. Default 65536.
+	// rounded up to a power of two of at least 4; 8 bytes each. Default
+	// 65536.
 	CacheEntries int
 	// MatchesPerSecond bounds the crawler-list matches (cache misses) run
 	// in any one second; beyond it Classify answers Unknown. Default 2000,
@@ -68,9 +69,13 @@ type Classifier struct {
 	detect *crawlerdetect.CrawlerDetect
 	seed   maphash.Seed
 	// cache holds, per entry, the hash of a User-Agent with its two low
-	// bits replaced by its Class; 0 is an empty entry.
+	// bits replaced by its Class; 0 is an empty entry. Entries form sets of
+	// setWays (a User-Agent's set: its hash's top bits), so that User-Agents
+	// whose hashes share those bits do not take each other's place (with one
+	// entry per set, two busy colliding User-Agents alternating were matched
+	// again at every session start).
 	cache []atomic.Uint64
-	shift uint // index = hash >> shift
+	shift uint // set = hash >> shift
 
 	mu         sync.Mutex
 	perSecond  int
@@ -89,7 +94,7 @@ func New(cfg Config) *Classifier {
 	if cfg.MatchesPerSecond <= 0 {
 		cfg.MatchesPerSecond = DefaultMatchesPerSecond
 	}
-	bits := uint(1)
+	bits := uint(setBits)
 	for 1<<bits < cfg.CacheEntries {
 		bits++
 	}
@@ -97,7 +102,7 @@ func New(cfg Config) *Classifier {
 		detect:    crawlerdetect.New(),
 		seed:      maphash.MakeSeed(),
 		cache:     make([]atomic.Uint64, 1<<bits),
-		shift:     64 - bits,
+		shift:     64 - (bits - setBits),
 		perSecond: cfg.MatchesPerSecond,
 	}
 }
@@ -110,23 +115,41 @@ func (c *Classifier) Classify(ua []byte, now time.Time) Class {
 	if tag == 0 {
 		tag = 4 // 0 marks an empty entry
 	}
-	e := &c.cache[h>>c.shift]
-	if w := e.Load(); w&^3 == tag && w&3 != 0 {
-		c.hits.Add(1)
-		return Class(w & 3)
+	set := c.cache[h>>c.shift<<setBits:][:setWays]
+	for i := range set {
+		if w := set[i].Load(); w&^3 == tag && w&3 != 0 {
+			c.hits.Add(1)
+			return Class(w & 3)
+		}
 	}
 	if !c.take(now.Unix()) {
 		c.unknown.Add(1)
 		return Unknown
 	}
-	c.matches.Add(1)
+	n := c.matches.Add(1)
 	class := Human
 	if c.detect.IsCrawler(string(ua)) {
 		class = Bot
 	}
-	e.Store(tag | uint64(class))
+	// An empty entry of the set, else one in turn (the matches so far
+	// choose it), takes the answer.
+	way := int(n % setWays)
+	for i := range set {
+		if set[i].Load() == 0 {
+			way = i
+			break
+		}
+	}
+	set[way].Store(tag | uint64(class))
 	return class
 }
+
+// A cache set holds setWays = 1<<setBits entries, 32 bytes: within one
+// cache line of the array.
+const (
+	setBits = 2
+	setWays = 1 << setBits
+)
 
 // take reports whether a match may run in the second sec, and counts it. A
 // reading of the second before the latest seen (callers' clocks are read on
