@@ -541,9 +541,21 @@ func (e *engine) push(ev event) {
 	if ev.t < horizon {
 		e.res.Late++
 	}
+	// Insert ev after every pending event of its time or earlier, so that
+	// events of one time keep the order they were read in: most lines come
+	// in order and are appended; a late one is moved back in one copy.
 	e.pending = append(e.pending, ev)
-	for i := len(e.pending) - 1; i > e.pendHead && e.pending[i-1].t > e.pending[i].t; i-- {
-		e.pending[i-1], e.pending[i] = e.pending[i], e.pending[i-1]
+	if n := len(e.pending) - 1; n > e.pendHead && e.pending[n-1].t > ev.t {
+		lo, hi := e.pendHead, n-1 // the insertion point is in [lo, hi]
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); e.pending[m].t <= ev.t {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		copy(e.pending[lo+1:], e.pending[lo:n])
+		e.pending[lo] = ev
 	}
 	for e.pendHead < len(e.pending) && e.pending[e.pendHead].t <= horizon {
 		e.apply(e.pending[e.pendHead])
