@@ -70,6 +70,9 @@ func (c *completions) drain() map[completionKey]uint64 {
 	for r := range c.ring {
 		for cl := range c.ring[r] {
 			for i := range c.ring[r][cl] {
+				if c.ring[r][cl][i].Load() == 0 {
+					continue // most slots are empty: a load costs less than a swap
+				}
 				if w := c.ring[r][cl][i].Swap(0); w != 0 {
 					out[completionKey{Reason(r), Class(cl), int64(w>>countBits) - 1}] += w & countMask
 				}

@@ -100,7 +100,13 @@ func TestTable_Differential(t *testing.T) {
 	for seed := uint64(1); seed <= seeds; seed++ {
 		s := planDiff(seed)
 		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			runDiff(t, seed, s)
+			runDiff(t, seed, s, Config{})
+		})
+		// The same schedule with the due wheel, its sweeps never visiting
+		// every slot: the wheel alone must find every session and tombstone
+		// due, at the same sweep.
+		ok = ok && t.Run(fmt.Sprintf("seed=%d/wheel", seed), func(t *testing.T) {
+			runDiff(t, seed, s, Config{DueWheel: true})
 		})
 		if !ok {
 			return
@@ -444,7 +450,9 @@ func runRef(s *diffSchedule) (*diffRef, []diffSnap) {
 }
 
 // runDiff runs the schedule on a table and compares it with the reference.
-func runDiff(t *testing.T, seed uint64, s *diffSchedule) {
+// cfg.DueWheel gives the table a due wheel whose sweeps never visit every
+// slot.
+func runDiff(t *testing.T, seed uint64, s *diffSchedule, cfg Config) {
 	ref, snaps := runRef(s)
 	if len(ref.errs) > 0 {
 		t.Fatalf("seed %d: the schedule breaks its own rules (a test bug): %v", seed, ref.errs)
@@ -460,7 +468,10 @@ func runDiff(t *testing.T, seed uint64, s *diffSchedule) {
 		s.coverage.Days = 1
 	}
 
-	tab := MustNew(t, Config{IdleTimeout: s.idle, MaxSession: s.max, Shards: s.shards, MinShardSlots: s.minSlots}, s.created)
+	tab := MustNew(t, Config{IdleTimeout: s.idle, MaxSession: s.max, Shards: s.shards, MinShardSlots: s.minSlots, DueWheel: cfg.DueWheel}, s.created)
+	if tab.wheel != nil {
+		tab.wheel.fullEvery = 0
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x0bde))
 	byHandle := make([][]int, len(s.sweeps))
 	for i, e := range s.events {

@@ -13,7 +13,9 @@
 // old array (a frozen slot refuses further CAS), copies the live sessions (and
 // the tombstones of sessions ended within the reorder window) into a new
 // array and publishes it; a request that meets a frozen slot waits for
-// the new array and retries there.
+// the new array and retries there. A sweep visits every slot, or, with
+// Config.DueWheel (log replay), only the keys a wheel of per-minute buckets
+// says may be due, with the same result (see wheel).
 //
 // Out of time order. Requests and logouts of one key may reach the table out
 // of time order, up to the reorder window (a minute) late, and are counted as
@@ -166,6 +168,14 @@ type Config struct {
 	// 5/16 and 3/4 full, at most 3.2 slots (51 bytes) a place and about 1.6
 	// (27 bytes) when the table is full (see DefaultMaxLive). 0: no bound.
 	MaxLive int64
+	// DueWheel makes sweeps visit only the keys that may be due, filed by
+	// minute in a wheel (see wheel), instead of every slot; one sweep in
+	// 60 still visits every slot, to keep the shards compact. Counts,
+	// completions and samples are the same either way. It is for a table
+	// whose clock runs far faster than the wall clock (log replay), where
+	// sweeping every slot each minute of the log's time would cost more
+	// than the requests; it costs a locked append at each session start.
+	DueWheel bool
 }
 
 // DefaultMaxLive is the MaxLive the agent runs with unless told otherwise:
@@ -403,6 +413,8 @@ type Table struct {
 	// countAfter and countUntil bound the ends of the sessions Collect
 	// returns, in Unix nanoseconds (see CountWithin).
 	countAfter, countUntil atomic.Int64
+
+	wheel *wheel // Config.DueWheel: the keys by the minute they may be due; nil without
 }
 
 // HourStat is the number of live sessions in one UTC hour, sampled by Sweep.
@@ -431,6 +443,9 @@ func New(cfg Config, now time.Time) (*Table, error) {
 		shards:     make([]shard, cfg.Shards),
 		hours:      make(map[int64]*HourStat),
 		maxHeld:    min(cfg.MaxLive, heldMask), // more is no bound: 2^40 places are 28 TiB
+	}
+	if cfg.DueWheel {
+		t.wheel = newWheel(t.idle, t.max)
 	}
 	t.CountWithin(time.Time{}, time.Time{})
 	t.setWall(t.base.UnixNano())
@@ -506,12 +521,13 @@ func normalize(key uint64) uint64 {
 type result uint8
 
 const (
-	resNone     result = iota // the request joined a live session, or (logout) found none
-	resStarted                // the request started a session / (logout) ended one
-	resRetry                  // the array is being migrated: retry on the new one
-	resFull                   // (insert) the array needs to grow first
-	resOverflow               // (insert) the request needs a place and MaxLive are taken
-	resBusy                   // (insert) as resOverflow, but reservations in flight may yet be given back
+	resNone      result = iota // the request joined a live session, or (logout) found none
+	resStarted                 // the request started a session / (logout) ended one
+	resRestarted               // the request started a session over a tombstone or an ended one
+	resRetry                   // the array is being migrated: retry on the new one
+	resFull                    // (insert) the array needs to grow first
+	resOverflow                // (insert) the request needs a place and MaxLive are taken
+	resBusy                    // (insert) as resOverflow, but reservations in flight may yet be given back
 )
 
 // SetWall tells the table that now, on the clock its callers pass, is wall
@@ -560,9 +576,12 @@ func (t *Table) ObserveClass(key uint64, now time.Time, classify func() Class) b
 	cl := classifier{fn: classify}
 	for {
 		tab := sh.tab.Load()
-		switch t.observe(sh, tab, key, tk, &reserved, &cl) {
-		case resStarted:
+		switch r := t.observe(sh, tab, key, tk, &reserved, &cl); r {
+		case resStarted, resRestarted:
 			t.release(reserved)
+			if t.wheel != nil && (r == resStarted || t.wheel.restartsFiled) {
+				t.wheel.file(key, tk+min(t.idle, t.max))
+			}
 			return true
 		case resNone:
 			t.release(reserved)
@@ -719,12 +738,15 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool, cl *classifi
 				class = cl.class()
 			}
 			if s.state.CompareAndSwap(st, packLive(tk, tk, class)) {
+				sh.started.Add(1)
 				if st == vacant {
 					*reserved = false
 					t.land()
 				}
-				sh.started.Add(1)
-				return resStarted
+				if st == 0 || st == vacant {
+					return resStarted
+				}
+				return resRestarted
 			}
 			continue
 		}
@@ -733,7 +755,7 @@ func (t *Table) touch(sh *shard, s *slot, tk int64, reserved *bool, cl *classifi
 			if s.state.CompareAndSwap(st, packLive(tk, tk, classOf(st))) {
 				sh.started.Add(1) // before the completion: live never dips below the truth
 				t.complete(sh, reason, classOf(st), last, t.end(last, start))
-				return resStarted
+				return resRestarted
 			}
 			continue
 		}
@@ -773,6 +795,9 @@ func (t *Table) Logout(key uint64, now time.Time) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
 	tk := t.ticks(now)
+	if t.wheel != nil {
+		t.wheel.file(key, tk) // a logout may make its slot due sooner
+	}
 	for {
 		tab := sh.tab.Load()
 		switch t.logout(sh, tab, key, tk) {
@@ -917,8 +942,20 @@ func (t *Table) end(last, start int64) int64 { return min(last+t.idle, start+t.m
 func (t *Table) Sweep(now time.Time) int {
 	tk := t.ticks(now)
 	n := 0
-	for i := range t.shards {
-		n += t.sweepShard(&t.shards[i], tk, false)
+	full := true
+	if w := t.wheel; w != nil {
+		w.mu.Lock()
+		w.sweeps++
+		full = w.fullEvery > 0 && w.sweeps%w.fullEvery == 0
+		w.mu.Unlock()
+	}
+	if full {
+		for i := range t.shards {
+			n += t.sweepShard(&t.shards[i], tk, false)
+		}
+	}
+	if t.wheel != nil {
+		n += t.sweepDue(tk, full)
 	}
 	t.sample(now, tk)
 	return n
@@ -963,7 +1000,6 @@ func (t *Table) sweepShard(sh *shard, tk int64, all bool) int {
 // all), clears the tombstones whose reorder window has passed and counts
 // those that remain.
 func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombstones int, frozen bool) {
-	window := int64(reorderWindow / Tick)
 	for i := range tab.s {
 		s := &tab.s[i]
 		switch s.key.Load() {
@@ -972,57 +1008,72 @@ func (t *Table) sweepSlots(sh *shard, tab *slots, tk int64, all bool) (n, tombst
 		case frozenKey:
 			return n, tombstones, true
 		}
-		for {
-			st := s.state.Load()
-			if st&frozenBit != 0 {
-				return n, tombstones, true
-			}
-			if st == 0 || st == vacant {
-				break
-			}
-			if st&liveBit == 0 {
-				if !all && tk < t.tombstoneEnd(st)+window {
-					tombstones++
-					break
-				}
-				if s.state.CompareAndSwap(st, vacant) {
-					t.vacate()
-					break
-				}
-				continue
-			}
-			last, start := unpack(st)
-			reason, ended := t.ended(last, start, tk)
-			next := st &^ liveBit // a tombstone for late requests
-			if !ended {
-				if !all {
-					break
-				}
-				reason = ReasonShutdown
-			}
-			if !all && t.dayOpen(last, start, tk) {
-				break // a late request may still move it to a later day
-			}
-			if all {
-				next = vacant // requests after EndAll start new sessions
-			}
-			end := t.end(last, start)
-			if !ended {
-				end = tk // ended by EndAll
-			}
-			if s.state.CompareAndSwap(st, next) {
-				t.complete(sh, reason, classOf(st), last, end)
-				n++
-				if next == vacant {
-					t.vacate()
-				} else {
-					tombstones++
-				}
-				break
-			}
+		completed, tombstone, frozen := t.sweepSlot(sh, s, tk, all)
+		if frozen {
+			return n, tombstones, true
+		}
+		if completed {
+			n++
+		}
+		if tombstone {
+			tombstones++
 		}
 	}
 	return n, tombstones, false
+}
+
+// sweepSlot ends the session of slot s if it is over at tk (whatever it is
+// if all), or clears its tombstone if the reorder window has passed. It
+// reports whether it completed a session, whether the slot holds a
+// tombstone after it, and whether the slot is frozen by a migration (then
+// it did nothing).
+func (t *Table) sweepSlot(sh *shard, s *slot, tk int64, all bool) (completed, tombstone, frozen bool) {
+	window := int64(reorderWindow / Tick)
+	for {
+		st := s.state.Load()
+		if st&frozenBit != 0 {
+			return false, false, true
+		}
+		if st == 0 || st == vacant {
+			return false, false, false
+		}
+		if st&liveBit == 0 {
+			if !all && tk < t.tombstoneEnd(st)+window {
+				return false, true, false
+			}
+			if s.state.CompareAndSwap(st, vacant) {
+				t.vacate()
+				return false, false, false
+			}
+			continue
+		}
+		last, start := unpack(st)
+		reason, ended := t.ended(last, start, tk)
+		next := st &^ liveBit // a tombstone for late requests
+		if !ended {
+			if !all {
+				return false, false, false
+			}
+			reason = ReasonShutdown
+		}
+		if !all && t.dayOpen(last, start, tk) {
+			return false, false, false // a late request may still move it to a later day
+		}
+		if all {
+			next = vacant // requests after EndAll start new sessions
+		}
+		end := t.end(last, start)
+		if !ended {
+			end = tk // ended by EndAll
+		}
+		if s.state.CompareAndSwap(st, next) {
+			t.complete(sh, reason, classOf(st), last, end)
+			if next == vacant {
+				t.vacate()
+			}
+			return true, next != vacant, false
+		}
+	}
 }
 
 // migrate moves the places of sh (live sessions, tombstones and keys being
