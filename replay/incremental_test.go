@@ -68,13 +68,13 @@ func joined(lines []replaytest.Line, until time.Time) []byte {
 // stepRuns replays the nodes' logs as they grow, one run each time the
 // clock passes a cut (each resumed from the previous one's settled point and
 // reading from its offsets), the last one with every line and without
-// Settle, and returns the runs' results.
-func stepRuns(t *testing.T, format Format, nodes [2][]replaytest.Line, cuts []time.Time) []Result {
+// Settle, each with base's configuration, and returns the runs' results.
+func stepRuns(t *testing.T, base Config, nodes [2][]replaytest.Line, cuts []time.Time) []Result {
 	t.Helper()
 	var results []Result
 	var prev *Result
 	for i, cut := range cuts {
-		cfg := incrementalConfig(format)
+		cfg := base
 		cfg.Settle = i < len(cuts)-1
 		var inputs []Input
 		for n, lines := range nodes {
@@ -135,7 +135,7 @@ func TestRun_IncrementalEquality(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				steps := stepRuns(t, format, nodes, cuts)
+				steps := stepRuns(t, cfg, nodes, cuts)
 				var continuous uint64
 				var flushes []store.Flush
 				for i, r := range steps {
