@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,6 +171,35 @@ func configValue(f cli.Flag, node *yaml.Node) (interface{}, error) {
 		return b, nil
 	}
 	return value, nil
+}
+
+// refuseEmptyDB makes an empty --db (given as "", or so set in the
+// environment or the --config file) bad input for cmd and its subcommands:
+// every command would otherwise fail on a file named "" with a message that
+// names none.
+func refuseEmptyDB(cmd *cli.Command) {
+	for _, sub := range cmd.Subcommands {
+		refuseEmptyDB(sub)
+	}
+	has := false
+	for _, f := range cmd.Flags {
+		has = has || slices.Contains(f.Names(), "db")
+	}
+	if !has {
+		return
+	}
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		if c.String("db") == "" || slices.Contains(c.StringSlice("db"), "") {
+			return usagef("--db is empty: give the database FILE, such as --db /var/lib/headcount/headcount.db")
+		}
+		return nil
+	}
 }
 
 // requireFlags makes the Required flags of cmd and its subcommands bad input

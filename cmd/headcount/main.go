@@ -93,6 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		requireFlags("", cmd)
+		refuseEmptyDB(cmd)
 		explainUsage("", cmd)
 	}
 	return app
