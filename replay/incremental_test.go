@@ -65,6 +65,23 @@ func joined(lines []replaytest.Line, until time.Time) []byte {
 	return b.Bytes()
 }
 
+// dailyCuts returns the times of a population's daily runs: each UTC
+// midnight after its first line, and an hour after its last line.
+func dailyCuts(pop *replaytest.Population) []time.Time {
+	var cuts []time.Time
+	for d := pop.First.Truncate(24 * time.Hour).Add(24 * time.Hour); d.Before(pop.Last); d = d.Add(24 * time.Hour) {
+		cuts = append(cuts, d)
+	}
+	return append(cuts, pop.Last.Add(time.Hour))
+}
+
+// wholeInputs returns the two nodes' logs up to the last cut, as one run
+// reads them.
+func wholeInputs(nodes [2][]replaytest.Line, cuts []time.Time) []Input {
+	end := cuts[len(cuts)-1]
+	return []Input{{Name: "node1", R: bytes.NewReader(joined(nodes[0], end))}, {Name: "node2", R: bytes.NewReader(joined(nodes[1], end))}}
+}
+
 // stepRuns replays the nodes' logs as they grow, one run each time the
 // clock passes a cut (each resumed from the previous one's settled point and
 // reading from its offsets), the last one with every line and without
@@ -125,13 +142,9 @@ func TestRun_IncrementalEquality(t *testing.T) {
 			t.Run(tc.name+"/"+format.String(), func(t *testing.T) {
 				pop := tc.pop
 				nodes := pop.Lines(format.String(), 2)
-				var cuts []time.Time
-				for d := start.Truncate(24 * time.Hour).Add(24 * time.Hour); d.Before(pop.Last); d = d.Add(24 * time.Hour) {
-					cuts = append(cuts, d)
-				}
-				cuts = append(cuts, pop.Last.Add(time.Hour))
+				cuts := dailyCuts(pop)
 				cfg := incrementalConfig(format)
-				one, err := Run(cfg, []Input{{Name: "node1", R: bytes.NewReader(joined(nodes[0], cuts[len(cuts)-1]))}, {Name: "node2", R: bytes.NewReader(joined(nodes[1], cuts[len(cuts)-1]))}})
+				one, err := Run(cfg, wholeInputs(nodes, cuts))
 				if err != nil {
 					t.Fatal(err)
 				}

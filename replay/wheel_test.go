@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 	"testing"
@@ -35,23 +34,16 @@ func TestRun_WheelSameAsEverySlot(t *testing.T) {
 			for _, format := range []Format{FormatNCSA, FormatHAProxy} {
 				t.Run(fmt.Sprintf("%s/idle=%s/%v", name, rules.IdleTimeout, format), func(t *testing.T) {
 					nodes := pop.Lines(format.String(), 2)
-					var cuts []time.Time
-					for d := start.Truncate(24 * time.Hour).Add(24 * time.Hour); d.Before(pop.Last); d = d.Add(24 * time.Hour) {
-						cuts = append(cuts, d)
-					}
-					cuts = append(cuts, pop.Last.Add(time.Hour))
+					cuts := dailyCuts(pop)
 					wheel := incrementalConfig(format)
 					wheel.Session = rules
 					every := wheel
 					every.everySlot = true
-					inputs := func() []Input {
-						return []Input{{Name: "node1", R: bytes.NewReader(joined(nodes[0], cuts[len(cuts)-1]))}, {Name: "node2", R: bytes.NewReader(joined(nodes[1], cuts[len(cuts)-1]))}}
-					}
-					a, err := Run(every, inputs())
+					a, err := Run(every, wholeInputs(nodes, cuts))
 					if err != nil {
 						t.Fatal(err)
 					}
-					b, err := Run(wheel, inputs())
+					b, err := Run(wheel, wholeInputs(nodes, cuts))
 					if err != nil {
 						t.Fatal(err)
 					}

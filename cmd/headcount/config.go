@@ -188,6 +188,16 @@ func refuseEmptyDB(cmd *cli.Command) {
 	if !has {
 		return
 	}
+	afterBefore(cmd, func(c *cli.Context) error {
+		if c.String("db") == "" || slices.Contains(c.StringSlice("db"), "") {
+			return usagef("--db is empty: give the database FILE, such as --db /var/lib/headcount/headcount.db")
+		}
+		return nil
+	})
+}
+
+// afterBefore makes cmd run check after its Before hook, if that succeeds.
+func afterBefore(cmd *cli.Command, check func(*cli.Context) error) {
 	before := cmd.Before
 	cmd.Before = func(c *cli.Context) error {
 		if before != nil {
@@ -195,10 +205,7 @@ func refuseEmptyDB(cmd *cli.Command) {
 				return err
 			}
 		}
-		if c.String("db") == "" || slices.Contains(c.StringSlice("db"), "") {
-			return usagef("--db is empty: give the database FILE, such as --db /var/lib/headcount/headcount.db")
-		}
-		return nil
+		return check(c)
 	}
 }
 
@@ -228,18 +235,12 @@ func requireFlags(path string, cmd *cli.Command) {
 	if len(required) == 0 {
 		return
 	}
-	before := cmd.Before
-	cmd.Before = func(c *cli.Context) error {
-		if before != nil {
-			if err := before(c); err != nil {
-				return err
-			}
-		}
+	afterBefore(cmd, func(c *cli.Context) error {
 		for _, name := range required {
 			if !c.IsSet(name) {
 				return usagef("%s needs --%s; see headcount %s --help", path, name, path)
 			}
 		}
 		return nil
-	}
+	})
 }
