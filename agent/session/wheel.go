@@ -109,8 +109,16 @@ func (t *Table) sweepDue(tk int64, full bool) int {
 		w.next = cur
 	}
 	from := w.next
+	first := !w.swept
 	w.swept = true
 	if cur < from {
+		if first {
+			// Before the first sweep keys are filed under the minutes
+			// they may be due: none is due before the earliest. From now
+			// on they are filed under this sweep's minute or later, as
+			// after any sweep.
+			w.next = cur
+		}
 		w.mu.Unlock()
 		return 0 // a clock behind the last sweep's: nothing filed is due
 	}
