@@ -105,32 +105,31 @@ func (t *Table) sweepDue(tk int64, full bool) int {
 	w := t.wheel
 	cur := tk / wheelMinute
 	w.mu.Lock()
-	if w.next < 0 {
-		w.next = cur
+	from, until := w.next, cur
+	switch {
+	case from < 0:
+		from = cur
+	case cur < from && !w.swept:
+		// Before the first sweep keys are filed under the minutes they
+		// may be due: none is due before the earliest.
+		until = from - 1
+	case cur < from:
+		// A clock behind the last sweep's: the keys filed since under its
+		// minute, for an earlier one, may be due; none filed later is.
+		until = from
 	}
-	from := w.next
-	first := !w.swept
 	w.swept = true
-	if cur < from {
-		if first {
-			// Before the first sweep keys are filed under the minutes
-			// they may be due: none is due before the earliest. From now
-			// on they are filed under this sweep's minute or later, as
-			// after any sweep.
-			w.next = cur
-		}
-		w.mu.Unlock()
-		return 0 // a clock behind the last sweep's: nothing filed is due
-	}
 	// From now on keys are filed under tk's minute or later: the buckets
-	// this sweep empties before it stay empty.
+	// this sweep empties before it stay empty. A clock behind the last
+	// sweep's moves that minute back too, so that what becomes due at it
+	// is filed where the next sweep looks.
 	w.next = cur
 	// Each bucket is emptied once at most: from a minute as far back as
 	// the ring holds (a later minute filed there is visited early, and
 	// filed again). The buckets keep their arrays for the minutes to come.
 	refile, batch := w.refile[:0], w.batch[:0]
 	w.refile, w.batch = nil, nil
-	for m := max(from, cur-int64(len(w.buckets))+1); m <= cur; m++ {
+	for m := max(from, until-int64(len(w.buckets))+1); m <= until; m++ {
 		b := &w.buckets[m%int64(len(w.buckets))]
 		batch = append(batch, *b...)
 		*b = (*b)[:0]

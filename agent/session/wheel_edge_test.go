@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -71,4 +72,112 @@ func TestWheel_FirstSweepBeforeTheFirstEnd(t *testing.T) {
 	if s := p.plain.Stats(); s.Completed[ReasonOverflow] != 0 || s.Live != 2 {
 		t.Fatalf("without the wheel: %+v, want 2 live and no overflow", s)
 	}
+}
+
+// A sweep at a time before the last sweep's still does what sweeping every
+// slot does at that time: it clears the tombstone of a logout that came in
+// late, filed since the last sweep under that sweep's minute. The wheel
+// visited nothing for a clock behind its last sweep's.
+func TestWheel_SweepBehindTheLastSweep(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	p := newPair(t, Config{Shards: 4, MinShardSlots: 4}, t0)
+	p.observe(0xa1, t0)
+	p.sweep(t0.Add(time.Minute))
+	p.sweep(t0.Add(10 * time.Minute))
+	p.logout(0xa1, t0.Add(8*time.Minute)) // late: its tombstone goes at 10:09
+	p.sweep(t0.Add(9*time.Minute + 30*time.Second))
+	if held := p.plain.Held(); held != 0 {
+		t.Fatalf("%d places held without the wheel after the tombstone went, want 0", held)
+	}
+}
+
+// Schedules TestWheel_SameAsSweepingEverySlot does not make: sweeps before
+// any request, sweeps that go back in time, clock jumps far beyond the
+// wheel's span, requests and logouts late by far more than the reorder
+// window, SetWall steps, EndAll in the middle with requests after it, and
+// a MaxLive small enough that places decide overflows.
+func TestWheel_SameAsSweepingEverySlotOddSchedules(t *testing.T) {
+	rules := [][2]time.Duration{
+		{30 * time.Minute, 4 * time.Hour},
+		{20 * time.Second, 50 * time.Second},
+		{90 * time.Second, 30 * time.Second},
+		{10 * time.Millisecond, 2 * time.Second},
+		{5 * time.Minute, 24 * time.Hour},
+		{2 * time.Minute, 3 * time.Minute},
+	}
+	for seed := uint64(1); seed <= 300; seed++ {
+		r := rules[seed%uint64(len(rules))]
+		maxLive := []int64{0, 2, 5, 20}[seed/uint64(len(rules))%4]
+		t.Run(fmt.Sprintf("seed=%d/idle=%s/max=%s/maxlive=%d", seed, r[0], r[1], maxLive), func(t *testing.T) {
+			oddSchedule(t, seed, r[0], r[1], maxLive)
+		})
+	}
+}
+
+func oddSchedule(t *testing.T, seed uint64, idle, maxSession time.Duration, maxLive int64) {
+	rng := rand.New(rand.NewPCG(seed, 0x0dd5))
+	created := time.Date(2026, 3, 9, 23, 20, 0, 3_000_000, time.UTC)
+	p := newPair(t, Config{IdleTimeout: idle, MaxSession: maxSession, Shards: 4, MinShardSlots: 4, MaxLive: maxLive}, created)
+	keys := make([]uint64, 2+rng.IntN(40))
+	for i := range keys {
+		keys[i] = rng.Uint64()
+	}
+	now := created
+	if rng.IntN(2) == 0 {
+		p.sweep(now.Add(time.Duration(rng.IntN(90)) * time.Minute)) // before any request
+	}
+	span := max(idle, maxSession) + idle + 4*time.Minute
+	for step := 0; step < 2000; step++ {
+		switch rng.IntN(60) {
+		case 0:
+			now = now.Add(span + time.Duration(rng.Int64N(int64(3*span)))) // beyond the wheel's span
+		case 1:
+			now = now.Add(time.Duration(rng.IntN(5)) * time.Hour)
+		case 2:
+			midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+			if at := midnight.Add(-time.Duration(rng.Int64N(int64(2 * time.Minute)))); at.After(now) {
+				now = at // just before a UTC midnight
+			}
+		default:
+			scale := []time.Duration{Tick, time.Second, 10 * time.Second, time.Minute}[rng.IntN(4)]
+			now = now.Add(time.Duration(rng.Int64N(int64(5 * scale))))
+		}
+		at := now
+		switch rng.IntN(10) {
+		case 0:
+			at = now.Add(-time.Duration(rng.Int64N(int64(time.Minute))))
+		case 1:
+			at = now.Add(-time.Duration(rng.Int64N(int64(20 * time.Minute)))) // far too late
+		}
+		key := keys[rng.IntN(len(keys))]
+		switch op := rng.IntN(100); {
+		case op < 6:
+			p.logout(key, at)
+		case op < 14:
+			if rng.IntN(2) == 0 {
+				now = now.Truncate(time.Minute).Add(time.Minute)
+			}
+			p.sweep(now)
+		case op < 16:
+			p.sweep(now.Add(-time.Duration(rng.Int64N(int64(5 * time.Minute))))) // back in time
+		case op < 17:
+			p.sweep(now.Add(time.Duration(rng.Int64N(int64(3 * span))))) // far ahead, then back
+		case op < 18:
+			wall := now.Add(time.Duration(rng.Int64N(int64(48*time.Hour))) - 24*time.Hour)
+			p.plain.SetWall(now, wall)
+			p.wheeled.SetWall(now, wall)
+		case op == 18 && rng.IntN(4) == 0:
+			if a, b := p.plain.EndAll(now), p.wheeled.EndAll(now); a != b {
+				t.Fatalf("EndAll at %s completed %d without the wheel, %d with it", now, a, b)
+			}
+			sameTables(t, "after EndAll in the middle", p.plain, p.wheeled, true)
+		default:
+			p.observe(key, at)
+		}
+	}
+	end := now.Add(time.Minute)
+	if a, b := p.plain.EndAll(end), p.wheeled.EndAll(end); a != b {
+		t.Fatalf("EndAll completed %d without the wheel, %d with it", a, b)
+	}
+	sameTables(t, "after EndAll", p.plain, p.wheeled, true)
 }
