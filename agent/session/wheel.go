@@ -48,6 +48,9 @@ type wheel struct {
 	// restartsFiled: sessions started over a filed key are filed too (the
 	// session rules are shorter than the reorder window).
 	restartsFiled bool
+	// logoutHook, when not nil, is called by Logout before it looks for
+	// its key (tests: a sweep at that moment).
+	logoutHook func()
 }
 
 // wheelMinute is the length of a bucket, in ticks.

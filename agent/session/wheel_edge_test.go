@@ -3,6 +3,9 @@ package session
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -86,6 +89,35 @@ func TestWheel_SweepBehindTheLastSweep(t *testing.T) {
 	p.sweep(t0.Add(10 * time.Minute))
 	p.logout(0xa1, t0.Add(8*time.Minute)) // late: its tombstone goes at 10:09
 	p.sweep(t0.Add(9*time.Minute + 30*time.Second))
+	if held := p.plain.Held(); held != 0 {
+		t.Fatalf("%d places held without the wheel after the tombstone went, want 0", held)
+	}
+}
+
+// A sweep that runs while a logout is under way, between the logout's
+// start and its change to the slot, leaves the key filed for the tombstone
+// the logout then leaves: the next sweep after its reorder window clears it,
+// as sweeping every slot does when the sweep came first. The logout filed
+// its key before it changed the slot; the sweep took that copy, found the
+// session live and filed it again under the session's end, half an hour
+// on, and the tombstone held its place until then.
+func TestWheel_SweepDuringLogout(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	p := newPair(t, Config{Shards: 4, MinShardSlots: 4}, t0)
+	p.observe(0xa1, t0) // ends at 10:30
+	p.sweep(t0.Add(time.Minute))
+	during := t0.Add(5*time.Minute + 30*time.Second)
+	swept := -1
+	p.wheeled.wheel.logoutHook = func() { swept = p.wheeled.Sweep(during) }
+	if n := p.plain.Sweep(during); n != 0 {
+		t.Fatalf("the sweep at %s without the wheel completed %d sessions, want 0", during, n)
+	}
+	p.logout(0xa1, t0.Add(5*time.Minute)) // its tombstone goes at 10:06
+	p.wheeled.wheel.logoutHook = nil
+	if swept != 0 {
+		t.Fatalf("the sweep during the logout completed %d sessions, want 0", swept)
+	}
+	p.sweep(t0.Add(6*time.Minute + 30*time.Second))
 	if held := p.plain.Held(); held != 0 {
 		t.Fatalf("%d places held without the wheel after the tombstone went, want 0", held)
 	}
@@ -180,4 +212,116 @@ func oddSchedule(t *testing.T, seed uint64, idle, maxSession time.Duration, maxL
 		t.Fatalf("EndAll completed %d without the wheel, %d with it", a, b)
 	}
 	sameTables(t, "after EndAll", p.plain, p.wheeled, true)
+}
+
+// Requests and logouts on several goroutines while sweeps run: afterwards
+// every slot that holds a session or a tombstone has its key filed where a
+// sweep visits it no later than the slot is due, and sweeps after every
+// session's end leave nothing live and no place held (a key lost while a
+// sweep emptied its bucket would keep its session live for good). Rules
+// shorter and longer than the reorder window; run with -race.
+func TestWheel_ConcurrentRequestsDuringSweeps(t *testing.T) {
+	for _, r := range [][2]time.Duration{{30 * time.Minute, 4 * time.Hour}, {20 * time.Second, 50 * time.Second}, {2 * time.Minute, 3 * time.Minute}} {
+		t.Run(fmt.Sprintf("idle=%s/max=%s", r[0], r[1]), func(t *testing.T) {
+			t0 := time.Date(2026, 3, 10, 23, 40, 0, 0, time.UTC)
+			tab := MustNew(t, Config{IdleTimeout: r[0], MaxSession: r[1], Shards: 4, MinShardSlots: 4, DueWheel: true}, t0)
+			tab.wheel.fullEvery = 0
+			tab.wheel.logoutHook = runtime.Gosched // a sweep may run between a logout's start and its change
+			var clock atomic.Int64                 // log time since t0, in milliseconds
+			const workers, steps = 4, 20000
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(w), 0xc0c0))
+					keys := make([]uint64, 200)
+					for i := range keys {
+						keys[i] = rng.Uint64()
+					}
+					for range steps {
+						ms := clock.Add(rng.Int64N(40))
+						at := t0.Add(time.Duration(ms-rng.Int64N(30_000)) * time.Millisecond)
+						key := keys[rng.IntN(len(keys))]
+						if rng.IntN(12) == 0 {
+							tab.Logout(key, at)
+						} else {
+							tab.Observe(key, at)
+						}
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			sweeps := 0
+			for running := true; running; {
+				select {
+				case <-done:
+					running = false
+				default:
+				}
+				tab.Sweep(t0.Add(time.Duration(clock.Load()) * time.Millisecond))
+				sweeps++
+			}
+			if sweeps < 10 {
+				t.Fatalf("only %d sweeps ran with the requests: the test compares too little", sweeps)
+			}
+			wheelInvariantHolds(t, tab)
+			end := t0.Add(time.Duration(clock.Load())*time.Millisecond + r[1] + 2*time.Minute)
+			tab.Sweep(end)
+			tab.Sweep(end.Add(2 * time.Minute))
+			if s := tab.Stats(); s.Live != 0 || tab.Held() != 0 || s.Started == 0 {
+				t.Fatalf("after every session's end: %d live, %d places held, %d started; want 0 live and 0 held", s.Live, tab.Held(), s.Started)
+			}
+		})
+	}
+}
+
+// wheelInvariantHolds fails unless every slot of tab that holds a session
+// or a tombstone has its key in a bucket that a sweep visits no later than
+// the minute the slot is due (or the next sweep's, if that is later).
+func wheelInvariantHolds(t *testing.T, tab *Table) {
+	t.Helper()
+	w := tab.wheel
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := int64(len(w.buckets))
+	visited := make(map[uint64]int64) // key: the earliest minute a sweep visits it
+	for b, keys := range w.buckets {
+		m := w.next + ((int64(b)-w.next)%n+n)%n // the first minute from next on that visits bucket b
+		for _, k := range keys {
+			if v, ok := visited[k]; !ok || m < v {
+				visited[k] = m
+			}
+		}
+	}
+	window := int64(reorderWindow / Tick)
+	checked := 0
+	for i := range tab.shards {
+		for j := range tab.shards[i].tab.Load().s {
+			s := &tab.shards[i].tab.Load().s[j]
+			k, st := s.key.Load(), s.state.Load()
+			if k == emptyKey || k == frozenKey || st == 0 || st == vacant {
+				continue
+			}
+			var due int64
+			if st&liveBit == 0 {
+				due = tab.tombstoneEnd(st) + window
+			} else {
+				last, start := unpack(st)
+				due = tab.end(last, start)
+				if tab.day(due-1) != tab.day(last) {
+					due += window // the sweeper waits for its day
+				}
+			}
+			checked++
+			v, ok := visited[k]
+			if !ok || v > max(due/wheelMinute, w.next) {
+				t.Fatalf("key %x (state %x) is due at minute %d; the wheel visits it first at minute %d (filed: %v; next %d)", k, st, due/wheelMinute, v, ok, w.next)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("no slot held a session or a tombstone: the check compares nothing")
+	}
 }
