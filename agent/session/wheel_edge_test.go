@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,18 @@ func (p *pair) sweep(at time.Time) {
 	if a, b := p.plain.Sweep(at), p.wheeled.Sweep(at); a != b {
 		p.t.Fatalf("Sweep at %s completed %d without the wheel, %d with it", at, a, b)
 	}
-	sameTables(p.t, fmt.Sprintf("after the sweep at %s", at), p.plain, p.wheeled, true)
+	if sa, sb := p.plain.Stats(), p.wheeled.Stats(); sa != sb {
+		p.t.Fatalf("after the sweep at %s: stats %+v without the wheel, %+v with it", at, sa, sb)
+	}
+	if ha, hb := p.plain.Held(), p.wheeled.Held(); ha != hb {
+		p.t.Fatalf("after the sweep at %s: %d places held without the wheel, %d with it", at, ha, hb)
+	}
+	if p.sweeps%4 == 0 || p.sweeps < 20 {
+		da, db := sortedDelta(p.plain.Collect()), sortedDelta(p.wheeled.Collect())
+		if !reflect.DeepEqual(da, db) {
+			p.t.Fatalf("after the sweep at %s: Collect gave\n%v\nwithout the wheel and\n%v\nwith it", at, da, db)
+		}
+	}
 }
 
 // A logout soon after the first request, before the first session's idle
@@ -137,7 +149,7 @@ func TestWheel_SameAsSweepingEverySlotOddSchedules(t *testing.T) {
 		{5 * time.Minute, 24 * time.Hour},
 		{2 * time.Minute, 3 * time.Minute},
 	}
-	for seed := uint64(1); seed <= 300; seed++ {
+	for seed := uint64(1); seed <= 200; seed++ {
 		r := rules[seed%uint64(len(rules))]
 		maxLive := []int64{0, 2, 5, 20}[seed/uint64(len(rules))%4]
 		t.Run(fmt.Sprintf("seed=%d/idle=%s/max=%s/maxlive=%d", seed, r[0], r[1], maxLive), func(t *testing.T) {
