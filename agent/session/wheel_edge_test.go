@@ -139,7 +139,8 @@ func TestWheel_SweepDuringLogout(t *testing.T) {
 // any request, sweeps that go back in time, clock jumps far beyond the
 // wheel's span, requests and logouts late by far more than the reorder
 // window, SetWall steps, EndAll in the middle with requests after it, and
-// a MaxLive small enough that places decide overflows.
+// a MaxLive small enough that places decide overflows; with the wheel alone
+// or with every third sweep visiting every slot too.
 func TestWheel_SameAsSweepingEverySlotOddSchedules(t *testing.T) {
 	rules := [][2]time.Duration{
 		{30 * time.Minute, 4 * time.Hour},
@@ -162,6 +163,7 @@ func oddSchedule(t *testing.T, seed uint64, idle, maxSession time.Duration, maxL
 	rng := rand.New(rand.NewPCG(seed, 0x0dd5))
 	created := time.Date(2026, 3, 9, 23, 20, 0, 3_000_000, time.UTC)
 	p := newPair(t, Config{IdleTimeout: idle, MaxSession: maxSession, Shards: 4, MinShardSlots: 4, MaxLive: maxLive}, created)
+	p.wheeled.wheel.fullEvery = int(seed / 24 % 2 * 3) // every third sweep also visits every slot, or none
 	keys := make([]uint64, 2+rng.IntN(40))
 	for i := range keys {
 		keys[i] = rng.Uint64()
