@@ -339,3 +339,54 @@ func wheelInvariantHolds(t *testing.T, tab *Table) {
 		t.Fatalf("no slot held a session or a tombstone: the check compares nothing")
 	}
 }
+
+// After a busy hour and a quiet time longer than the wheel's span, the
+// wheel's buckets hold arrays for about the keys filed now, not for the
+// busiest minute each bucket held: they kept those for good (20 s idle, 1
+// minute at most, a wheel of 5 buckets: room for 174,080 keys with 4
+// filed, after at most 18,664 filed at once).
+func TestWheel_BucketsGiveBackRoomAfterABusyTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	tab := MustNew(t, Config{IdleTimeout: 20 * time.Second, MaxSession: time.Minute, Shards: 16, DueWheel: true}, t0)
+	keys := make([]uint64, 20000)
+	for i := range keys {
+		keys[i] = rng.Uint64()
+	}
+	now, next := t0, t0.Add(time.Minute)
+	peak := 0
+	for busy := t0.Add(time.Hour); now.Before(busy.Add(30 * time.Minute)); {
+		n, gap := 10, time.Minute
+		if now.Before(busy) {
+			n, gap = len(keys), 3*time.Millisecond
+		}
+		now = now.Add(time.Duration(rng.Int64N(int64(gap))))
+		for !now.Before(next) {
+			tab.Sweep(next)
+			next = next.Add(time.Minute)
+			filed, _ := wheelRoom(tab.wheel)
+			peak = max(peak, filed)
+		}
+		tab.Observe(keys[rng.IntN(n)], now)
+	}
+	filed, room := wheelRoom(tab.wheel)
+	limit := bucketKeep*len(tab.wheel.buckets) + 4*filed
+	if peak < 2*limit {
+		t.Fatalf("at most %d keys filed in the busy hour: the test compares too little", peak)
+	}
+	if room > limit {
+		t.Fatalf("after the quiet time the buckets have room for %d keys (%d filed, at most %d in the busy hour), want at most %d", room, filed, peak, limit)
+	}
+}
+
+// wheelRoom returns the keys filed in w's buckets and the room their arrays
+// have.
+func wheelRoom(w *wheel) (filed, room int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.buckets {
+		filed += len(b)
+		room += cap(b)
+	}
+	return filed, room
+}
