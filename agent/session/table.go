@@ -795,8 +795,14 @@ func (t *Table) Logout(key uint64, now time.Time) bool {
 	key = normalize(key)
 	sh := t.shardOf(key)
 	tk := t.ticks(now)
-	if t.wheel != nil {
-		t.wheel.file(key, tk) // a logout may make its slot due sooner
+	if w := t.wheel; w != nil {
+		// A logout may make its slot due sooner. Its key is filed once the
+		// slot holds what the logout left: a sweep that took a copy filed
+		// before would file it again by the slot as it found it.
+		defer w.file(key, tk)
+		if w.logoutHook != nil {
+			w.logoutHook()
+		}
 	}
 	for {
 		tab := sh.tab.Load()
