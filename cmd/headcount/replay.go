@@ -343,8 +343,22 @@ func replayLogs(c *cli.Context) (retErr error) {
 		return err
 	}
 	notes := replayNotes(res, rcfg, readFrom, len(skipped))
+	// A run that replaces days must reach the point the earlier runs
+	// settled at: the days stored after its own settled point would stay,
+	// counted by runs the next one could not go on from (it would count
+	// their sessions again, or lose those the earlier runs left waiting).
+	var behind string
+	if replace && stateFound && res.Settled.Before(state.Settled) {
+		behind = fmt.Sprintf("--replace-days: these logs settle at %s, before %s, where the replays into %s settled: "+
+			"the days stored after it would stay as the earlier runs counted them, and the next run would count their sessions again or lose some; nothing written. "+
+			"Give the logs up to %s as well, or replay into another database",
+			res.Settled.UTC().Format(time.RFC3339Nano), state.Settled.UTC().Format(time.RFC3339Nano), dbPath, state.Settled.UTC().Format(time.RFC3339Nano))
+	}
 
 	if dryRun {
+		if behind != "" {
+			notes += "; without --dry-run it would be refused: " + behind
+		}
 		if db != nil && !replace {
 			// Say what the run itself would refuse, so that a dry run is
 			// not taken for a run that would go through.
@@ -366,6 +380,10 @@ func replayLogs(c *cli.Context) (retErr error) {
 		return err
 	}
 
+	if behind != "" {
+		discard()
+		return usagef("%s", behind)
+	}
 	created := db.Created()
 	days := replayDays(res, resume)
 	var replaced []time.Time

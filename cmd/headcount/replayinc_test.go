@@ -401,4 +401,23 @@ func TestReplay_SinceAndReplaceDays(t *testing.T) {
 	if code, out, errOut := runBinaryAt(t, bin, "check", "--db", steps); code != 0 {
 		t.Errorf("check after --replace-days: status %d\n%s%s", code, out, errOut)
 	}
+
+	// --replace-days with logs that settle before the stored settled point
+	// is refused, a dry run says so, and nothing changes: the days after it
+	// would keep the earlier runs' counts, which the next run, going on
+	// from the earlier point, would count again.
+	refusal := "--replace-days: these logs settle at 2026-07-02T10:15:00Z, before 2026-07-03T11:00:00Z, where the replays into " + steps + " settled: " +
+		"the days stored after it would stay as the earlier runs counted them, and the next run would count their sessions again or lose some; nothing written. " +
+		"Give the logs up to 2026-07-03T11:00:00Z as well, or replay into another database"
+	code, stdout, stderr = runBinaryAt(t, bin, "replay", "--replace-days", "--since", "2026-07-02T00:00:00Z", "--db", steps, part)
+	if code != 2 || stdout != "" || stderr != "headcount: "+refusal+"\n" {
+		t.Errorf("--replace-days short of the settled point: exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, "headcount: "+refusal+"\n")
+	}
+	code, _, stderr = runBinaryAt(t, bin, "replay", "--dry-run", "--replace-days", "--since", "2026-07-02T00:00:00Z", "--db", steps, part)
+	if code != 0 || !strings.Contains(stderr, "; without --dry-run it would be refused: "+refusal+"; nothing written (--dry-run)\n") {
+		t.Errorf("dry run of --replace-days short of the settled point: exit %d\nstderr %q", code, stderr)
+	}
+	if got := storedCSV(t, steps); got != "day,sessions,bot_sessions\n2026-07-02,3,0\n2026-07-03,2,0\n" {
+		t.Errorf("stored after the refused --replace-days:\n%s", got)
+	}
 }
