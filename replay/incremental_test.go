@@ -88,20 +88,30 @@ func wholeInputs(nodes [2][]replaytest.Line, cuts []time.Time) []Input {
 // Settle, each with base's configuration, and returns the runs' results.
 func stepRuns(t *testing.T, base Config, nodes [2][]replaytest.Line, cuts []time.Time) []Result {
 	t.Helper()
+	return resumedRuns(t, base, len(nodes), func(n int, cut time.Time) []byte { return joined(nodes[n], cut) }, cuts)
+}
+
+// resumedRuns replays logs as they grow: logAt gives log n's bytes written
+// before a cut. One run each time the clock passes a cut, each resumed from
+// the previous one's settled point and reading on from its offsets, the
+// last one without Settle.
+func resumedRuns(t *testing.T, base Config, logs int, logAt func(n int, cut time.Time) []byte, cuts []time.Time) []Result {
+	t.Helper()
 	var results []Result
 	var prev *Result
 	for i, cut := range cuts {
 		cfg := base
 		cfg.Settle = i < len(cuts)-1
 		var inputs []Input
-		for n, lines := range nodes {
-			data := joined(lines, cut)
+		for n := range logs {
+			data := logAt(n, cut)
 			var off int64
+			var line uint64
 			if prev != nil {
 				cfg.Resume, cfg.ResumeOpen = prev.Settled, prev.SettledOpen
-				off = prev.Offsets[n]
+				off, line = prev.Offsets[n], prev.OffsetLines[n]
 			}
-			inputs = append(inputs, Input{Name: fmt.Sprintf("node%d", n+1), R: bytes.NewReader(data[off:]), Offset: off})
+			inputs = append(inputs, Input{Name: fmt.Sprintf("node%d", n+1), R: bytes.NewReader(data[off:]), Offset: off, Line: line})
 		}
 		res, err := Run(cfg, inputs)
 		if err != nil {

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -97,34 +96,11 @@ func (l oddLog) until(t time.Time) []byte {
 	return l.data[:l.ends[n-1]]
 }
 
-// oddRuns replays the logs in one run, and in runs resumed from each other
-// as the logs grow past each cut (all but the last settled).
+// oddRuns replays the logs in runs resumed from each other as the logs grow
+// past each cut (all but the last settled).
 func oddRuns(t *testing.T, cfg Config, logs []oddLog, cuts []time.Time) []Result {
 	t.Helper()
-	var results []Result
-	var prev *Result
-	for i, cut := range cuts {
-		c := cfg
-		c.Settle = i < len(cuts)-1
-		var inputs []Input
-		for n, l := range logs {
-			data := l.until(cut)
-			var off int64
-			var line uint64
-			if prev != nil {
-				c.Resume, c.ResumeOpen = prev.Settled, prev.SettledOpen
-				off, line = prev.Offsets[n], prev.OffsetLines[n]
-			}
-			inputs = append(inputs, Input{Name: fmt.Sprintf("node%d", n+1), R: bytes.NewReader(data[off:]), Offset: off, Line: line})
-		}
-		res, err := Run(c, inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		results = append(results, res)
-		prev = &results[len(results)-1]
-	}
-	return results
+	return resumedRuns(t, cfg, len(logs), func(n int, cut time.Time) []byte { return logs[n].until(cut) }, cuts)
 }
 
 // Replay gives the same results with its table's due wheel as sweeping
