@@ -210,17 +210,22 @@ func TestExport_AccountsBadInput(t *testing.T) {
 		{"several db and a licence", []string{"--db", db, "--db", filepath.Join(dir, "globex.db"), "--license", "x.lic"}, "--license reads the consumption of one database; give one --db"},
 		{"several db, one missing", []string{"--db", db, "--db", filepath.Join(dir, "nope.db")}, filepath.Join(dir, "nope.db") + ": database file does not exist"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(dir, "out.csv")
-			args := append(append([]string{"export", "--output", out}, tc.args...), "2026-01-01", "2026-05-01")
-			code, stdout, errOut := runCLI(t, args...)
-			if code != 2 || stdout != "" || errOut != "headcount: "+tc.want+"\n" {
-				t.Errorf("status %d, stdout %q, stderr\n%s\nwant status 2 and\nheadcount: %s", code, stdout, errOut, tc.want)
-			}
-			if _, err := os.Stat(out); err == nil {
-				t.Errorf("%s was written", out)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { exportRefused(t, dir, tc.args, tc.want) })
+	}
+}
+
+// exportRefused runs export with args over 2026-01-01..2026-05-01 into a
+// file in dir, and fails unless it exits 2 with the one line want on
+// stderr and writes nothing.
+func exportRefused(t *testing.T, dir string, args []string, want string) {
+	t.Helper()
+	out := filepath.Join(dir, "out.csv")
+	code, stdout, errOut := runCLI(t, append(append([]string{"export", "--output", out}, args...), "2026-01-01", "2026-05-01")...)
+	if code != 2 || stdout != "" || errOut != "headcount: "+want+"\n" {
+		t.Errorf("status %d, stdout %q, stderr\n%s\nwant status 2 and\nheadcount: %s", code, stdout, errOut, want)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
 	}
 }
 
@@ -248,16 +253,6 @@ func TestExport_SeveralDBSameFile(t *testing.T) {
 		{"another path", []string{"--db", uat, "--db", other}, "--db " + other + " is the same file as --db " + uat + ": its sessions would be counted twice; give each database once"},
 		{"a link", []string{"--db", link, "--db", uat, "--by-environment"}, "--db " + uat + " is the same file as --db " + link + ": its sessions would be counted twice; give each database once"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(dir, "out.csv")
-			args := append(append([]string{"export", "--output", out}, tc.args...), "2026-01-01", "2026-05-01")
-			code, stdout, errOut := runCLI(t, args...)
-			if code != 2 || stdout != "" || errOut != "headcount: "+tc.want+"\n" {
-				t.Errorf("status %d, stdout %q, stderr\n%s\nwant status 2 and\nheadcount: %s", code, stdout, errOut, tc.want)
-			}
-			if _, err := os.Stat(out); err == nil {
-				t.Errorf("%s was written", out)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { exportRefused(t, dir, tc.args, tc.want) })
 	}
 }

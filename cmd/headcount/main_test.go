@@ -858,17 +858,26 @@ func writeHistory(t *testing.T, dir string) string {
 	return path
 }
 
-func TestUsage(t *testing.T) {
-	dir := t.TempDir()
-	vendor := filepath.Join(dir, "vendor")
+// usageLicence writes into dir a vendor key pair (dir/vendor.key, .pub) and
+// a licence it signed (the returned path) for 100,000 sessions a year from
+// start, 100 days before today, and returns today and start too.
+func usageLicence(t *testing.T, dir string) (today, start time.Time, vendor, lic string) {
+	t.Helper()
+	vendor = filepath.Join(dir, "vendor")
 	runCLI(t, "keygen", vendor)
-	today := time.Now().UTC().Truncate(24 * time.Hour)
-	start := today.AddDate(0, 0, -100)
+	today = time.Now().UTC().Truncate(24 * time.Hour)
+	start = today.AddDate(0, 0, -100)
 	doc := filepath.Join(dir, "license.json")
 	writeTestFile(t, doc, fmt.Sprintf(`{"license_id":"L-9","deployment_id":"dx-prod","entitled_sessions_per_year":100000,"contract_start":%q,"contract_end":%q}`,
 		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02")))
-	lic := filepath.Join(dir, "license.signed")
+	lic = filepath.Join(dir, "license.signed")
 	runCLI(t, "license", "sign", "--key", vendor+".key", "--output", lic, doc)
+	return today, start, vendor, lic
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	today, start, vendor, lic := usageLicence(t, dir)
 	history := "date,sessions\n"
 	for d := start.AddDate(0, 0, -10); !d.After(today); d = d.AddDate(0, 0, 1) {
 		history += d.Format("2006-01-02") + ",500\n" // 10 days before the contract year do not count

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestUsage_UnmeteredDays: the 30-day rate of headcount usage averages the
@@ -15,15 +14,7 @@ import (
 // follows it; with none of them metered there is no rate and no forecast.
 func TestUsage_UnmeteredDays(t *testing.T) {
 	dir := t.TempDir()
-	vendor := filepath.Join(dir, "vendor")
-	runCLI(t, "keygen", vendor)
-	today := time.Now().UTC().Truncate(24 * time.Hour)
-	start := today.AddDate(0, 0, -100)
-	doc := filepath.Join(dir, "license.json")
-	writeTestFile(t, doc, fmt.Sprintf(`{"license_id":"L-9","deployment_id":"dx-prod","entitled_sessions_per_year":100000,"contract_start":%q,"contract_end":%q}`,
-		start.Format("2006-01-02"), start.AddDate(1, 0, -1).Format("2006-01-02")))
-	lic := filepath.Join(dir, "license.signed")
-	runCLI(t, "license", "sign", "--key", vendor+".key", "--output", lic, doc)
+	today, start, vendor, lic := usageLicence(t, dir)
 	usage := func(db string) string {
 		t.Helper()
 		code, out, errOut := runCLI(t, "usage", "--db", db, "--license", lic, "--license-pubkey", vendor+".pub")
